@@ -1,0 +1,80 @@
+/* A hierarchical timer wheel with exact nanosecond deadlines.
+ *
+ * Eleven levels of 64 slots, six bits of the deadline each, cover the whole
+ * 64-bit nanosecond range with 1 ns resolution at level 0, so no deadline
+ * is ever rounded: a timer fires at exactly its deadline, never later (the
+ * TCP tests check RTO timelines to the nanosecond). A timer lives at the
+ * level of the highest six-bit group in which its deadline differs from the
+ * wheel's current time; when time reaches the start of a higher-level slot
+ * its timers cascade to lower levels. Insert and cancel are O(1) (intrusive
+ * doubly linked lists, one occupancy bitmap word per level); finding the
+ * next expiry is O(levels) with count-trailing-zeros on the bitmaps.
+ *
+ * next_deadline is exact when the earliest timer sits at level 0 and a lower
+ * bound (the start of its slot) otherwise: a driver that wakes at a lower
+ * bound finds nothing due, the wheel cascades, and the next answer is
+ * tighter. Pure: time only ever arrives as an argument.
+ *
+ * Ordering obligations: deadlines passed to tw_wheel_arm may be in the past
+ * (they expire at the next poll); `now` passed to tw_wheel_pop_expired must
+ * never decrease. */
+#ifndef TW_RT_TIMER_H
+#define TW_RT_TIMER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/time.h"
+
+#define TW_WHEEL_LEVELS 11
+#define TW_WHEEL_SLOTS 64
+
+typedef struct tw_timer tw_timer;
+struct tw_timer {
+    tw_timer *next;
+    tw_timer *prev;
+    tw_ns deadline;
+    uint8_t armed;
+    uint8_t level; /* TW_WHEEL_LEVELS means the expired list */
+    uint8_t slot;
+    uint8_t pad_;
+    uint32_t owner; /* free for the user: the worker stores a task slot here */
+    uint64_t token; /* free for the user */
+};
+
+typedef struct tw_timer_list {
+    tw_timer *head;
+    tw_timer *tail;
+} tw_timer_list;
+
+typedef struct tw_wheel {
+    tw_ns elapsed; /* the wheel's current time: the last `now` polled */
+    uint32_t count;
+    uint64_t occupied[TW_WHEEL_LEVELS];
+    tw_timer_list slots[TW_WHEEL_LEVELS][TW_WHEEL_SLOTS];
+    tw_timer_list expired; /* armed with a deadline <= elapsed */
+    uint64_t cascades;     /* timers moved down a level, for benchmarks */
+} tw_wheel;
+
+void tw_wheel_init(tw_wheel *w, tw_ns now);
+
+/* Arms t to fire at deadline; re-arming an armed timer moves it. */
+void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline);
+/* Disarms t; a no-op when it is not armed. */
+void tw_wheel_cancel(tw_wheel *w, tw_timer *t);
+
+/* The earliest deadline (exact) or a lower bound of it (see above);
+ * TW_NS_NEVER when no timer is armed. Never below the wheel's time unless a
+ * past deadline is pending, in which case that deadline is returned. */
+tw_ns tw_wheel_next_deadline(const tw_wheel *w);
+
+/* One timer whose deadline is <= now, disarmed, or NULL when none is due.
+ * Timers come out in non-decreasing deadline order; ties in an order that
+ * depends only on the sequence of calls (deterministic). Advances the
+ * wheel's time to now. */
+tw_timer *tw_wheel_pop_expired(tw_wheel *w, tw_ns now);
+
+static inline bool tw_timer_armed(const tw_timer *t) { return t->armed != 0; }
+static inline uint32_t tw_wheel_count(const tw_wheel *w) { return w->count; }
+
+#endif
