@@ -1,0 +1,96 @@
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/error.h"
+#include "base/units.h"
+#include "cli/cli.h"
+
+uint64_t tw_cli_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int tw_cli_parse_u64(const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-' || *s == '\0') {
+        fprintf(stderr, "twin: %s: expected a non-negative integer, got '%s'\n", opt, s);
+        return -1;
+    }
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end) {
+        fprintf(stderr, "twin: %s: expected a non-negative integer, got '%s'\n", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int tw_cli_parse_duration(const char *opt, const char *s, uint64_t *out)
+{
+    tw_ns v;
+    int rc = tw_parse_duration(s, &v);
+    if (rc < 0) {
+        fprintf(stderr, "twin: %s: expected a duration such as 250us, 10ms or 1.5s, got '%s' (%s)\n",
+                opt, s, tw_strerror(rc));
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: twin <command> [options]\n"
+          "\n"
+          "twin runs sans-io network stacks and tasks under a deterministic,\n"
+          "seeded simulator (and, later, live on io_uring and AF_XDP).\n"
+          "\n"
+          "commands:\n"
+          "  run      run the built-in runtime demo in the simulator\n"
+          "  help     show help for a command: twin help run\n"
+          "\n"
+          "exit status: 0 ok, 1 a check failed, 2 bad usage or input\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return TW_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+        usage(stdout);
+        return TW_EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        puts("twin 0.1.0");
+        return TW_EXIT_OK;
+    }
+    if (!strcmp(cmd, "help")) {
+        if (argc > 2 && !strcmp(argv[2], "run")) {
+            char *args[] = {"run", "--help", NULL};
+            return tw_cmd_run(2, args);
+        }
+        if (argc > 2) {
+            fprintf(stderr, "twin: no help for unknown command '%s'\n", argv[2]);
+            return TW_EXIT_USAGE;
+        }
+        usage(stdout);
+        return TW_EXIT_OK;
+    }
+    if (!strcmp(cmd, "run")) {
+        return tw_cmd_run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "twin: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return TW_EXIT_USAGE;
+}

@@ -1,0 +1,106 @@
+/* Tasks: the unit of application logic, sans-io.
+ *
+ * A task is a vtable and a block of state in a worker's task slot. It is
+ * given inputs (a start with its spawn arguments, a bus message, a control
+ * message from the controller) and timer expiries, and it answers with
+ * outputs that the worker pops until there are none: send a message, arm
+ * or cancel its timer, subscribe to a channel, exit. The worker asserts
+ * that a task's outputs were all popped before it is given the next input
+ * (the seed runtime's Waiting -> OnInput -> PopOutput* -> Waiting cycle).
+ *
+ * A task never sees a clock or a random source of its own: `now` comes in
+ * every call and randomness from tw_task_rng(), its worker's stream. */
+#ifndef TW_RT_TASK_H
+#define TW_RT_TASK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/rng.h"
+#include "base/time.h"
+#include "rt/bus.h"
+
+typedef struct tw_task tw_task;
+typedef struct tw_worker tw_worker;
+
+typedef enum tw_task_input_kind {
+    TW_TIN_START = 1, /* spawned: msg->data holds the spawn arguments */
+    TW_TIN_MSG,       /* a bus message for this task */
+} tw_task_input_kind;
+
+typedef struct tw_task_input {
+    tw_task_input_kind kind;
+    const tw_msg *msg;
+} tw_task_input;
+
+typedef enum tw_task_output_kind {
+    TW_TOUT_SEND = 1,    /* msg: route it (mode, target, type, data) */
+    TW_TOUT_TIMER,       /* arm the task's timer at deadline; TW_NS_NEVER cancels */
+    TW_TOUT_SUBSCRIBE,   /* channel */
+    TW_TOUT_UNSUBSCRIBE, /* channel */
+    TW_TOUT_EXIT,        /* status; the task is freed after on_shutdown */
+} tw_task_output_kind;
+
+typedef struct tw_task_output {
+    tw_task_output_kind kind;
+    union {
+        tw_msg msg;
+        tw_ns deadline;
+        uint32_t channel;
+        int32_t status;
+    } u;
+} tw_task_output;
+
+typedef struct tw_task_ops {
+    const char *name;
+    uint32_t state_size; /* bytes of state; at most the worker's slot size */
+    void (*on_input)(tw_task *t, tw_ns now, const tw_task_input *in);
+    void (*on_tick)(tw_task *t, tw_ns now); /* its timer fired */
+    bool (*pop_output)(tw_task *t, tw_ns now, tw_task_output *out);
+    void (*on_shutdown)(tw_task *t, tw_ns now);
+} tw_task_ops;
+
+/* Task types are registered by index in a table the driver hands to every
+ * worker and the controller, so a spawn names a type by number. */
+typedef struct tw_task_registry {
+    const tw_task_ops *const *types;
+    uint32_t count;
+} tw_task_registry;
+
+struct tw_task {
+    const tw_task_ops *ops;
+    tw_worker *worker;
+    void *state;
+    tw_addr addr;
+    uint32_t group;
+    uint32_t type;
+    uint8_t live;
+    uint8_t pad_[3];
+    uint64_t inputs;
+    struct tw_timer *timer; /* the task's one timer, owned by the worker */
+};
+
+static inline void *tw_task_state(tw_task *t) { return t->state; }
+static inline tw_addr tw_task_addr(const tw_task *t) { return t->addr; }
+tw_rng *tw_task_rng(tw_task *t);
+
+/* Helpers that fill an output, for tasks' pop_output. */
+void tw_task_out_send(tw_task_output *out, tw_addr source, tw_msg_mode mode, uint32_t target,
+                      uint32_t type, const void *data, uint32_t len);
+void tw_task_out_timer(tw_task_output *out, tw_ns deadline);
+
+/* A small bounded queue of pending outputs that simple tasks embed in their
+ * state: push as inputs are handled, pop from pop_output. */
+#define TW_TASK_OUTQ_MAX 4
+typedef struct tw_task_outq {
+    tw_task_output items[TW_TASK_OUTQ_MAX];
+    uint8_t head;
+    uint8_t len;
+    uint32_t overflows;
+} tw_task_outq;
+
+/* Returns false (and counts) when the queue is full. */
+bool tw_task_outq_push(tw_task_outq *q, const tw_task_output *out);
+bool tw_task_outq_pop(tw_task_outq *q, tw_task_output *out);
+
+#endif

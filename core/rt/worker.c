@@ -1,0 +1,427 @@
+#include "rt/worker.h"
+
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/bitset.h"
+#include "base/error.h"
+#include "base/mem.h"
+
+/* Randomness stream ids: workers draw from stream 0x1000 + id so that hosts,
+ * links and workers never share a stream. */
+#define WORKER_RNG_STREAM 0x1000u
+
+static uint32_t words_for(uint32_t bits) { return TW_BITSET_WORDS(bits); }
+
+void tw_worker_init(tw_worker *w, const tw_worker_config *cfg, tw_ns now)
+{
+    TW_ASSERT(cfg->id < TW_ENDPOINTS_MAX);
+    TW_ASSERT(cfg->max_tasks > 0);
+    TW_ASSERT(cfg->max_tasks <= TW_TASK_SLOTS_MAX);
+    TW_ASSERT(cfg->registry != NULL);
+    TW_ASSERT(cfg->outq_max > 0);
+    memset(w, 0, sizeof(*w));
+    w->cfg = *cfg;
+    tw_rng_init(&w->rng, cfg->seed, WORKER_RNG_STREAM + cfg->id);
+    tw_wheel_init(&w->wheel, now);
+
+    uint32_t n = cfg->max_tasks;
+    w->tasks = tw_mem_calloc(n, sizeof(tw_task));
+    w->timers = tw_mem_calloc(n, sizeof(tw_timer));
+    w->states = tw_mem_calloc(n, cfg->task_state_max ? cfg->task_state_max : 1);
+    w->gens = tw_mem_calloc(n, 1);
+    w->free_slots = tw_mem_calloc(n, sizeof(uint32_t));
+    w->live = tw_mem_calloc(words_for(n), sizeof(uint64_t));
+    w->dirty = tw_mem_calloc(words_for(n), sizeof(uint64_t));
+    /* Slots are handed out lowest first: push them in reverse. */
+    for (uint32_t i = 0; i < n; i++) {
+        w->free_slots[i] = n - 1 - i;
+    }
+    w->nfree = n;
+    tw_ring_init(&w->own_out, cfg->outq_max, sizeof(tw_msg));
+    if (cfg->max_channels) {
+        w->channels = tw_mem_calloc(cfg->max_channels, sizeof(tw_channel));
+        for (uint32_t c = 0; c < cfg->max_channels; c++) {
+            w->channels[c].bits = tw_mem_calloc(words_for(n), sizeof(uint64_t));
+        }
+    }
+}
+
+void tw_worker_free(tw_worker *w)
+{
+    for (uint32_t c = 0; c < w->cfg.max_channels; c++) {
+        tw_mem_free(w->channels[c].bits);
+    }
+    tw_mem_free(w->channels);
+    tw_ring_free(&w->own_out);
+    tw_mem_free(w->dirty);
+    tw_mem_free(w->live);
+    tw_mem_free(w->free_slots);
+    tw_mem_free(w->gens);
+    tw_mem_free(w->states);
+    tw_mem_free(w->timers);
+    tw_mem_free(w->tasks);
+    memset(w, 0, sizeof(*w));
+}
+
+tw_rng *tw_worker_rng(tw_worker *w) { return &w->rng; }
+
+bool tw_worker_has_pending_outputs(const tw_worker *w)
+{
+    return w->dirty_count > 0 || !tw_ring_empty(&w->own_out);
+}
+
+const tw_worker_status *tw_worker_status_get(const tw_worker *w) { return &w->status; }
+
+void tw_worker_driver_stats(tw_worker *w, uint64_t busy_ns, uint32_t queue_depth,
+                            uint32_t queue_high, uint64_t queue_drops)
+{
+    w->status.busy_ns = busy_ns;
+    w->status.queue_depth = queue_depth;
+    w->status.queue_high = queue_high;
+    w->status.queue_drops = queue_drops;
+}
+
+tw_task *tw_worker_task(tw_worker *w, tw_addr addr)
+{
+    if (tw_addr_endpoint(addr) != w->cfg.id) {
+        return NULL;
+    }
+    uint32_t slot = tw_addr_slot(addr);
+    if (slot >= w->cfg.max_tasks || !tw_bit_test(w->live, slot)) {
+        return NULL;
+    }
+    tw_task *t = &w->tasks[slot];
+    return t->addr == addr ? t : NULL;
+}
+
+static void mark_dirty(tw_worker *w, uint32_t slot)
+{
+    if (!tw_bit_test(w->dirty, slot)) {
+        tw_bit_set(w->dirty, slot);
+        w->dirty_count++;
+    }
+}
+
+static void clear_dirty(tw_worker *w, uint32_t slot)
+{
+    if (tw_bit_test(w->dirty, slot)) {
+        tw_bit_clear(w->dirty, slot);
+        TW_ASSERT(w->dirty_count > 0);
+        w->dirty_count--;
+    }
+}
+
+/* Gives one input to a task. The task must have no outputs left: that is the
+ * contract every task relies on to keep its state machine simple. */
+static void deliver(tw_worker *w, tw_task *t, tw_ns now, tw_task_input_kind kind,
+                    const tw_msg *msg)
+{
+    uint32_t slot = tw_addr_slot(t->addr);
+    TW_ASSERT(t->live);
+    TW_ASSERT(!tw_bit_test(w->dirty, slot));
+    tw_task_input in = {.kind = kind, .msg = msg};
+    t->inputs++;
+    t->ops->on_input(t, now, &in);
+    mark_dirty(w, slot);
+}
+
+static void queue_own(tw_worker *w, uint32_t type, tw_addr target, uint64_t tag,
+                      const void *data, uint32_t len)
+{
+    tw_msg m;
+    memset(&m, 0, sizeof(m));
+    m.mode = TW_MSG_DIRECT;
+    m.type = type;
+    m.source = tw_addr_make(w->cfg.id, 0, 0xffff);
+    m.target = target;
+    m.tag = tag;
+    m.len = len;
+    TW_ASSERT(len <= TW_MSG_DATA_MAX);
+    memcpy(m.data, data, len);
+    if (tw_ring_push(&w->own_out, &m) < 0) {
+        /* The controller asked for more than the worker may hold; the
+         * refusal is counted and shows in the next report. */
+        w->status.drops++;
+    }
+}
+
+int64_t tw_worker_spawn(tw_worker *w, tw_ns now, uint32_t type, uint32_t group, const void *args,
+                        uint32_t args_len)
+{
+    TW_ASSERT(!tw_worker_has_pending_outputs(w));
+    if (type >= w->cfg.registry->count || args_len > TW_SPAWN_ARGS_MAX) {
+        return -TW_EINVAL;
+    }
+    const tw_task_ops *ops = w->cfg.registry->types[type];
+    TW_ASSERT(ops != NULL);
+    if (ops->state_size > w->cfg.task_state_max) {
+        return -TW_ETOOBIG;
+    }
+    if (w->nfree == 0) {
+        return -TW_ENOMEM;
+    }
+    uint32_t slot = w->free_slots[--w->nfree];
+    TW_ASSERT(!tw_bit_test(w->live, slot));
+    tw_task *t = &w->tasks[slot];
+    memset(t, 0, sizeof(*t));
+    t->ops = ops;
+    t->worker = w;
+    t->state = w->states + (size_t)slot * w->cfg.task_state_max;
+    memset(t->state, 0, w->cfg.task_state_max);
+    t->addr = tw_addr_make(w->cfg.id, w->gens[slot], slot);
+    t->group = group;
+    t->type = type;
+    t->live = 1;
+    t->timer = &w->timers[slot];
+    memset(t->timer, 0, sizeof(*t->timer));
+    t->timer->owner = slot;
+    tw_bit_set(w->live, slot);
+    w->status.tasks++;
+
+    tw_msg start;
+    memset(&start, 0, sizeof(start));
+    start.type = TW_MSG_SPAWN;
+    start.source = TW_ADDR_CONTROLLER;
+    start.target = t->addr;
+    start.len = args_len;
+    if (args_len) {
+        memcpy(start.data, args, args_len);
+    }
+    deliver(w, t, now, TW_TIN_START, &start);
+    return t->addr;
+}
+
+static tw_channel *find_channel(tw_worker *w, uint32_t id)
+{
+    for (uint32_t c = 0; c < w->cfg.max_channels; c++) {
+        if (w->channels[c].members && w->channels[c].id == id) {
+            return &w->channels[c];
+        }
+    }
+    return NULL;
+}
+
+static void subscribe(tw_worker *w, uint32_t slot, uint32_t id)
+{
+    tw_channel *ch = find_channel(w, id);
+    if (ch == NULL) {
+        for (uint32_t c = 0; c < w->cfg.max_channels && ch == NULL; c++) {
+            if (w->channels[c].members == 0) {
+                ch = &w->channels[c];
+                ch->id = id;
+            }
+        }
+    }
+    if (ch == NULL) {
+        w->status.drops++; /* the channel table is full: refused, counted */
+        return;
+    }
+    if (!tw_bit_test(ch->bits, slot)) {
+        tw_bit_set(ch->bits, slot);
+        ch->members++;
+    }
+}
+
+static void unsubscribe_slot(tw_channel *ch, uint32_t slot)
+{
+    if (ch->members && tw_bit_test(ch->bits, slot)) {
+        tw_bit_clear(ch->bits, slot);
+        ch->members--;
+    }
+}
+
+static void free_task(tw_worker *w, tw_task *t, tw_ns now, int32_t status)
+{
+    uint32_t slot = tw_addr_slot(t->addr);
+    TW_ASSERT(t->live);
+    if (t->ops->on_shutdown) {
+        t->ops->on_shutdown(t, now);
+    }
+    tw_wheel_cancel(&w->wheel, t->timer);
+    for (uint32_t c = 0; c < w->cfg.max_channels; c++) {
+        unsubscribe_slot(&w->channels[c], slot);
+    }
+    clear_dirty(w, slot);
+    tw_bit_clear(w->live, slot);
+    t->live = 0;
+    w->gens[slot]++;
+    w->free_slots[w->nfree++] = slot;
+    TW_ASSERT(w->status.tasks > 0);
+    w->status.tasks--;
+    struct {
+        tw_addr addr;
+        int32_t status;
+    } note = {t->addr, status};
+    queue_own(w, TW_MSG_EXITED, TW_ADDR_CONTROLLER, 0, &note, sizeof(note));
+}
+
+static void on_spawn(tw_worker *w, tw_ns now, const tw_msg *m)
+{
+    tw_spawn_req req;
+    memcpy(&req, m->data, sizeof(req));
+    tw_spawn_ack ack = {.type = req.type, .group = req.group, .addr = TW_ADDR_NONE};
+    int64_t rc = tw_worker_spawn(w, now, req.type, req.group, req.args, req.args_len);
+    if (rc < 0) {
+        ack.status = (int32_t)rc;
+    } else {
+        ack.addr = (tw_addr)rc;
+    }
+    queue_own(w, TW_MSG_SPAWNED, m->source, m->tag, &ack, sizeof(ack));
+}
+
+static void deliver_app(tw_worker *w, tw_ns now, const tw_msg *m)
+{
+    uint32_t delivered = 0;
+    if (m->mode == TW_MSG_DIRECT) {
+        tw_task *t = tw_worker_task(w, m->target);
+        if (t) {
+            deliver(w, t, now, TW_TIN_MSG, m);
+            delivered++;
+        }
+    } else if (m->mode == TW_MSG_GROUP) {
+        for (uint32_t s = tw_bit_next(w->live, w->cfg.max_tasks, 0); s != UINT32_MAX;
+             s = tw_bit_next(w->live, w->cfg.max_tasks, s + 1)) {
+            if (w->tasks[s].group == m->target) {
+                deliver(w, &w->tasks[s], now, TW_TIN_MSG, m);
+                delivered++;
+            }
+        }
+    } else {
+        TW_ASSERT(m->mode == TW_MSG_PUBLISH);
+        tw_channel *ch = find_channel(w, m->target);
+        if (ch == NULL) {
+            return; /* no local subscriber: a publication reaches whoever listens */
+        }
+        for (uint32_t s = tw_bit_next(ch->bits, w->cfg.max_tasks, 0); s != UINT32_MAX;
+             s = tw_bit_next(ch->bits, w->cfg.max_tasks, s + 1)) {
+            deliver(w, &w->tasks[s], now, TW_TIN_MSG, m);
+            delivered++;
+        }
+        return;
+    }
+    if (m->mode == TW_MSG_DIRECT && delivered == 0) {
+        w->status.drops++; /* the task exited, or the address was never valid */
+    }
+}
+
+void tw_worker_on_input(tw_worker *w, tw_ns now, const tw_input *in)
+{
+    TW_ASSERT(in->kind == TW_IN_MSG);
+    /* The driver must pop every output before the next input. */
+    TW_ASSERT(!tw_worker_has_pending_outputs(w));
+    w->status.inputs++;
+    const tw_msg *m = &in->msg;
+    switch (m->type) {
+    case TW_MSG_SPAWN:
+        on_spawn(w, now, m);
+        break;
+    case TW_MSG_KILL: {
+        tw_task *t = tw_worker_task(w, m->target);
+        if (t) {
+            free_task(w, t, now, -TW_ECLOSED);
+        } else {
+            w->status.drops++;
+        }
+        break;
+    }
+    case TW_MSG_STATUS_REQ: {
+        w->status.timers_armed = tw_wheel_count(&w->wheel);
+        queue_own(w, TW_MSG_STATUS, m->source, m->tag, &w->status, sizeof(w->status));
+        break;
+    }
+    default:
+        if (m->type >= TW_MSG_APP) {
+            deliver_app(w, now, m);
+        } else {
+            w->status.drops++; /* a system message a worker does not take */
+        }
+        break;
+    }
+}
+
+void tw_worker_on_tick(tw_worker *w, tw_ns now)
+{
+    TW_ASSERT(!tw_worker_has_pending_outputs(w));
+    tw_timer *tm;
+    while ((tm = tw_wheel_pop_expired(&w->wheel, now)) != NULL) {
+        uint32_t slot = tm->owner;
+        TW_ASSERT(slot < w->cfg.max_tasks);
+        tw_task *t = &w->tasks[slot];
+        TW_ASSERT(t->live);
+        TW_ASSERT(t->timer == tm);
+        /* One timer per task: a task cannot be due twice in one tick. */
+        TW_ASSERT(!tw_bit_test(w->dirty, slot));
+        w->status.timers_fired++;
+        t->ops->on_tick(t, now);
+        mark_dirty(w, slot);
+    }
+}
+
+/* Applies one task output that stays inside the worker; returns true when it
+ * must leave the worker as `out`. */
+static bool apply(tw_worker *w, tw_task *t, tw_ns now, tw_task_output *to, tw_output *out)
+{
+    uint32_t slot = tw_addr_slot(t->addr);
+    switch (to->kind) {
+    case TW_TOUT_SEND:
+        TW_ASSERT(to->u.msg.type >= TW_MSG_APP);
+        TW_ASSERT(to->u.msg.len <= TW_MSG_DATA_MAX);
+        memset(out, 0, sizeof(*out));
+        out->kind = TW_OUT_MSG;
+        out->msg = to->u.msg;
+        out->msg.source = t->addr; /* a task cannot speak for another */
+        return true;
+    case TW_TOUT_TIMER:
+        if (to->u.deadline == TW_NS_NEVER) {
+            tw_wheel_cancel(&w->wheel, t->timer);
+        } else {
+            tw_wheel_arm(&w->wheel, t->timer, to->u.deadline);
+        }
+        return false;
+    case TW_TOUT_SUBSCRIBE:
+        subscribe(w, slot, to->u.channel);
+        return false;
+    case TW_TOUT_UNSUBSCRIBE: {
+        tw_channel *ch = find_channel(w, to->u.channel);
+        if (ch) {
+            unsubscribe_slot(ch, slot);
+        }
+        return false;
+    }
+    case TW_TOUT_EXIT:
+        free_task(w, t, now, to->u.status);
+        return false;
+    }
+    TW_UNREACHABLE();
+}
+
+bool tw_worker_pop_output(tw_worker *w, tw_ns now, tw_output *out)
+{
+    for (;;) {
+        if (!tw_ring_empty(&w->own_out)) {
+            memset(out, 0, sizeof(*out));
+            out->kind = TW_OUT_MSG;
+            tw_ring_pop(&w->own_out, &out->msg);
+            w->status.outputs++;
+            return true;
+        }
+        if (w->dirty_count == 0) {
+            return false;
+        }
+        uint32_t slot = tw_bit_next(w->dirty, w->cfg.max_tasks, 0);
+        TW_ASSERT(slot != UINT32_MAX);
+        tw_task *t = &w->tasks[slot];
+        tw_task_output to;
+        if (!t->ops->pop_output(t, now, &to)) {
+            clear_dirty(w, slot);
+            continue;
+        }
+        if (apply(w, t, now, &to, out)) {
+            w->status.outputs++;
+            return true;
+        }
+    }
+}
+
+tw_ns tw_worker_next_deadline(const tw_worker *w) { return tw_wheel_next_deadline(&w->wheel); }

@@ -1,0 +1,86 @@
+/* A worker: one per core. It owns its tasks (fixed slots sized at init),
+ * their timers on one hierarchical wheel, and its local bus tables (group
+ * membership and channel subscriptions). Share-nothing: nothing here is
+ * touched by another worker; everything between workers is a tw_msg.
+ *
+ * The sans-io contract:
+ *   tw_worker_on_input      a message reached this worker
+ *   tw_worker_on_tick       deadlines are due
+ *   tw_worker_pop_output    call until false before the next input or tick
+ *   tw_worker_next_deadline when to call on_tick next (TW_NS_NEVER: idle)
+ * Only tasks that were given an input or a tick are polled for outputs (a
+ * dirty bitset), so the cost of a turn grows with activity, not with the
+ * number of tasks. */
+#ifndef TW_RT_WORKER_H
+#define TW_RT_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/rng.h"
+#include "base/ring.h"
+#include "base/time.h"
+#include "rt/io.h"
+#include "rt/task.h"
+#include "rt/timer.h"
+
+typedef struct tw_worker_config {
+    uint32_t id;             /* endpoint id, 0..TW_ENDPOINTS_MAX-1 */
+    uint32_t max_tasks;      /* task slots */
+    uint32_t task_state_max; /* bytes of state per slot */
+    uint32_t max_channels;   /* distinct channels subscribed at once */
+    uint32_t outq_max;       /* the worker's own pending outputs (acks, reports) */
+    uint64_t seed;
+    const tw_task_registry *registry;
+} tw_worker_config;
+
+typedef struct tw_channel {
+    uint32_t id;
+    uint32_t members;
+    uint64_t *bits; /* task slots subscribed */
+} tw_channel;
+
+struct tw_worker {
+    tw_worker_config cfg;
+    tw_rng rng;
+    tw_wheel wheel;
+    tw_task *tasks;
+    tw_timer *timers;
+    uint8_t *states;
+    uint8_t *gens;
+    uint32_t *free_slots;
+    uint32_t nfree;
+    uint64_t *live;  /* bitset: slots with a task */
+    uint64_t *dirty; /* bitset: slots whose outputs are not yet all popped */
+    uint32_t dirty_count;
+    tw_ring own_out; /* tw_msg: spawn acks, status reports, exit notices */
+    tw_channel *channels;
+    tw_worker_status status;
+    bool pending_tick_outputs;
+};
+
+void tw_worker_init(tw_worker *w, const tw_worker_config *cfg, tw_ns now);
+void tw_worker_free(tw_worker *w);
+
+void tw_worker_on_input(tw_worker *w, tw_ns now, const tw_input *in);
+void tw_worker_on_tick(tw_worker *w, tw_ns now);
+bool tw_worker_pop_output(tw_worker *w, tw_ns now, tw_output *out);
+tw_ns tw_worker_next_deadline(const tw_worker *w);
+
+/* Spawns a task directly (what a TW_MSG_SPAWN does), for drivers and tests
+ * that build a world without a controller. Returns its address or a negative
+ * error (-TW_ENOMEM when no slot is free, -TW_EINVAL for an unknown type). */
+int64_t tw_worker_spawn(tw_worker *w, tw_ns now, uint32_t type, uint32_t group, const void *args,
+                        uint32_t args_len);
+
+tw_rng *tw_worker_rng(tw_worker *w);
+/* The status with the driver's fields as last set. */
+const tw_worker_status *tw_worker_status_get(const tw_worker *w);
+/* The fields only a driver can measure. */
+void tw_worker_driver_stats(tw_worker *w, uint64_t busy_ns, uint32_t queue_depth,
+                            uint32_t queue_high, uint64_t queue_drops);
+/* The task at addr, or NULL if it has exited (stale generation) or never was. */
+tw_task *tw_worker_task(tw_worker *w, tw_addr addr);
+bool tw_worker_has_pending_outputs(const tw_worker *w);
+
+#endif
