@@ -1,0 +1,428 @@
+/* Timer wheel tests. The property every test leans on: a driver that sleeps
+ * until tw_wheel_next_deadline and then pops everything due sees each timer
+ * at exactly its deadline, in deadline order, once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "base/assert.h"
+#include "base/rng.h"
+#include "rt/timer.h"
+
+#define SEED 0x7431u
+#define MAX_TIMERS 12000u
+
+static tw_wheel wheel;
+static tw_timer timers[MAX_TIMERS];
+
+static void setup_wheel(tw_ns now)
+{
+    tw_wheel_init(&wheel, now);
+    memset(timers, 0, sizeof(timers));
+    for (uint32_t i = 0; i < MAX_TIMERS; i++) {
+        timers[i].owner = i;
+    }
+}
+
+/* What a driver saw while running the wheel to empty. */
+typedef struct drive_log {
+    uint32_t fired;
+    uint32_t wakeups;
+    uint32_t fire_count[MAX_TIMERS];
+} drive_log;
+
+static drive_log dlog;
+
+/* Wakes at every next_deadline until the wheel is empty or the next wake
+ * would pass `until`; asserts that every timer comes out at exactly its
+ * deadline and in non-decreasing order. */
+static void drive_until(tw_ns until)
+{
+    tw_ns last = 0;
+    while (tw_wheel_count(&wheel) > 0) {
+        tw_ns now = tw_wheel_next_deadline(&wheel);
+        assert_true(now >= wheel.elapsed);
+        if (now > until) {
+            break;
+        }
+        dlog.wakeups++;
+        tw_timer *t;
+        while ((t = tw_wheel_pop_expired(&wheel, now)) != NULL) {
+            assert_false(tw_timer_armed(t));
+            assert_int_equal(t->deadline, now); /* never early, never late */
+            assert_true(t->deadline >= last);
+            last = t->deadline;
+            dlog.fire_count[t->owner]++;
+            dlog.fired++;
+        }
+        assert_int_equal(wheel.elapsed, now);
+    }
+}
+
+static void drive_all(void)
+{
+    memset(&dlog, 0, sizeof(dlog));
+    drive_until(TW_NS_NEVER);
+    assert_int_equal(tw_wheel_count(&wheel), 0);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), TW_NS_NEVER);
+}
+
+/* A delay spread over many orders of magnitude, so every level is used. */
+static tw_ns random_delay(tw_rng *rng)
+{
+    uint32_t bits = (uint32_t)tw_rng_below(rng, 48) + 1;
+    return tw_rng_below(rng, TW_NS(1) << bits);
+}
+
+static void test_timer_idle_pop(void **state)
+{
+    setup_wheel(1000);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), TW_NS_NEVER);
+    assert_null(tw_wheel_pop_expired(&wheel, 5000));
+    assert_int_equal(wheel.elapsed, 5000);
+    assert_int_equal(tw_wheel_count(&wheel), 0);
+}
+
+static void test_timer_armed_fire_in_order(void **state)
+{
+    tw_rng rng;
+    tw_rng_init(&rng, SEED, 1);
+    const tw_ns start = 123456789;
+    setup_wheel(start);
+    const uint32_t n = 10000;
+    for (uint32_t i = 0; i < n; i++) {
+        /* Some ties on purpose: they must all fire at the shared deadline. */
+        tw_ns d = (i % 10 == 0) ? start + 4096 : start + 1 + random_delay(&rng);
+        tw_wheel_arm(&wheel, &timers[i], d);
+    }
+    assert_int_equal(tw_wheel_count(&wheel), n);
+    drive_all();
+    assert_int_equal(dlog.fired, n);
+    for (uint32_t i = 0; i < n; i++) {
+        assert_int_equal(dlog.fire_count[i], 1);
+    }
+}
+
+static void test_timer_armed_cancel(void **state)
+{
+    tw_rng rng;
+    tw_rng_init(&rng, SEED, 2);
+    setup_wheel(0);
+    const uint32_t n = 2000;
+    for (uint32_t i = 0; i < n; i++) {
+        tw_wheel_arm(&wheel, &timers[i], 1 + random_delay(&rng));
+    }
+    for (uint32_t i = 0; i < n; i += 3) {
+        tw_wheel_cancel(&wheel, &timers[i]);
+        assert_false(tw_timer_armed(&timers[i]));
+    }
+    assert_int_equal(tw_wheel_count(&wheel), n - (n + 2) / 3);
+    drive_all();
+    for (uint32_t i = 0; i < n; i++) {
+        assert_int_equal(dlog.fire_count[i], i % 3 == 0 ? 0 : 1);
+    }
+}
+
+static void test_timer_unarmed_cancel(void **state)
+{
+    setup_wheel(0);
+    tw_wheel_arm(&wheel, &timers[1], 50);
+    tw_wheel_cancel(&wheel, &timers[0]);
+    assert_int_equal(tw_wheel_count(&wheel), 1);
+    tw_wheel_cancel(&wheel, &timers[1]);
+    tw_wheel_cancel(&wheel, &timers[1]); /* twice is still a no-op */
+    assert_int_equal(tw_wheel_count(&wheel), 0);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), TW_NS_NEVER);
+    assert_int_equal(wheel.occupied[0], 0);
+}
+
+static void test_timer_last_in_slot_cancel(void **state)
+{
+    setup_wheel(0);
+    tw_wheel_arm(&wheel, &timers[0], 10);
+    tw_wheel_arm(&wheel, &timers[1], 10);
+    tw_wheel_arm(&wheel, &timers[2], 20);
+    tw_wheel_arm(&wheel, &timers[3], 5000); /* level 2 */
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 10);
+    tw_wheel_cancel(&wheel, &timers[0]);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 10);
+    tw_wheel_cancel(&wheel, &timers[1]);
+    assert_int_equal(wheel.occupied[0], 1ull << 20);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 20);
+    tw_wheel_cancel(&wheel, &timers[2]);
+    assert_int_equal(wheel.occupied[0], 0);
+    /* Only a higher-level timer is left: a lower bound, its slot start. */
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 4096);
+    tw_wheel_cancel(&wheel, &timers[3]);
+    assert_int_equal(wheel.occupied[2], 0);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), TW_NS_NEVER);
+}
+
+static void test_timer_armed_rearm(void **state)
+{
+    setup_wheel(0);
+    tw_wheel_arm(&wheel, &timers[0], 100);
+    tw_wheel_arm(&wheel, &timers[0], 50); /* earlier */
+    assert_int_equal(tw_wheel_count(&wheel), 1);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 50);
+    assert_ptr_equal(tw_wheel_pop_expired(&wheel, 50), &timers[0]);
+    assert_null(tw_wheel_pop_expired(&wheel, 50));
+
+    tw_wheel_arm(&wheel, &timers[1], 100);
+    tw_wheel_arm(&wheel, &timers[1], 1000000); /* later: 100 must pass quietly */
+    assert_int_equal(tw_wheel_count(&wheel), 1);
+    assert_null(tw_wheel_pop_expired(&wheel, 100));
+    assert_null(tw_wheel_pop_expired(&wheel, 999999));
+    assert_ptr_equal(tw_wheel_pop_expired(&wheel, 1000000), &timers[1]);
+
+    /* Re-arming a timer that sits in the expired list moves it back out. */
+    tw_wheel_arm(&wheel, &timers[2], 10);
+    tw_wheel_arm(&wheel, &timers[2], 2000000);
+    assert_int_equal(tw_wheel_next_deadline(&wheel) <= 2000000, 1);
+    memset(&dlog, 0, sizeof(dlog));
+    drive_until(TW_NS_NEVER);
+    assert_int_equal(dlog.fire_count[2], 1);
+}
+
+static void test_timer_idle_arm_past(void **state)
+{
+    setup_wheel(1000);
+    tw_wheel_arm(&wheel, &timers[0], 500);
+    tw_wheel_arm(&wheel, &timers[1], 2000);
+    tw_wheel_arm(&wheel, &timers[2], 1000); /* exactly now */
+    tw_wheel_arm(&wheel, &timers[3], 300);
+    tw_wheel_arm(&wheel, &timers[4], 500); /* a tie: after timers[0] */
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 300);
+    static const uint32_t order[] = {3, 0, 4, 2};
+    for (uint32_t i = 0; i < TW_ARRAY_LEN(order); i++) {
+        tw_timer *t = tw_wheel_pop_expired(&wheel, 1000);
+        assert_ptr_equal(t, &timers[order[i]]);
+    }
+    assert_null(tw_wheel_pop_expired(&wheel, 1000));
+    /* 2000 sits at level 1 from 1000: the answer is its slot start. */
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 1984);
+    /* Cancel out of the expired list, too. */
+    tw_wheel_arm(&wheel, &timers[5], 0);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 0);
+    tw_wheel_cancel(&wheel, &timers[5]);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 1984);
+    assert_int_equal(tw_wheel_count(&wheel), 1);
+    drive_all();
+    assert_int_equal(dlog.fire_count[1], 1);
+}
+
+/* Every deadline at start + a boundary offset, driven to empty. */
+static void check_boundaries(tw_ns start, const tw_ns *offsets, uint32_t n)
+{
+    setup_wheel(start);
+    for (uint32_t i = 0; i < n; i++) {
+        tw_wheel_arm(&wheel, &timers[i], start + offsets[i]);
+    }
+    drive_all();
+    assert_int_equal(dlog.fired, n);
+    for (uint32_t i = 0; i < n; i++) {
+        assert_int_equal(dlog.fire_count[i], 1);
+    }
+}
+
+static void test_timer_boundary_wrap(void **state)
+{
+    static const tw_ns offsets[] = {
+        1, 63, 64, 65, 4095, 4096, 4097, (TW_NS(1) << 36) - 1, TW_NS(1) << 36,
+        (TW_NS(1) << 36) + 1, (TW_NS(1) << 60) - 1, TW_NS(1) << 60, (TW_NS(1) << 62) + 7,
+    };
+    const uint32_t n = TW_ARRAY_LEN(offsets);
+    check_boundaries(0, offsets, n);
+    check_boundaries(63, offsets, n);
+    check_boundaries(4095, offsets, n);
+    check_boundaries(TW_NS(1) << 63, offsets, n);
+    check_boundaries((TW_NS(1) << 63) - 1, offsets, n);
+    check_boundaries((TW_NS(1) << 63) - 64, offsets, n);
+
+    /* The top of the range: level 10 holds bits 60..63, slots up to 15. */
+    static const tw_ns top[] = {
+        UINT64_MAX - 1, UINT64_MAX, (TW_NS(15) << 60), (TW_NS(15) << 60) - 1, TW_NS(1) << 63,
+    };
+    setup_wheel(0);
+    for (uint32_t i = 0; i < TW_ARRAY_LEN(top); i++) {
+        tw_wheel_arm(&wheel, &timers[i], top[i]);
+    }
+    assert_int_equal(wheel.occupied[10], (1ull << 15) | (1ull << 14) | (1ull << 8));
+    drive_all();
+    assert_int_equal(dlog.fired, TW_ARRAY_LEN(top));
+
+    setup_wheel(UINT64_MAX - 70);
+    tw_wheel_arm(&wheel, &timers[0], UINT64_MAX - 1);
+    tw_wheel_arm(&wheel, &timers[1], UINT64_MAX);
+    tw_wheel_arm(&wheel, &timers[2], UINT64_MAX - 64);
+    drive_all();
+    assert_int_equal(dlog.fired, 3);
+}
+
+static void test_timer_far_future_fire(void **state)
+{
+    tw_rng rng;
+    tw_rng_init(&rng, SEED, 3);
+    const tw_ns start = TW_SEC(3600) * 24 * 17 + 12345;
+    const tw_ns hour = start + TW_SEC(3600);
+    const tw_ns year = start + TW_SEC(3600) * 24 * 365;
+    setup_wheel(start);
+    tw_wheel_arm(&wheel, &timers[0], hour);
+    tw_wheel_arm(&wheel, &timers[1], year);
+    const uint32_t near = 5000;
+    for (uint32_t i = 2; i < near + 2; i++) {
+        tw_wheel_arm(&wheel, &timers[i], start + 1 + tw_rng_below(&rng, TW_MS(10)));
+    }
+    memset(&dlog, 0, sizeof(dlog));
+    drive_until(start + TW_MS(10));
+    assert_int_equal(dlog.fired, near);
+    assert_int_equal(tw_wheel_count(&wheel), 2);
+    assert_true(tw_wheel_next_deadline(&wheel) <= hour);
+
+    /* Each wake-up at a lower bound cascades one level down, so the far
+     * timers cost a handful of wake-ups, not one per slot of time. */
+    uint32_t before = dlog.wakeups;
+    drive_until(hour);
+    assert_int_equal(dlog.fire_count[0], 1);
+    assert_true(dlog.wakeups - before <= 2 * TW_WHEEL_LEVELS);
+    before = dlog.wakeups;
+    drive_until(TW_NS_NEVER);
+    assert_int_equal(dlog.fire_count[1], 1);
+    assert_true(dlog.wakeups - before <= 2 * TW_WHEEL_LEVELS);
+    assert_int_equal(wheel.elapsed, year);
+}
+
+/* The stress reference: each timer's deadline when armed, brute-force min. */
+#define STRESS_TIMERS 512u
+#define STRESS_OPS 100000u
+
+typedef struct reference {
+    tw_ns deadline[STRESS_TIMERS];
+    uint8_t armed[STRESS_TIMERS];
+    uint32_t count;
+} reference;
+
+static tw_ns reference_min(const reference *r)
+{
+    tw_ns min = TW_NS_NEVER;
+    for (uint32_t i = 0; i < STRESS_TIMERS; i++) {
+        if (r->armed[i] && r->deadline[i] < min) {
+            min = r->deadline[i];
+        }
+    }
+    return min;
+}
+
+static void stress_check_next(const reference *r)
+{
+    assert_int_equal(tw_wheel_count(&wheel), r->count);
+    tw_ns truth = reference_min(r);
+    tw_ns next = tw_wheel_next_deadline(&wheel);
+    if (r->count == 0) {
+        assert_int_equal(next, TW_NS_NEVER);
+        return;
+    }
+    assert_true(next <= truth);
+    bool exact = wheel.expired.head != NULL || wheel.occupied[0] != 0;
+    if (exact) {
+        assert_int_equal(next, truth);
+    } else {
+        assert_true(next >= wheel.elapsed);
+    }
+}
+
+/* Pops everything due at now and checks it against the reference. Returns
+ * a hash of the pop order, ties included. */
+static uint64_t stress_pop(reference *r, tw_ns now)
+{
+    uint64_t hash = 0;
+    tw_ns last = 0;
+    tw_timer *t;
+    while ((t = tw_wheel_pop_expired(&wheel, now)) != NULL) {
+        uint32_t i = t->owner;
+        assert_true(r->armed[i]);
+        assert_int_equal(r->deadline[i], t->deadline);
+        assert_true(t->deadline <= now);
+        assert_true(t->deadline >= last);
+        last = t->deadline;
+        r->armed[i] = 0;
+        r->count--;
+        hash = (hash ^ i) * 0x100000001b3ull;
+    }
+    /* Nothing due may be left behind. */
+    assert_true(reference_min(r) > now);
+    return hash;
+}
+
+static uint64_t stress_run(uint64_t seed)
+{
+    static reference ref;
+    memset(&ref, 0, sizeof(ref));
+    tw_rng rng;
+    tw_rng_init(&rng, seed, 4);
+    tw_ns now = TW_NS(1) << 40;
+    setup_wheel(now);
+    uint64_t hash = 0;
+    for (uint32_t op = 0; op < STRESS_OPS; op++) {
+        uint32_t i = (uint32_t)tw_rng_below(&rng, STRESS_TIMERS);
+        uint64_t kind = tw_rng_below(&rng, 100);
+        if (kind < 45) {
+            /* Arm or re-arm; one in twenty lands in the past. */
+            tw_ns d = tw_rng_below(&rng, 20) == 0 ? now - tw_rng_below(&rng, 5000)
+                                                  : now + random_delay(&rng);
+            ref.count += ref.armed[i] ? 0 : 1;
+            ref.armed[i] = 1;
+            ref.deadline[i] = d;
+            tw_wheel_arm(&wheel, &timers[i], d);
+        } else if (kind < 65) {
+            ref.count -= ref.armed[i] ? 1 : 0;
+            ref.armed[i] = 0;
+            tw_wheel_cancel(&wheel, &timers[i]);
+        } else if (kind < 90) {
+            /* A driver that wakes exactly when told to. */
+            tw_ns next = tw_wheel_next_deadline(&wheel);
+            if (next != TW_NS_NEVER) {
+                now = tw_ns_max(now, next);
+                hash ^= stress_pop(&ref, now);
+            }
+        } else {
+            /* A late driver: jumps past many deadlines at once. */
+            now += random_delay(&rng) >> (tw_rng_below(&rng, 24));
+            hash ^= stress_pop(&ref, now);
+        }
+        assert_false(tw_timer_armed(&timers[i]) != (ref.armed[i] != 0));
+        stress_check_next(&ref);
+    }
+    return hash ^ wheel.cascades;
+}
+
+static void test_timer_random_stress(void **state)
+{
+    uint64_t a = stress_run(SEED);
+    /* Same calls, same pop order, ties included. */
+    uint64_t b = stress_run(SEED);
+    assert_int_equal(a, b);
+    assert_true(wheel.cascades > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timer_idle_pop),
+        cmocka_unit_test(test_timer_armed_fire_in_order),
+        cmocka_unit_test(test_timer_armed_cancel),
+        cmocka_unit_test(test_timer_unarmed_cancel),
+        cmocka_unit_test(test_timer_last_in_slot_cancel),
+        cmocka_unit_test(test_timer_armed_rearm),
+        cmocka_unit_test(test_timer_idle_arm_past),
+        cmocka_unit_test(test_timer_boundary_wrap),
+        cmocka_unit_test(test_timer_far_future_fire),
+        cmocka_unit_test(test_timer_random_stress),
+    };
+    printf("timer tests: seed=%u\n", SEED);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
