@@ -33,6 +33,7 @@ void tw_worker_init(tw_worker *w, const tw_worker_config *cfg, tw_ns now)
     w->free_slots = tw_mem_calloc(n, sizeof(uint32_t));
     w->live = tw_mem_calloc(words_for(n), sizeof(uint64_t));
     w->dirty = tw_mem_calloc(words_for(n), sizeof(uint64_t));
+    w->dirty_fifo = tw_mem_calloc(n, sizeof(uint32_t));
     /* Slots are handed out lowest first: push them in reverse. */
     for (uint32_t i = 0; i < n; i++) {
         w->free_slots[i] = n - 1 - i;
@@ -54,6 +55,7 @@ void tw_worker_free(tw_worker *w)
     }
     tw_mem_free(w->channels);
     tw_ring_free(&w->own_out);
+    tw_mem_free(w->dirty_fifo);
     tw_mem_free(w->dirty);
     tw_mem_free(w->live);
     tw_mem_free(w->free_slots);
@@ -95,10 +97,17 @@ tw_task *tw_worker_task(tw_worker *w, tw_addr addr)
     return t->addr == addr ? t : NULL;
 }
 
+/* The dirty set is a bitset (membership) plus a FIFO of slots (order), so
+ * finding the next task to poll is O(1) however many tasks are idle. A slot
+ * is in the FIFO at most once: it leaves only when its outputs run dry, and a
+ * task exits only while it is the head (EXIT output) or while nothing is
+ * dirty (KILL between inputs). */
 static void mark_dirty(tw_worker *w, uint32_t slot)
 {
     if (!tw_bit_test(w->dirty, slot)) {
+        TW_ASSERT(w->dirty_count < w->cfg.max_tasks);
         tw_bit_set(w->dirty, slot);
+        w->dirty_fifo[(w->dirty_head + w->dirty_count) % w->cfg.max_tasks] = slot;
         w->dirty_count++;
     }
 }
@@ -106,8 +115,10 @@ static void mark_dirty(tw_worker *w, uint32_t slot)
 static void clear_dirty(tw_worker *w, uint32_t slot)
 {
     if (tw_bit_test(w->dirty, slot)) {
-        tw_bit_clear(w->dirty, slot);
         TW_ASSERT(w->dirty_count > 0);
+        TW_ASSERT(w->dirty_fifo[w->dirty_head] == slot);
+        tw_bit_clear(w->dirty, slot);
+        w->dirty_head = (w->dirty_head + 1) % w->cfg.max_tasks;
         w->dirty_count--;
     }
 }
@@ -409,8 +420,8 @@ bool tw_worker_pop_output(tw_worker *w, tw_ns now, tw_output *out)
         if (w->dirty_count == 0) {
             return false;
         }
-        uint32_t slot = tw_bit_next(w->dirty, w->cfg.max_tasks, 0);
-        TW_ASSERT(slot != UINT32_MAX);
+        uint32_t slot = w->dirty_fifo[w->dirty_head];
+        TW_ASSERT(tw_bit_test(w->dirty, slot));
         tw_task *t = &w->tasks[slot];
         tw_task_output to;
         if (!t->ops->pop_output(t, now, &to)) {
@@ -424,4 +435,7 @@ bool tw_worker_pop_output(tw_worker *w, tw_ns now, tw_output *out)
     }
 }
 
-tw_ns tw_worker_next_deadline(const tw_worker *w) { return tw_wheel_next_deadline(&w->wheel); }
+tw_ns tw_worker_next_deadline(const tw_worker *w)
+{
+    return tw_wheel_count(&w->wheel) ? tw_wheel_next_deadline(&w->wheel) : TW_NS_NEVER;
+}

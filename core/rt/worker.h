@@ -52,6 +52,8 @@ struct tw_worker {
     uint32_t nfree;
     uint64_t *live;  /* bitset: slots with a task */
     uint64_t *dirty; /* bitset: slots whose outputs are not yet all popped */
+    uint32_t *dirty_fifo; /* the same slots, in the order they became dirty */
+    uint32_t dirty_head;
     uint32_t dirty_count;
     tw_ring own_out; /* tw_msg: spawn acks, status reports, exit notices */
     tw_channel *channels;
