@@ -439,11 +439,6 @@ static void test_controller_pending_outputs_input_asserts(void **state)
 
 static void test_controller_init_max_workers_accepted(void **state)
 {
-    /* BUG: core/rt/controller.c tw_controller_init asserts
-     * cfg->workers < TW_ENDPOINTS_MAX, so 255 workers (ids 0..254, the most
-     * the bus, the worker and the address layout allow) are refused; the
-     * bound should be <=, as in tw_bus_init. Skipped until fixed. */
-    skip();
     tw_controller_free(&ctl);
     tw_controller_config cfg = config_template;
     cfg.workers = TW_ENDPOINTS_MAX;

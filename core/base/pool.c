@@ -8,7 +8,7 @@
 void tw_pool_init(tw_pool *p, uint32_t capacity, uint32_t obj_size)
 {
     TW_ASSERT(capacity > 0);
-    TW_ASSERT(capacity < TW_POOL_NONE);
+    TW_ASSERT(capacity < TW_POOL_TAKEN);
     TW_ASSERT(obj_size > 0);
     memset(p, 0, sizeof(*p));
     /* Keep objects 16-byte aligned whatever their size. */
@@ -53,7 +53,7 @@ void *tw_pool_take(tw_pool *p)
     }
     uint32_t i = p->free_head;
     p->free_head = p->next_free[i];
-    p->next_free[i] = TW_POOL_NONE;
+    p->next_free[i] = TW_POOL_TAKEN;
     p->in_use++;
     if (p->in_use > p->high_water) {
         p->high_water = p->in_use;
@@ -68,8 +68,7 @@ void tw_pool_put(tw_pool *p, void *obj)
     uint32_t i = tw_pool_index(p, obj);
     TW_ASSERT(p->in_use > 0);
     /* A double put would corrupt the free list: the slot must be taken. */
-    TW_ASSERT(p->next_free[i] == TW_POOL_NONE);
-    TW_ASSERT(p->free_head != i);
+    TW_ASSERT(p->next_free[i] == TW_POOL_TAKEN);
     p->next_free[i] = p->free_head;
     p->free_head = i;
     p->in_use--;

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #define TW_POOL_NONE UINT32_MAX
+/* next_free of an object that is taken: not a link, and not the list end. */
+#define TW_POOL_TAKEN (UINT32_MAX - 1)
 
 typedef struct tw_pool {
     uint8_t *objects;

@@ -16,10 +16,11 @@ static int parse_decimal(const char *s, const char **end, uint64_t *whole, uint6
     uint32_t fd = 0;
     int digits = 0;
     while (*p >= '0' && *p <= '9') {
-        if (w > (UINT64_MAX - 9) / 10) {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (w > (UINT64_MAX - d) / 10) {
             return -TW_ERANGE;
         }
-        w = w * 10 + (uint64_t)(*p - '0');
+        w = w * 10 + d;
         p++;
         digits++;
     }

@@ -13,7 +13,8 @@
 
 /* ns, us, ms, s, m (minutes), h; a bare number is an error. */
 int tw_parse_duration(const char *s, tw_ns *out);
-/* Writes a short human form ("1.5ms") into buf; returns buf. */
+/* Writes a short human form with three decimals ("1.500ms") into buf;
+ * returns buf. */
 char *tw_format_duration(tw_ns ns, char *buf, unsigned len);
 
 #endif

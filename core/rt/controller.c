@@ -9,7 +9,7 @@
 void tw_controller_init(tw_controller *c, const tw_controller_config *cfg)
 {
     TW_ASSERT(cfg->workers > 0);
-    TW_ASSERT(cfg->workers < TW_ENDPOINTS_MAX);
+    TW_ASSERT(cfg->workers <= TW_ENDPOINTS_MAX);
     TW_ASSERT(cfg->outq_max > 0);
     TW_ASSERT(cfg->program != NULL);
     memset(c, 0, sizeof(*c));
@@ -107,7 +107,7 @@ int64_t tw_controller_kill(tw_controller *c, tw_addr task)
 int64_t tw_controller_send(tw_controller *c, tw_msg_mode mode, uint32_t target, uint32_t type,
                            const void *data, uint32_t len)
 {
-    if (len > TW_MSG_DATA_MAX || type < TW_MSG_APP) {
+    if (len > TW_MSG_DATA_MAX || type < TW_MSG_APP || mode > TW_MSG_PUBLISH) {
         return -TW_EINVAL;
     }
     if (mode == TW_MSG_DIRECT && tw_addr_endpoint(target) >= c->cfg.workers) {
