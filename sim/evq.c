@@ -25,13 +25,13 @@ static inline bool before(const tw_event *a, const tw_event *b)
     return a->time < b->time || (a->time == b->time && a->seq < b->seq);
 }
 
-int tw_evq_push(tw_evq *q, tw_ns time, uint32_t kind, uint32_t target, uint64_t arg)
+int tw_evq_push(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t arg)
 {
     if (q->len == q->capacity) {
         q->overflows++;
         return -TW_EFULL;
     }
-    tw_event ev = {.time = time, .seq = q->next_seq++, .kind = kind, .target = target, .arg = arg};
+    tw_event ev = {.time = time, .seq = q->next_seq++, .arg = arg, .target = target, .kind = kind};
     uint32_t i = q->len++;
     while (i > 0) {
         uint32_t parent = (i - 1) >> 2;

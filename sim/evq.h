@@ -11,12 +11,13 @@
 
 #include "base/time.h"
 
+/* 24 bytes, so more of the heap's hot top stays in cache. */
 typedef struct tw_event {
     tw_ns time;
     uint64_t seq;
-    uint32_t kind;
-    uint32_t target;
-    uint64_t arg;
+    uint32_t arg;
+    uint16_t target;
+    uint16_t kind;
 } tw_event;
 
 typedef struct tw_evq {
@@ -30,7 +31,7 @@ typedef struct tw_evq {
 void tw_evq_init(tw_evq *q, uint32_t capacity);
 void tw_evq_free(tw_evq *q);
 /* 0, or -TW_EFULL (counted) when the queue holds `capacity` events. */
-int tw_evq_push(tw_evq *q, tw_ns time, uint32_t kind, uint32_t target, uint64_t arg);
+int tw_evq_push(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t arg);
 bool tw_evq_pop(tw_evq *q, tw_event *out);
 /* TW_NS_NEVER when empty. */
 static inline tw_ns tw_evq_peek_time(const tw_evq *q)

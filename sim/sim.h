@@ -83,7 +83,7 @@ typedef struct tw_sim_core {
     tw_mailbox inbox;
     tw_ns busy_until;
     tw_ns wake_at;
-    uint64_t wake_gen;
+    uint32_t wake_gen;
     bool wake_pending;
     uint64_t busy_ns;
     uint64_t inputs;

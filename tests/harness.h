@@ -70,7 +70,7 @@ static inline tw_input harness_input(const tw_msg *m)
     tw_input in;
     memset(&in, 0, sizeof(in));
     in.kind = TW_IN_MSG;
-    in.msg = *m;
+    in.msg = m;
     return in;
 }
 

@@ -201,7 +201,7 @@ void tw_controller_on_input(tw_controller *c, tw_ns now, const tw_input *in)
     TW_ASSERT(in->kind == TW_IN_MSG);
     TW_ASSERT(tw_ring_empty(&c->outq));
     c->inputs++;
-    on_msg(c, now, &in->msg);
+    on_msg(c, now, in->msg);
 }
 
 void tw_controller_on_tick(tw_controller *c, tw_ns now)

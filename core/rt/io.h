@@ -10,10 +10,11 @@ typedef enum tw_input_kind {
     TW_IN_MSG = 1, /* a bus message that reached this endpoint */
 } tw_input_kind;
 
+/* Inputs are views: the driver keeps what they point at alive for the
+ * duration of the call, and the node copies what it keeps. */
 typedef struct tw_input {
     tw_input_kind kind;
-    uint32_t pad_;
-    tw_msg msg;
+    const tw_msg *msg;
 } tw_input;
 
 typedef enum tw_output_kind {

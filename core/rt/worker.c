@@ -319,10 +319,11 @@ static void deliver_app(tw_worker *w, tw_ns now, const tw_msg *m)
 void tw_worker_on_input(tw_worker *w, tw_ns now, const tw_input *in)
 {
     TW_ASSERT(in->kind == TW_IN_MSG);
+    TW_ASSERT(in->msg != NULL);
     /* The driver must pop every output before the next input. */
     TW_ASSERT(!tw_worker_has_pending_outputs(w));
     w->status.inputs++;
-    const tw_msg *m = &in->msg;
+    const tw_msg *m = in->msg;
     switch (m->type) {
     case TW_MSG_SPAWN:
         on_spawn(w, now, m);
