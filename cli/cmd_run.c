@@ -205,7 +205,7 @@ static int print_checks(const run_opts *o, const run_result *r)
     bool all = true;
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
         all &= checks[i].ok;
-        if (!o->quiet) {
+        if (!o->quiet || !checks[i].ok) {
             printf("  %s %-18s observed %" PRIu64 ", expected %s\n", checks[i].ok ? "✓" : "✗",
                    checks[i].name, checks[i].observed, checks[i].expected);
         }
@@ -296,8 +296,19 @@ static int parse(int argc, char **argv, run_opts *o)
         fprintf(stderr, "twin run: --tasks must be 2..%u, got %" PRIu64 "\n", TW_DEMO_PINGERS_MAX, o->pingers);
         return -1;
     }
-    if (o->period < 1000 || o->duration == 0 || o->duration > TW_SEC(3600)) {
-        fprintf(stderr, "twin run: --period must be >= 1us and --duration in (0, 1h]\n");
+    char b1[32];
+    if (o->duration == 0 || o->duration > TW_SEC(3600)) {
+        fprintf(stderr, "twin run: --duration must be in (0, 1h], got %s\n",
+                tw_format_duration(o->duration, b1, sizeof b1));
+        return -1;
+    }
+    if (o->period < 1000 || o->period > o->duration) {
+        fprintf(stderr, "twin run: --period must be at least 1us and at most --duration, got %s\n",
+                tw_format_duration(o->period, b1, sizeof b1));
+        return -1;
+    }
+    if (o->perturb_at != UINT64_MAX && !o->check_determinism) {
+        fprintf(stderr, "twin run: --debug-perturb-at only makes sense with --check-determinism\n");
         return -1;
     }
     return 0;
@@ -328,9 +339,10 @@ static void describe(const char *label, const run_ctx *c)
            r->outputs, r->cost_ns, r->hash);
 }
 
-static int check_determinism(run_opts *o)
+static int check_determinism(run_opts *o, FILE *trace)
 {
-    run_ctx a = {.hashes = NULL, .perturb_at = UINT64_MAX, .capture_at = UINT64_MAX};
+    /* --trace records the first run. */
+    run_ctx a = {.trace = trace, .perturb_at = UINT64_MAX, .capture_at = UINT64_MAX};
     run_ctx b = {.hashes = NULL, .perturb_at = o->perturb_at, .capture_at = UINT64_MAX};
     run_result ra, rb;
     /* Recording switches the hashes array on. */
@@ -340,10 +352,12 @@ static int check_determinism(run_opts *o)
     run_demo(o, &a, &ra);
     run_demo(o, &b, &rb);
     uint64_t at = first_divergence(&a, &b);
-    printf("twin run --check-determinism: seed %" PRIu64 ", %" PRIu64 " and %" PRIu64 " events\n",
-           o->seed, ra.events, rb.events);
-    printf("  run 1 trace hash %016" PRIx64 "\n  run 2 trace hash %016" PRIx64 "\n", ra.trace_hash,
-           rb.trace_hash);
+    if (!o->quiet) {
+        printf("twin run --check-determinism: seed %" PRIu64 ", %" PRIu64 " and %" PRIu64 " events\n",
+               o->seed, ra.events, rb.events);
+        printf("  run 1 trace hash %016" PRIx64 "\n  run 2 trace hash %016" PRIx64 "\n",
+               ra.trace_hash, rb.trace_hash);
+    }
     int rc = TW_EXIT_OK;
     if (at == UINT64_MAX && ra.trace_hash == rb.trace_hash) {
         printf("  ✓ identical: every one of %" PRIu64 " events has the same running hash\n",
@@ -380,22 +394,27 @@ int tw_cmd_run(int argc, char **argv)
     if (prc != 0) {
         return prc > 0 ? TW_EXIT_OK : TW_EXIT_USAGE;
     }
-    if (o.check_determinism) {
-        return check_determinism(&o);
-    }
-    run_ctx ctx = {.perturb_at = UINT64_MAX, .capture_at = UINT64_MAX};
+    FILE *trace = NULL;
     if (o.trace_path) {
-        ctx.trace = fopen(o.trace_path, "w");
-        if (!ctx.trace) {
+        trace = fopen(o.trace_path, "w");
+        if (!trace) {
             fprintf(stderr, "twin run: --trace: cannot open '%s' for writing\n", o.trace_path);
             return TW_EXIT_USAGE;
         }
-        fprintf(ctx.trace, "# index time_ns kind core work type outputs cost_ns running_hash\n");
+        fprintf(trace, "# index time_ns kind core work type outputs cost_ns running_hash\n");
     }
-    run_result r;
-    run_demo(&o, &ctx, &r);
-    if (ctx.trace) {
-        fclose(ctx.trace);
+    int rc;
+    if (o.check_determinism) {
+        rc = check_determinism(&o, trace);
+    } else {
+        run_ctx ctx = {.trace = trace, .perturb_at = UINT64_MAX, .capture_at = UINT64_MAX};
+        run_result r;
+        run_demo(&o, &ctx, &r);
+        rc = print_checks(&o, &r);
     }
-    return print_checks(&o, &r);
+    if (trace && fclose(trace) != 0) {
+        fprintf(stderr, "twin run: --trace: writing '%s' failed\n", o.trace_path);
+        rc = TW_EXIT_USAGE;
+    }
+    return rc;
 }

@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,13 +20,16 @@ int tw_cli_parse_u64(const char *opt, const char *s, uint64_t *out)
 {
     char *end;
     errno = 0;
-    if (*s == '-' || *s == '\0') {
-        fprintf(stderr, "twin: %s: expected a non-negative integer, got '%s'\n", opt, s);
+    /* Decimal digits only: strtoull alone would take blanks, signs and
+     * octal, and wrap "-1" to 2^64-1. */
+    if (*s < '0' || *s > '9') {
+        fprintf(stderr, "twin: %s: expected a non-negative decimal integer, got '%s'\n", opt, s);
         return -1;
     }
-    unsigned long long v = strtoull(s, &end, 0);
+    unsigned long long v = strtoull(s, &end, 10);
     if (errno || *end) {
-        fprintf(stderr, "twin: %s: expected a non-negative integer, got '%s'\n", opt, s);
+        fprintf(stderr, "twin: %s: expected a non-negative decimal integer, got '%s'%s\n", opt, s,
+                errno == ERANGE ? " (too large)" : "");
         return -1;
     }
     *out = v;
@@ -37,8 +41,10 @@ int tw_cli_parse_duration(const char *opt, const char *s, uint64_t *out)
     tw_ns v;
     int rc = tw_parse_duration(s, &v);
     if (rc < 0) {
+        size_t n = strlen(s);
+        bool bare = n > 0 && strspn(s, "0123456789.") == n;
         fprintf(stderr, "twin: %s: expected a duration such as 250us, 10ms or 1.5s, got '%s' (%s)\n",
-                opt, s, tw_strerror(rc));
+                opt, s, bare ? "missing unit" : tw_strerror(rc));
         return -1;
     }
     *out = v;

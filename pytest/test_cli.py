@@ -106,8 +106,6 @@ def test_missing_value_is_usage_error_naming_the_option(run_twin, opt):
 
 # --cores and --tasks catch the wrapped value with their range check; the
 # unbounded options do not.
-@pytest.mark.xfail(strict=True, reason="CLI bug: strtoull skips leading blanks, so ' -1' "
-                   "slips past the '-' check and wraps to 2^64-1")
 @pytest.mark.parametrize("opt", ["--seed", "--debug-perturb-at"])
 def test_negative_value_with_leading_blank_is_rejected(run_twin, opt):
     assert_usage_error(run_twin("run", *SHORT, opt, " -1"), opt)
@@ -197,8 +195,6 @@ def test_failed_check_exits_1_and_is_marked(run_twin):
     assert "✗" in out
 
 
-@pytest.mark.xfail(strict=True, reason="CLI bug: --help says --quiet prints 'only the trace "
-                   "hash and failures', but a failed check prints nothing")
 def test_quiet_still_names_failed_checks(run_twin):
     rc, out, _ = run_twin("run", *OVERLOAD, "--quiet")
     assert rc == EXIT_FAILED

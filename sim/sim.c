@@ -170,6 +170,8 @@ static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_
     }
     tw_ns cost = 0;
     tw_ns deadline = node_deadline(s, ci);
+    /* The caller hands a message over only when no tick is due. */
+    TW_ASSERT(arrived == NULL || deadline > t);
     if (deadline <= t) {
         rec->work = WORK_TICK;
         c->ticks++;
@@ -186,6 +188,7 @@ static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_
         }
     } else {
         tw_input in = {.kind = TW_IN_MSG, .msg = arrived};
+        TW_ASSERT(arrived == NULL || tw_mailbox_len(&c->inbox) == 0);
         if (arrived == NULL) {
             in.msg = tw_ring_peek(&c->inbox.ring);
             if (in.msg == NULL) {
@@ -260,7 +263,8 @@ bool tw_sim_step(tw_sim *s, tw_ns until)
             TW_ASSERT(ev.kind == TW_SIM_EV_ARRIVE);
             tw_msg *m = tw_pool_at(&s->flight, ev.arg);
             rec.msg_type = m->type;
-            if (c->busy_until <= ev.time && tw_mailbox_len(&c->inbox) == 0) {
+            if (c->busy_until <= ev.time && tw_mailbox_len(&c->inbox) == 0 &&
+                node_deadline(s, ev.target) > ev.time) {
                 /* Idle with nothing queued: the same as queueing it and
                  * taking the head, without the copies. */
                 run_core(s, ev.target, ev.time, m, &rec);

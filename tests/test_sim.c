@@ -69,17 +69,38 @@ enum { M_DATA = TW_MSG_APP, M_PING, M_PONG };
 typedef struct sink {
     uint32_t n;
     tw_ns at[SINK_MAX];
+    tw_ns period; /* when set, the sink ticks on this grid */
+    bool arm;
+    uint64_t ticks;
 } sink;
 
 static void sink_input(tw_task *t, tw_ns now, const tw_task_input *in)
 {
     sink *s = tw_task_state(t);
-    if (in->kind == TW_TIN_MSG && s->n < SINK_MAX) {
+    if (in->kind == TW_TIN_START) {
+        memcpy(&s->period, in->msg->data, sizeof(s->period));
+        s->arm = s->period != 0;
+    } else if (s->n < SINK_MAX) {
         s->at[s->n++] = now;
     }
 }
+static void sink_tick(tw_task *t, tw_ns now)
+{
+    sink *s = tw_task_state(t);
+    s->ticks++;
+    s->arm = true;
+}
+static bool sink_pop(tw_task *t, tw_ns now, tw_task_output *out)
+{
+    sink *s = tw_task_state(t);
+    if (!s->arm) {
+        return false;
+    }
+    s->arm = false;
+    tw_task_out_timer(out, (now / s->period + 1) * s->period);
+    return true;
+}
 static void no_tick(tw_task *t, tw_ns now) {}
-static bool no_output(tw_task *t, tw_ns now, tw_task_output *out) { return false; }
 
 typedef struct echo {
     tw_task_outq q;
@@ -99,7 +120,7 @@ static bool echo_pop(tw_task *t, tw_ns now, tw_task_output *out)
     return tw_task_outq_pop(&((echo *)tw_task_state(t))->q, out);
 }
 
-static const tw_task_ops sink_ops = {"sink", sizeof(sink), sink_input, no_tick, no_output, NULL};
+static const tw_task_ops sink_ops = {"sink", sizeof(sink), sink_input, sink_tick, sink_pop, NULL};
 static const tw_task_ops echo_ops = {"echo", sizeof(echo), echo_input, no_tick, echo_pop, NULL};
 static const tw_task_ops *const types[T_TYPES] = {&sink_ops, &echo_ops};
 static const tw_task_registry registry = {types, T_TYPES};
@@ -111,12 +132,13 @@ typedef struct world {
     tw_ns acked_at;
     tw_ns pong_at;
     bool ping;             /* also spawn an echo on worker 1 and ping it */
+    tw_ns sink_period;     /* the sink's timer grid; 0 for none */
 } world;
 
 static void w_start(tw_controller *c, tw_ns now, void *ctx)
 {
     world *w = ctx;
-    tw_controller_spawn(c, T_SINK, 0, w->sink_worker, NULL, 0);
+    tw_controller_spawn(c, T_SINK, 0, w->sink_worker, &w->sink_period, sizeof(w->sink_period));
     if (w->ping) {
         tw_controller_spawn(c, T_ECHO, 0, 1, NULL, 0);
     }
@@ -229,6 +251,24 @@ static void test_sim_bus_latency_sets_round_trip(void **state)
     tw_sim_free(&s);
 }
 
+static void test_sim_arrival_at_a_due_tick_is_not_lost(void **state)
+{
+    static tw_sim s;
+    /* The controller's start tick (10 ns) puts the burst's arrival at 3210 ns,
+     * on the sink's 107 ns timer grid: the core must tick first and still
+     * take every message after. */
+    world w = {.burst = 4, .sink_worker = 0, .sink_period = 107};
+    setup_sim(&s, &w, 1, 1);
+    tw_sim_run_until(&s, TW_US(10));
+    sink *k = sink_state(&s, &w);
+    assert_int_equal(k->n, 4);
+    assert_int_equal(s.inbox_drops, 0);
+    assert_true(k->ticks >= 80);
+    assert_int_equal((w.acked_at + 1100) % 107, 0);
+    assert_int_equal(k->at[0], w.acked_at + 100 + 1000 + 10);
+    tw_sim_free(&s);
+}
+
 static uint64_t run_hash(uint64_t seed, uint32_t cores, uint64_t *events)
 {
     static tw_sim s;
@@ -298,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_sim_core_busy_delays_later_inputs),
         cmocka_unit_test(test_sim_inbox_overflow_is_counted),
         cmocka_unit_test(test_sim_bus_latency_sets_round_trip),
+        cmocka_unit_test(test_sim_arrival_at_a_due_tick_is_not_lost),
         cmocka_unit_test(test_sim_trace_hash_same_seed_same_hash),
         cmocka_unit_test(test_sim_hook_sees_every_event_in_order),
         cmocka_unit_test(test_sim_run_until_stops_at_the_bound),
