@@ -11,9 +11,11 @@
  * next expiry is O(levels) with count-trailing-zeros on the bitmaps.
  *
  * next_deadline is exact when the earliest timer sits at level 0 and a lower
- * bound (the start of its slot) otherwise: a driver that wakes at a lower
- * bound finds nothing due, the wheel cascades, and the next answer is
- * tighter. Pure: time only ever arrives as an argument.
+ * bound otherwise: the smallest deadline armed into the earliest slot since
+ * it was last empty, which is exact unless that timer has been cancelled
+ * since. A driver that wakes at a lower bound may find nothing due, the
+ * wheel cascades, and the next answer is tighter. Pure: time only ever
+ * arrives as an argument.
  *
  * Ordering obligations: deadlines passed to tw_wheel_arm may be in the past
  * (they expire at the next poll); `now` passed to tw_wheel_pop_expired must
@@ -54,6 +56,11 @@ typedef struct tw_wheel {
     tw_timer_list slots[TW_WHEEL_LEVELS][TW_WHEEL_SLOTS];
     tw_timer_list expired; /* armed with a deadline <= elapsed */
     uint64_t cascades;     /* timers moved down a level, for benchmarks */
+    /* Per slot, a lower bound of its deadlines (TW_NS_NEVER when empty):
+     * the wheel drains a slot at this time rather than at the slot start,
+     * and it is what next_deadline answers. */
+    tw_ns slot_min[TW_WHEEL_LEVELS][TW_WHEEL_SLOTS];
+    uint32_t levels; /* bit L set when occupied[L] != 0 */
 } tw_wheel;
 
 void tw_wheel_init(tw_wheel *w, tw_ns now);
