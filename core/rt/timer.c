@@ -182,6 +182,33 @@ void tw_wheel_init(tw_wheel *w, tw_ns now)
     }
 }
 
+/* Takes an armed timer out of whichever list holds it. */
+static inline void disarm(tw_wheel *w, tw_timer *t)
+{
+    TW_ASSERT(t->armed);
+    TW_ASSERT(w->count > 0);
+    TW_ASSERT(t->level <= EXPIRED_LEVEL);
+    if (t->level == EXPIRED_LEVEL) {
+        list_unlink(&w->expired, t);
+    } else {
+        tw_timer_list *l = &w->slots[t->level][t->slot];
+        TW_ASSERT(w->occupied[t->level] & (1ull << t->slot));
+        list_unlink(l, t);
+        if (!l->head) {
+            slot_emptied(w, t->level, t->slot);
+        }
+    }
+    t->armed = 0;
+    w->count--;
+}
+
+void tw_wheel_cancel(tw_wheel *w, tw_timer *t)
+{
+    if (t->armed) {
+        disarm(w, t);
+    }
+}
+
 /* True when an armed timer moved to `deadline` would land in the slot it
  * already occupies: the same digits from its level up. Then it can stay in
  * place, which spares touching its list neighbours (two cache misses when
@@ -204,7 +231,7 @@ void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline)
             *min = tw_ns_min(*min, deadline);
             return;
         }
-        tw_wheel_cancel(w, t);
+        disarm(w, t);
     }
     TW_ASSERT(w->count < UINT32_MAX);
     t->deadline = deadline;
@@ -219,26 +246,6 @@ void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline)
     }
 }
 
-void tw_wheel_cancel(tw_wheel *w, tw_timer *t)
-{
-    if (!t->armed) {
-        return;
-    }
-    TW_ASSERT(w->count > 0);
-    TW_ASSERT(t->level <= EXPIRED_LEVEL);
-    if (t->level == EXPIRED_LEVEL) {
-        list_unlink(&w->expired, t);
-    } else {
-        tw_timer_list *l = &w->slots[t->level][t->slot];
-        TW_ASSERT(w->occupied[t->level] & (1ull << t->slot));
-        list_unlink(l, t);
-        if (!l->head) {
-            slot_emptied(w, t->level, t->slot);
-        }
-    }
-    t->armed = 0;
-    w->count--;
-}
 
 tw_ns tw_wheel_next_deadline(const tw_wheel *w)
 {
