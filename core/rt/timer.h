@@ -65,7 +65,9 @@ typedef struct tw_wheel {
 
 void tw_wheel_init(tw_wheel *w, tw_ns now);
 
-/* Arms t to fire at deadline; re-arming an armed timer moves it. */
+/* Arms t to fire at deadline; re-arming an armed timer moves it. O(1),
+ * except that a deadline below the wheel's time is put in order among the
+ * expired timers, walking past those with a later deadline. */
 void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline);
 /* Disarms t; a no-op when it is not armed. */
 void tw_wheel_cancel(tw_wheel *w, tw_timer *t);
@@ -78,7 +80,7 @@ tw_ns tw_wheel_next_deadline(const tw_wheel *w);
 /* One timer whose deadline is <= now, disarmed, or NULL when none is due.
  * Timers come out in non-decreasing deadline order; ties in an order that
  * depends only on the sequence of calls (deterministic). Advances the
- * wheel's time to now. */
+ * wheel's time towards now, reaching it when the answer is NULL. */
 tw_timer *tw_wheel_pop_expired(tw_wheel *w, tw_ns now);
 
 static inline bool tw_timer_armed(const tw_timer *t) { return t->armed != 0; }
