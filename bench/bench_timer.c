@@ -285,8 +285,7 @@ static void sort_ids(uint32_t *ids, uint32_t n)
         r.ops += 2 * (uint64_t)batch;                                                              \
     } while (0)
 
-static result run_wheel(uint32_t pending, uint64_t fires, draws *dr, uint32_t *ids,
-                        tw_ns *timeout)
+static result run_wheel(uint32_t pending, uint64_t fires, draws *dr, uint32_t *ids, tw_ns *timeout)
 {
     result r = {0};
     tw_rng *rng = &dr->rng;
@@ -325,8 +324,8 @@ static result run_wheel(uint32_t pending, uint64_t fires, draws *dr, uint32_t *i
     return r;
 }
 
-static result run_heap(uint32_t pending, uint64_t fires, draws *dr, uint32_t *ids,
-                       tw_ns *timeout, bool cancel_insert)
+static result run_heap(uint32_t pending, uint64_t fires, draws *dr, uint32_t *ids, tw_ns *timeout,
+                       bool cancel_insert)
 {
     result r = {0};
     tw_rng *rng = &dr->rng;
@@ -373,7 +372,10 @@ static result run(int which, uint32_t pending, uint64_t fires, uint64_t seed, dr
     return run_heap(pending, fires, dr, ids, timeout, which == HEAP_CI);
 }
 
-static double mops(const result *r, double secs) { return (double)r->ops / secs / 1e6; }
+static double mops(const result *r, double secs)
+{
+    return (double)r->ops / secs / 1e6;
+}
 
 /* Runs the three `reps` times, interleaved, and keeps each one's best time
  * by each clock: on a shared machine the best run is the least disturbed. */
@@ -399,8 +401,8 @@ static int bench_size(uint32_t pending, uint64_t fires, uint64_t seed, int reps)
                 r.end != w->end) {
                 fprintf(stderr,
                         "MISMATCH at pending=%u run=%d: ops=%" PRIu64 " sum=%016" PRIx64
-                        ", wheel ops=%" PRIu64 " sum=%016" PRIx64
-                        " (reproduce with seed=%" PRIu64 ")\n",
+                        ", wheel ops=%" PRIu64 " sum=%016" PRIx64 " (reproduce with seed=%" PRIu64
+                        ")\n",
                         pending, which, r.ops, r.checksum, w->ops, w->checksum, seed);
                 failed = 1;
             }
@@ -416,11 +418,10 @@ static int bench_size(uint32_t pending, uint64_t fires, uint64_t seed, int reps)
     double wheel_mops = mops(w, best[WHEEL].wall);
     double heap_mops = mops(w, best[HEAP].wall);
     double heap_ci_mops = mops(w, best[HEAP_CI].wall);
-    printf("%9u %12.1f %12.1f %6.2fx %16.1f %6.2fx %9.2fx %9.2fx %8.2f  %016" PRIx64 "\n",
-           pending, wheel_mops, heap_mops, wheel_mops / heap_mops, heap_ci_mops,
-           wheel_mops / heap_ci_mops, best[HEAP].cpu / best[WHEEL].cpu,
-           best[HEAP_CI].cpu / best[WHEEL].cpu, (double)w->cascades / (double)w->fired,
-           w->checksum);
+    printf("%9u %12.1f %12.1f %6.2fx %16.1f %6.2fx %9.2fx %9.2fx %8.2f  %016" PRIx64 "\n", pending,
+           wheel_mops, heap_mops, wheel_mops / heap_mops, heap_ci_mops, wheel_mops / heap_ci_mops,
+           best[HEAP].cpu / best[WHEEL].cpu, best[HEAP_CI].cpu / best[WHEEL].cpu,
+           (double)w->cascades / (double)w->fired, w->checksum);
     return 0;
 }
 

@@ -276,8 +276,19 @@ static void check_boundaries(tw_ns start, const tw_ns *offsets, uint32_t n)
 static void test_timer_boundary_wrap(void **state)
 {
     static const tw_ns offsets[] = {
-        1, 63, 64, 65, 4095, 4096, 4097, (TW_NS(1) << 36) - 1, TW_NS(1) << 36,
-        (TW_NS(1) << 36) + 1, (TW_NS(1) << 60) - 1, TW_NS(1) << 60, (TW_NS(1) << 62) + 7,
+        1,
+        63,
+        64,
+        65,
+        4095,
+        4096,
+        4097,
+        (TW_NS(1) << 36) - 1,
+        TW_NS(1) << 36,
+        (TW_NS(1) << 36) + 1,
+        (TW_NS(1) << 60) - 1,
+        TW_NS(1) << 60,
+        (TW_NS(1) << 62) + 7,
     };
     const uint32_t n = TW_ARRAY_LEN(offsets);
     check_boundaries(0, offsets, n);

@@ -48,7 +48,7 @@
 #define EXPIRED_LEVEL TW_WHEEL_LEVELS
 
 TW_STATIC_ASSERT(TW_WHEEL_SLOTS == 1u << LEVEL_BITS, "one slot per value of a six-bit digit");
-TW_STATIC_ASSERT(TW_WHEEL_LEVELS * LEVEL_BITS >= 64, "the levels cover every bit of tw_ns");
+TW_STATIC_ASSERT(TW_WHEEL_LEVELS *LEVEL_BITS >= 64, "the levels cover every bit of tw_ns");
 TW_STATIC_ASSERT((TW_WHEEL_LEVELS - 1) * LEVEL_BITS < 64, "the top level holds some bits");
 
 static inline void list_append(tw_timer_list *l, tw_timer *t)
@@ -246,7 +246,6 @@ void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline)
     }
 }
 
-
 tw_ns tw_wheel_next_deadline(const tw_wheel *w)
 {
     if (w->expired.head) {
@@ -275,9 +274,9 @@ static inline void drain_one(tw_wheel *w, tw_timer *t, uint32_t level)
     w->cascades++;
 }
 
-/* Empties the earliest slot, which is due, at time T (see the notes):
- * timers with deadline T expire, the others move to lower levels. */
-static void drain_slot(tw_wheel *w, uint32_t level, uint32_t slot, tw_ns T)
+/* Empties the earliest slot, which is due, at time `at` (T in the notes):
+ * timers with deadline `at` expire, the others move to lower levels. */
+static void drain_slot(tw_wheel *w, uint32_t level, uint32_t slot, tw_ns at)
 {
     tw_timer_list *l = &w->slots[level][slot];
     tw_timer *head = l->head;
@@ -285,7 +284,7 @@ static void drain_slot(tw_wheel *w, uint32_t level, uint32_t slot, tw_ns T)
     l->head = NULL;
     l->tail = NULL;
     slot_emptied(w, level, slot);
-    w->elapsed = T;
+    w->elapsed = at;
     /* The walk is a chain of dependent loads over timers scattered in
      * memory. Walking from both ends at once runs two chains, so two cache
      * misses are in flight instead of one; the order stays a function of
