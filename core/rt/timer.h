@@ -83,13 +83,7 @@ tw_ns tw_wheel_next_deadline(const tw_wheel *w);
  * wheel's time towards now, reaching it when the answer is NULL. */
 tw_timer *tw_wheel_pop_expired(tw_wheel *w, tw_ns now);
 
-static inline bool tw_timer_armed(const tw_timer *t)
-{
-    return t->armed != 0;
-}
-static inline uint32_t tw_wheel_count(const tw_wheel *w)
-{
-    return w->count;
-}
+static inline bool tw_timer_armed(const tw_timer *t) { return t->armed != 0; }
+static inline uint32_t tw_wheel_count(const tw_wheel *w) { return w->count; }
 
 #endif
