@@ -155,11 +155,28 @@ static void test_timer_last_in_slot_cancel(void **state)
     assert_int_equal(tw_wheel_next_deadline(&wheel), 20);
     tw_wheel_cancel(&wheel, &timers[2]);
     assert_int_equal(wheel.occupied[0], 0);
-    /* Only a higher-level timer is left: a lower bound, its slot start. */
-    assert_int_equal(tw_wheel_next_deadline(&wheel), 4096);
+    /* Only a higher-level timer is left: its slot's minimum. */
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 5000);
     tw_wheel_cancel(&wheel, &timers[3]);
     assert_int_equal(wheel.occupied[2], 0);
+    assert_int_equal(wheel.levels, 0);
     assert_int_equal(tw_wheel_next_deadline(&wheel), TW_NS_NEVER);
+}
+
+static void test_timer_slot_min_cancel(void **state)
+{
+    setup_wheel(0);
+    tw_wheel_arm(&wheel, &timers[0], 5000); /* both in level 2, slot 1 */
+    tw_wheel_arm(&wheel, &timers[1], 6000);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 5000);
+    tw_wheel_cancel(&wheel, &timers[0]);
+    /* The slot's minimum is now stale: still a lower bound, not exact. */
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 5000);
+    assert_null(tw_wheel_pop_expired(&wheel, 5000));
+    /* Waking at it cascaded the slot, and the answer is exact again. */
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 6000);
+    assert_null(tw_wheel_pop_expired(&wheel, 5999));
+    assert_ptr_equal(tw_wheel_pop_expired(&wheel, 6000), &timers[1]);
 }
 
 static void test_timer_armed_rearm(void **state)
@@ -188,6 +205,34 @@ static void test_timer_armed_rearm(void **state)
     assert_int_equal(dlog.fire_count[2], 1);
 }
 
+static void test_timer_armed_rearm_same_slot(void **state)
+{
+    setup_wheel(0);
+    /* 4096..8191 is slot 1 of level 2: re-arms inside it stay in place. */
+    tw_wheel_arm(&wheel, &timers[0], 5000);
+    tw_wheel_arm(&wheel, &timers[1], 5050);
+    tw_wheel_arm(&wheel, &timers[0], 5100); /* later, still slot 1 */
+    assert_int_equal(timers[0].level, 2);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 5000); /* stale bound */
+    tw_wheel_arm(&wheel, &timers[2], 6000);
+    tw_wheel_arm(&wheel, &timers[2], 4200); /* earlier: the bound follows */
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 4200);
+    tw_wheel_arm(&wheel, &timers[1], 9000); /* leaves the slot */
+    assert_int_equal(timers[1].level, 2);
+    assert_int_equal(timers[1].slot, 2);
+    assert_int_equal(tw_wheel_count(&wheel), 3);
+    static const uint32_t order[] = {2, 0, 1};
+    for (uint32_t i = 0; i < TW_ARRAY_LEN(order); i++) {
+        tw_timer *t = NULL;
+        while (t == NULL) {
+            t = tw_wheel_pop_expired(&wheel, tw_wheel_next_deadline(&wheel));
+        }
+        assert_ptr_equal(t, &timers[order[i]]);
+        assert_int_equal(wheel.elapsed, t->deadline);
+    }
+    assert_int_equal(tw_wheel_count(&wheel), 0);
+}
+
 static void test_timer_idle_arm_past(void **state)
 {
     setup_wheel(1000);
@@ -203,13 +248,12 @@ static void test_timer_idle_arm_past(void **state)
         assert_ptr_equal(t, &timers[order[i]]);
     }
     assert_null(tw_wheel_pop_expired(&wheel, 1000));
-    /* 2000 sits at level 1 from 1000: the answer is its slot start. */
-    assert_int_equal(tw_wheel_next_deadline(&wheel), 1984);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 2000);
     /* Cancel out of the expired list, too. */
     tw_wheel_arm(&wheel, &timers[5], 0);
     assert_int_equal(tw_wheel_next_deadline(&wheel), 0);
     tw_wheel_cancel(&wheel, &timers[5]);
-    assert_int_equal(tw_wheel_next_deadline(&wheel), 1984);
+    assert_int_equal(tw_wheel_next_deadline(&wheel), 2000);
     assert_int_equal(tw_wheel_count(&wheel), 1);
     drive_all();
     assert_int_equal(dlog.fire_count[1], 1);
@@ -232,8 +276,19 @@ static void check_boundaries(tw_ns start, const tw_ns *offsets, uint32_t n)
 static void test_timer_boundary_wrap(void **state)
 {
     static const tw_ns offsets[] = {
-        1, 63, 64, 65, 4095, 4096, 4097, (TW_NS(1) << 36) - 1, TW_NS(1) << 36,
-        (TW_NS(1) << 36) + 1, (TW_NS(1) << 60) - 1, TW_NS(1) << 60, (TW_NS(1) << 62) + 7,
+        1,
+        63,
+        64,
+        65,
+        4095,
+        4096,
+        4097,
+        (TW_NS(1) << 36) - 1,
+        TW_NS(1) << 36,
+        (TW_NS(1) << 36) + 1,
+        (TW_NS(1) << 60) - 1,
+        TW_NS(1) << 60,
+        (TW_NS(1) << 62) + 7,
     };
     const uint32_t n = TW_ARRAY_LEN(offsets);
     check_boundaries(0, offsets, n);
@@ -371,9 +426,14 @@ static uint64_t stress_run(uint64_t seed)
         uint32_t i = (uint32_t)tw_rng_below(&rng, STRESS_TIMERS);
         uint64_t kind = tw_rng_below(&rng, 100);
         if (kind < 45) {
-            /* Arm or re-arm; one in twenty lands in the past. */
+            /* Arm or re-arm; one in twenty lands in the past, and a third
+             * of re-arms push the deadline back a little, as an ACK does
+             * (often within the same slot). */
             tw_ns d = tw_rng_below(&rng, 20) == 0 ? now - tw_rng_below(&rng, 5000)
                                                   : now + random_delay(&rng);
+            if (ref.armed[i] && ref.deadline[i] > now && tw_rng_below(&rng, 3) == 0) {
+                d = ref.deadline[i] + tw_rng_below(&rng, 4096);
+            }
             ref.count += ref.armed[i] ? 0 : 1;
             ref.armed[i] = 1;
             ref.deadline[i] = d;
@@ -417,7 +477,9 @@ int main(void)
         cmocka_unit_test(test_timer_armed_cancel),
         cmocka_unit_test(test_timer_unarmed_cancel),
         cmocka_unit_test(test_timer_last_in_slot_cancel),
+        cmocka_unit_test(test_timer_slot_min_cancel),
         cmocka_unit_test(test_timer_armed_rearm),
+        cmocka_unit_test(test_timer_armed_rearm_same_slot),
         cmocka_unit_test(test_timer_idle_arm_past),
         cmocka_unit_test(test_timer_boundary_wrap),
         cmocka_unit_test(test_timer_far_future_fire),

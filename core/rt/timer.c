@@ -8,21 +8,29 @@
  * run 0..15.
  *
  * The invariant that makes this work: for the current time e, every timer
- * at (L, s) agrees with e above group L and s > position_L(e). Time only
- * ever moves to the start of the earliest occupied slot (which is then
- * emptied) or to a `now` below that start, and neither move can carry e
- * past a slot that is still occupied. So the earliest timer is always in the
- * lowest non-empty level, in its lowest occupied slot: O(levels) to find
- * with count-trailing-zeros, no masking by position needed (asserted).
+ * at (L, s) agrees with e above group L and s > position_L(e). It survives
+ * any move of e to a time T with e <= T <= (every deadline in the wheel)
+ * and T below the start of every occupied slot but the one being drained.
+ * So the earliest timer is always in the lowest non-empty level, in its
+ * lowest occupied slot: O(1) to find with count-trailing-zeros on a bitmap
+ * of levels and one of slots, no masking by position needed (asserted).
  *
- * Expiry. All timers of a level-0 slot share one deadline (the slot start),
- * so they move to the expired list together. A higher-level slot is
- * cascaded: time is set to its start and each timer re-inserted relative to
- * it, which puts it strictly lower. NOTE: unlike a wheel that dumps every
- * "deadline <= now" timer of a high slot into the expired list, this never
- * does, because the timers of one high slot are not sorted and the API
- * promises non-decreasing order; they reach the expired list through level 0
- * instead, at a cost of at most one cascade per level per timer.
+ * Draining. Each slot keeps slot_min, the smallest deadline armed into it
+ * since it was last empty: a lower bound of its deadlines, exact unless that
+ * timer was cancelled (a cancel only ever raises the true minimum, so a
+ * stale value stays a lower bound). The earliest slot is drained once its
+ * start is due, at T = min(now, slot_min): time moves to T, timers with
+ * deadline T expire, and the others are placed again relative to T, which
+ * puts them strictly lower (they agree with T down to and including digit
+ * L). Draining at T rather than at the slot start is what lets a timer
+ * alone in a high slot expire without passing through every level below,
+ * and what makes next_deadline (slot_min of the earliest slot) exact in
+ * the common case, so a driver seldom wakes for nothing.
+ *
+ * NOTE: unlike a wheel that dumps every "deadline <= now" timer of a high
+ * slot into the expired list, this never does, because the timers of one
+ * high slot are not sorted and the API promises non-decreasing order; they
+ * reach the expired list one distinct deadline at a time.
  *
  * The expired list is kept sorted by deadline, ties in arrival order.
  * Entries from the wheel carry the current time, which is at least every
@@ -40,10 +48,10 @@
 #define EXPIRED_LEVEL TW_WHEEL_LEVELS
 
 TW_STATIC_ASSERT(TW_WHEEL_SLOTS == 1u << LEVEL_BITS, "one slot per value of a six-bit digit");
-TW_STATIC_ASSERT(TW_WHEEL_LEVELS * LEVEL_BITS >= 64, "the levels cover every bit of tw_ns");
+TW_STATIC_ASSERT(TW_WHEEL_LEVELS *LEVEL_BITS >= 64, "the levels cover every bit of tw_ns");
 TW_STATIC_ASSERT((TW_WHEEL_LEVELS - 1) * LEVEL_BITS < 64, "the top level holds some bits");
 
-static void list_append(tw_timer_list *l, tw_timer *t)
+static inline void list_append(tw_timer_list *l, tw_timer *t)
 {
     t->next = NULL;
     t->prev = l->tail;
@@ -55,7 +63,7 @@ static void list_append(tw_timer_list *l, tw_timer *t)
     l->tail = t;
 }
 
-static void list_unlink(tw_timer_list *l, tw_timer *t)
+static inline void list_unlink(tw_timer_list *l, tw_timer *t)
 {
     if (t->prev) {
         t->prev->next = t->next;
@@ -94,12 +102,7 @@ static uint32_t position(tw_ns elapsed, uint32_t level)
  * (not counting the expired list) is empty. */
 static uint32_t lowest_level(const tw_wheel *w)
 {
-    for (uint32_t level = 0; level < TW_WHEEL_LEVELS; level++) {
-        if (w->occupied[level]) {
-            return level;
-        }
-    }
-    return TW_WHEEL_LEVELS;
+    return w->levels ? (uint32_t)__builtin_ctz(w->levels) : TW_WHEEL_LEVELS;
 }
 
 static void expire_append(tw_wheel *w, tw_timer *t)
@@ -141,7 +144,7 @@ static void expire_insert_sorted(tw_wheel *w, tw_timer *t)
 }
 
 /* Places t, whose deadline is later than the wheel's time, in its slot. */
-static void place(tw_wheel *w, tw_timer *t)
+static inline void place(tw_wheel *w, tw_timer *t)
 {
     TW_ASSERT(t->deadline > w->elapsed);
     uint32_t bit = 63u - (uint32_t)__builtin_clzll(t->deadline ^ w->elapsed);
@@ -152,18 +155,83 @@ static void place(tw_wheel *w, tw_timer *t)
     t->slot = (uint8_t)slot;
     list_append(&w->slots[level][slot], t);
     w->occupied[level] |= 1ull << slot;
+    w->levels |= 1u << level;
+    if (t->deadline < w->slot_min[level][slot]) {
+        w->slot_min[level][slot] = t->deadline;
+    }
+}
+
+/* Marks slot (level, slot) empty; its list must already be. */
+static void slot_emptied(tw_wheel *w, uint32_t level, uint32_t slot)
+{
+    w->occupied[level] &= ~(1ull << slot);
+    if (!w->occupied[level]) {
+        w->levels &= ~(1u << level);
+    }
+    w->slot_min[level][slot] = TW_NS_NEVER;
 }
 
 void tw_wheel_init(tw_wheel *w, tw_ns now)
 {
     memset(w, 0, sizeof(*w));
     w->elapsed = now;
+    for (uint32_t level = 0; level < TW_WHEEL_LEVELS; level++) {
+        for (uint32_t slot = 0; slot < TW_WHEEL_SLOTS; slot++) {
+            w->slot_min[level][slot] = TW_NS_NEVER;
+        }
+    }
+}
+
+/* Takes an armed timer out of whichever list holds it. */
+static inline void disarm(tw_wheel *w, tw_timer *t)
+{
+    TW_ASSERT(t->armed);
+    TW_ASSERT(w->count > 0);
+    TW_ASSERT(t->level <= EXPIRED_LEVEL);
+    if (t->level == EXPIRED_LEVEL) {
+        list_unlink(&w->expired, t);
+    } else {
+        tw_timer_list *l = &w->slots[t->level][t->slot];
+        TW_ASSERT(w->occupied[t->level] & (1ull << t->slot));
+        list_unlink(l, t);
+        if (!l->head) {
+            slot_emptied(w, t->level, t->slot);
+        }
+    }
+    t->armed = 0;
+    w->count--;
+}
+
+void tw_wheel_cancel(tw_wheel *w, tw_timer *t)
+{
+    if (t->armed) {
+        disarm(w, t);
+    }
+}
+
+/* True when an armed timer moved to `deadline` would land in the slot it
+ * already occupies: the same digits from its level up. Then it can stay in
+ * place, which spares touching its list neighbours (two cache misses when
+ * timers are many). */
+static bool stays_in_slot(const tw_wheel *w, const tw_timer *t, tw_ns deadline)
+{
+    if (t->level == EXPIRED_LEVEL || deadline <= w->elapsed) {
+        return false;
+    }
+    uint32_t shift = t->level * LEVEL_BITS;
+    return (deadline >> shift) == (t->deadline >> shift);
 }
 
 void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline)
 {
     if (t->armed) {
-        tw_wheel_cancel(w, t);
+        if (stays_in_slot(w, t, deadline)) {
+            t->deadline = deadline;
+            tw_ns *min = &w->slot_min[t->level][t->slot];
+            *min = tw_ns_min(*min, deadline);
+            return;
+        }
+        disarm(w, t);
     }
     TW_ASSERT(w->count < UINT32_MAX);
     t->deadline = deadline;
@@ -178,27 +246,6 @@ void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline)
     }
 }
 
-void tw_wheel_cancel(tw_wheel *w, tw_timer *t)
-{
-    if (!t->armed) {
-        return;
-    }
-    TW_ASSERT(w->count > 0);
-    TW_ASSERT(t->level <= EXPIRED_LEVEL);
-    if (t->level == EXPIRED_LEVEL) {
-        list_unlink(&w->expired, t);
-    } else {
-        tw_timer_list *l = &w->slots[t->level][t->slot];
-        TW_ASSERT(w->occupied[t->level] & (1ull << t->slot));
-        list_unlink(l, t);
-        if (!l->head) {
-            w->occupied[t->level] &= ~(1ull << t->slot);
-        }
-    }
-    t->armed = 0;
-    w->count--;
-}
-
 tw_ns tw_wheel_next_deadline(const tw_wheel *w)
 {
     if (w->expired.head) {
@@ -209,31 +256,55 @@ tw_ns tw_wheel_next_deadline(const tw_wheel *w)
         return TW_NS_NEVER;
     }
     uint32_t slot = (uint32_t)__builtin_ctzll(w->occupied[level]);
-    return slot_start(w->elapsed, level, slot);
+    tw_ns min = w->slot_min[level][slot];
+    TW_ASSERT(min >= slot_start(w->elapsed, level, slot));
+    return min;
 }
 
-/* Empties the earliest slot, whose start is `start` and which is due: time
- * moves to its start, level-0 timers expire, higher ones move down. */
-static void drain_slot(tw_wheel *w, uint32_t level, uint32_t slot, tw_ns start)
+/* Moves one timer of a slot being drained at the wheel's time. */
+static inline void drain_one(tw_wheel *w, tw_timer *t, uint32_t level)
+{
+    TW_ASSERT(t->deadline >= w->elapsed);
+    if (t->deadline == w->elapsed) {
+        expire_append(w, t);
+        return;
+    }
+    place(w, t);
+    TW_ASSERT(t->level < level);
+    w->cascades++;
+}
+
+/* Empties the earliest slot, which is due, at time `at` (T in the notes):
+ * timers with deadline `at` expire, the others move to lower levels. */
+static void drain_slot(tw_wheel *w, uint32_t level, uint32_t slot, tw_ns at)
 {
     tw_timer_list *l = &w->slots[level][slot];
-    tw_timer *t = l->head;
+    tw_timer *head = l->head;
+    tw_timer *tail = l->tail;
     l->head = NULL;
     l->tail = NULL;
-    w->occupied[level] &= ~(1ull << slot);
-    w->elapsed = start;
-    while (t) {
-        tw_timer *next = t->next;
-        TW_ASSERT(t->deadline >= start);
-        if (t->deadline == start) {
-            expire_append(w, t);
-        } else {
-            TW_ASSERT(level > 0);
-            place(w, t);
-            TW_ASSERT(t->level < level);
-            w->cascades++;
+    slot_emptied(w, level, slot);
+    w->elapsed = at;
+    /* The walk is a chain of dependent loads over timers scattered in
+     * memory. Walking from both ends at once runs two chains, so two cache
+     * misses are in flight instead of one; the order stays a function of
+     * the list alone, so it is still deterministic. */
+    while (head) {
+        if (head == tail) {
+            drain_one(w, head, level);
+            break;
         }
-        t = next;
+        tw_timer *head_next = head->next;
+        tw_timer *tail_prev = tail->prev;
+        __builtin_prefetch(head_next);
+        __builtin_prefetch(tail_prev);
+        drain_one(w, head, level);
+        drain_one(w, tail, level);
+        if (head_next == tail) {
+            break;
+        }
+        head = head_next;
+        tail = tail_prev;
     }
 }
 
@@ -264,6 +335,8 @@ tw_timer *tw_wheel_pop_expired(tw_wheel *w, tw_ns now)
             w->elapsed = now;
             return NULL;
         }
-        drain_slot(w, level, slot, start);
+        tw_ns min = w->slot_min[level][slot];
+        TW_ASSERT(min >= start);
+        drain_slot(w, level, slot, tw_ns_min(now, min));
     }
 }

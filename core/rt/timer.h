@@ -11,9 +11,11 @@
  * next expiry is O(levels) with count-trailing-zeros on the bitmaps.
  *
  * next_deadline is exact when the earliest timer sits at level 0 and a lower
- * bound (the start of its slot) otherwise: a driver that wakes at a lower
- * bound finds nothing due, the wheel cascades, and the next answer is
- * tighter. Pure: time only ever arrives as an argument.
+ * bound otherwise: the smallest deadline armed into the earliest slot since
+ * it was last empty, which is exact unless that timer has been cancelled
+ * since. A driver that wakes at a lower bound may find nothing due, the
+ * wheel cascades, and the next answer is tighter. Pure: time only ever
+ * arrives as an argument.
  *
  * Ordering obligations: deadlines passed to tw_wheel_arm may be in the past
  * (they expire at the next poll); `now` passed to tw_wheel_pop_expired must
@@ -54,11 +56,18 @@ typedef struct tw_wheel {
     tw_timer_list slots[TW_WHEEL_LEVELS][TW_WHEEL_SLOTS];
     tw_timer_list expired; /* armed with a deadline <= elapsed */
     uint64_t cascades;     /* timers moved down a level, for benchmarks */
+    /* Per slot, a lower bound of its deadlines (TW_NS_NEVER when empty):
+     * the wheel drains a slot at this time rather than at the slot start,
+     * and it is what next_deadline answers. */
+    tw_ns slot_min[TW_WHEEL_LEVELS][TW_WHEEL_SLOTS];
+    uint32_t levels; /* bit L set when occupied[L] != 0 */
 } tw_wheel;
 
 void tw_wheel_init(tw_wheel *w, tw_ns now);
 
-/* Arms t to fire at deadline; re-arming an armed timer moves it. */
+/* Arms t to fire at deadline; re-arming an armed timer moves it. O(1),
+ * except that a deadline below the wheel's time is put in order among the
+ * expired timers, walking past those with a later deadline. */
 void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline);
 /* Disarms t; a no-op when it is not armed. */
 void tw_wheel_cancel(tw_wheel *w, tw_timer *t);
@@ -71,7 +80,7 @@ tw_ns tw_wheel_next_deadline(const tw_wheel *w);
 /* One timer whose deadline is <= now, disarmed, or NULL when none is due.
  * Timers come out in non-decreasing deadline order; ties in an order that
  * depends only on the sequence of calls (deterministic). Advances the
- * wheel's time to now. */
+ * wheel's time towards now, reaching it when the answer is NULL. */
 tw_timer *tw_wheel_pop_expired(tw_wheel *w, tw_ns now);
 
 static inline bool tw_timer_armed(const tw_timer *t) { return t->armed != 0; }
