@@ -1,7 +1,7 @@
 """Fixtures for the end-to-end tests of the `twin` binary.
 
 - `twin_bin`: the binary under test: $TWIN_BIN (what `meson test` passes),
-  else <repo>/build/cli/twin; the tests skip, saying so, when neither exists.
+  else <repo>/build/twin; the tests skip, saying so, when neither exists.
 - `run_twin(*args, timeout=...)`: runs it and returns (rc, stdout, stderr);
   `run_binary(path, *args, timeout=...)` does the same for another build.
 - `twin_builds`: the same program built at -O0 and -O2 in their own build
@@ -40,7 +40,7 @@ BUILD_TIMEOUT_S = 600
 
 def _twin_path() -> Path:
     env = os.environ.get("TWIN_BIN")
-    return Path(env) if env else REPO_ROOT / "build" / "cli" / "twin"
+    return Path(env) if env else REPO_ROOT / "build" / "twin"
 
 
 def pytest_report_header(config):
@@ -113,11 +113,11 @@ def _build_variant(meson, ninja, name, setup_args, expect) -> Path:
         if any(have.get(k) != v for k, v in expect.items()):
             _step([meson, "configure", *(f"-D{k}={v}" for k, v in expect.items()), build_dir],
                   what)
-    _step([ninja, "-C", build_dir, "cli/twin"], what)
+    _step([ninja, "-C", build_dir, "twin"], what)
     have = _options(meson, build_dir)
     wrong = {k: have.get(k) for k, v in expect.items() if have.get(k) != v}
     assert not wrong, f"{build_dir} has {wrong}, expected {expect}"
-    binary = build_dir / "cli" / "twin"
+    binary = build_dir / "twin"
     assert binary.is_file(), f"{what}: ninja succeeded but {binary} does not exist"
     return binary
 
