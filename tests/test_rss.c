@@ -110,6 +110,35 @@ static void test_rss_tables_match_reference_on_random_keys(void **state)
     }
 }
 
+static void test_rss_repeating_key_is_symmetric(void **state)
+{
+    /* A key repeating one 16-bit pattern hashes both directions of a flow
+     * alike (Woo and Park, "Scalable TCP Session Monitoring with Symmetric
+     * Receive-side Scaling"), which is the claim rss.h makes. */
+    uint8_t key[TW_RSS_KEY_LEN_MAX];
+    for (size_t i = 0; i < sizeof key; i += 2) {
+        key[i] = 0x6d;
+        key[i + 1] = 0x5a;
+    }
+    tw_rss_init(&rss, key, sizeof key);
+    tw_rng rng;
+    tw_rng_init(&rng, SEED, 1);
+    for (int i = 0; i < 1000; i++) {
+        uint32_t a = (uint32_t)tw_rng_next(&rng);
+        uint32_t b = (uint32_t)tw_rng_next(&rng);
+        uint16_t p = (uint16_t)tw_rng_next(&rng);
+        uint16_t q = (uint16_t)tw_rng_next(&rng);
+        assert_int_equal(tw_rss_hash_ipv4_ports(&rss, a, b, p, q),
+                         tw_rss_hash_ipv4_ports(&rss, b, a, q, p));
+        assert_int_equal(tw_rss_hash_ipv4(&rss, a, b), tw_rss_hash_ipv4(&rss, b, a));
+    }
+    /* The default key is not symmetric: the reverse of a vector differs. */
+    tw_rss_init(&rss, NULL, 0);
+    assert_int_not_equal(tw_rss_hash_ipv4_ports(&rss, vectors[0].target, vectors[0].source,
+                                                vectors[0].target_port, vectors[0].source_port),
+                         vectors[0].hash4);
+}
+
 static void test_rss_indir_spread_round_robin(void **state)
 {
     tw_rss_init(&rss, NULL, 0);
@@ -137,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_rss_microsoft_vectors_ipv4),
         cmocka_unit_test(test_rss_byte_input_matches_tuple),
         cmocka_unit_test(test_rss_tables_match_reference_on_random_keys),
+        cmocka_unit_test(test_rss_repeating_key_is_symmetric),
         cmocka_unit_test(test_rss_indir_spread_round_robin),
         cmocka_unit_test(test_rss_queue_uses_low_seven_bits),
     };
