@@ -35,32 +35,13 @@ static inline uint64_t add64(uint64_t s, uint64_t w)
     return s + (s < w);
 }
 
-/* The one's-complement sum of data as native-order 16-bit words, folded to
- * 64 bits. Never zero unless data is all zeros. */
-__attribute__((always_inline)) static inline uint64_t sum_native(const uint8_t *p, size_t len)
+/* The last 0..7 bytes, which start at an even offset, so their 16-bit words
+ * keep their byte pairing; where in a 64-bit word they are added does not
+ * matter, since 2^16 == 1 (mod 2^16 - 1). An odd last byte is the first
+ * byte of a zero-padded word (RFC 1071 §4): the low byte of a native word
+ * on a little-endian host, the high byte on a big-endian one. */
+static inline uint64_t sum_tail(const uint8_t *p, size_t len)
 {
-    uint64_t a0 = 0;
-    uint64_t a1 = 0;
-    uint64_t a2 = 0;
-    uint64_t a3 = 0;
-    while (len >= 32) {
-        a0 = add64(a0, load64(p));
-        a1 = add64(a1, load64(p + 8));
-        a2 = add64(a2, load64(p + 16));
-        a3 = add64(a3, load64(p + 24));
-        p += 32;
-        len -= 32;
-    }
-    while (len >= 8) {
-        a0 = add64(a0, load64(p));
-        p += 8;
-        len -= 8;
-    }
-    /* The tail starts at an even offset, so its 16-bit words keep their byte
-     * pairing; where in a 64-bit word they are added does not matter, since
-     * 2^16 == 1 (mod 2^16 - 1). An odd last byte is the first byte of a
-     * zero-padded word (RFC 1071 §4): the low byte of a native word on a
-     * little-endian host, the high byte on a big-endian one. */
     uint64_t tail = 0;
     if (len & 4) {
         uint32_t v;
@@ -80,6 +61,40 @@ __attribute__((always_inline)) static inline uint64_t sum_native(const uint8_t *
 #else
         tail += p[0];
 #endif
+    }
+    return tail;
+}
+
+/* The one's-complement sum of data as native-order 16-bit words, folded to
+ * 64 bits. Never zero unless data is all zeros. */
+__attribute__((always_inline)) static inline uint64_t sum_native(const uint8_t *p, size_t len)
+{
+    uint64_t a0 = 0;
+    uint64_t a1 = 0;
+    uint64_t a2 = 0;
+    uint64_t a3 = 0;
+    while (len >= 32) {
+        a0 = add64(a0, load64(p));
+        a1 = add64(a1, load64(p + 8));
+        a2 = add64(a2, load64(p + 16));
+        a3 = add64(a3, load64(p + 24));
+        p += 32;
+        len -= 32;
+    }
+    /* Under 32 bytes left: at most three words and a tail, each behind one
+     * test of a length bit, so a multiple of 32 pays for three tests. */
+    if (len & 16) {
+        a0 = add64(a0, load64(p));
+        a1 = add64(a1, load64(p + 8));
+        p += 16;
+    }
+    if (len & 8) {
+        a2 = add64(a2, load64(p));
+        p += 8;
+    }
+    uint64_t tail = 0;
+    if (len & 7) {
+        tail = sum_tail(p, len & 7);
     }
     return add64(add64(a0, a1), add64(add64(a2, a3), tail));
 }
