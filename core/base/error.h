@@ -24,7 +24,9 @@
     X(ECONNRESET, "connection reset")                                                              \
     X(ETIMEDOUT, "timed out")                                                                      \
     X(EUNREACH, "destination unreachable")                                                         \
-    X(ECLOSED, "closed")
+    X(ECLOSED, "closed")                                                                           \
+    X(EBADCSUM, "bad checksum")                                                                    \
+    X(ENOTSUP, "not supported")
 
 enum {
     TW_OK = 0,
