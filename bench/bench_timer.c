@@ -36,7 +36,7 @@
 #include "base/assert.h"
 #include "base/mem.h"
 #include "base/rng.h"
-#include "rt/timer.h"
+#include "base/timer.h"
 
 #define HEAP_NONE UINT32_MAX
 

@@ -11,7 +11,7 @@
 
 #include "base/assert.h"
 #include "base/rng.h"
-#include "rt/timer.h"
+#include "base/timer.h"
 
 #define SEED 0x7431u
 #define MAX_TIMERS 12000u

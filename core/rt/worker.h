@@ -22,7 +22,7 @@
 #include "base/time.h"
 #include "rt/io.h"
 #include "rt/task.h"
-#include "rt/timer.h"
+#include "base/timer.h"
 
 typedef struct tw_worker_config {
     uint32_t id;             /* endpoint id, 0..TW_ENDPOINTS_MAX-1 */

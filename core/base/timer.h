@@ -20,8 +20,8 @@
  * Ordering obligations: deadlines passed to tw_wheel_arm may be in the past
  * (they expire at the next poll); `now` passed to tw_wheel_pop_expired must
  * never decrease. */
-#ifndef TW_RT_TIMER_H
-#define TW_RT_TIMER_H
+#ifndef TW_BASE_TIMER_H
+#define TW_BASE_TIMER_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -38,7 +38,7 @@
  * the past walks back from the tail over the expired timers later than it.
  * Time does not advance while the expired list is non-empty, which is what
  * keeps those appends sorted. */
-#include "rt/timer.h"
+#include "base/timer.h"
 
 #include <string.h>
 
