@@ -20,10 +20,14 @@ void tw_evq_free(tw_evq *q)
     q->heap = NULL;
 }
 
-static inline bool before(const tw_event *a, const tw_event *b)
+/* (time, seq) as one 128-bit key: a single comparison the compiler can do
+ * without branches. */
+static inline unsigned __int128 key(const tw_event *e)
 {
-    return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+    return ((unsigned __int128)e->time << 64) | e->seq;
 }
+
+static inline bool before(const tw_event *a, const tw_event *b) { return key(a) < key(b); }
 
 int tw_evq_push(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t arg)
 {
@@ -45,14 +49,23 @@ int tw_evq_push(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t 
     return 0;
 }
 
+/* Bottom-up deletion: walk the hole at the root down to a leaf along the
+ * smallest children (no comparison with the displaced last element on the
+ * way), then sift that element up from the leaf. In an event queue the last
+ * element almost always belongs near the bottom, so this does about half the
+ * comparisons of the textbook sift-down. */
 bool tw_evq_pop(tw_evq *q, tw_event *out)
 {
     if (q->len == 0) {
         return false;
     }
     *out = q->heap[0];
-    tw_event last = q->heap[--q->len];
-    uint32_t n = q->len;
+    uint32_t n = --q->len;
+    if (n == 0) {
+        return true;
+    }
+    tw_event last = q->heap[n];
+    tw_event *h = q->heap;
     uint32_t i = 0;
     for (;;) {
         uint32_t first = (i << 2) + 1;
@@ -60,20 +73,27 @@ bool tw_evq_pop(tw_evq *q, tw_event *out)
             break;
         }
         uint32_t best = first;
+        unsigned __int128 bk = key(&h[first]);
         uint32_t end = first + 4 < n ? first + 4 : n;
         for (uint32_t c = first + 1; c < end; c++) {
-            if (before(&q->heap[c], &q->heap[best])) {
+            unsigned __int128 ck = key(&h[c]);
+            if (ck < bk) {
+                bk = ck;
                 best = c;
             }
         }
-        if (!before(&q->heap[best], &last)) {
-            break;
-        }
-        q->heap[i] = q->heap[best];
+        h[i] = h[best];
         i = best;
     }
-    if (n > 0) {
-        q->heap[i] = last;
+    unsigned __int128 lk = key(&last);
+    while (i > 0) {
+        uint32_t parent = (i - 1) >> 2;
+        if (!(lk < key(&h[parent]))) {
+            break;
+        }
+        h[i] = h[parent];
+        i = parent;
     }
+    h[i] = last;
     return true;
 }

@@ -379,7 +379,6 @@ static bool apply(tw_worker *w, tw_task *t, tw_ns now, tw_task_output *to, tw_ou
     case TW_TOUT_SEND:
         TW_ASSERT(to->u.msg.type >= TW_MSG_APP);
         TW_ASSERT(to->u.msg.len <= TW_MSG_DATA_MAX);
-        memset(out, 0, sizeof(*out));
         out->kind = TW_OUT_MSG;
         out->msg = to->u.msg;
         out->msg.source = t->addr; /* a task cannot speak for another */
