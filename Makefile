@@ -23,6 +23,7 @@ run: build
 test: build
 	meson test -C $(BUILD) --print-errorlogs
 	bash coverage/run.sh
+	@scripts/test-summary.py $(BUILD)/meson-logs/testlog.json
 
 unit: build
 	meson test -C $(BUILD) --print-errorlogs --suite unit
