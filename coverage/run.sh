@@ -44,6 +44,13 @@ else
         die "meson setup $build failed"
 fi
 quietly ninja -C "$build" || die "building $build failed"
+# A source that was moved or removed leaves its object and notes behind; they
+# would name a file that no longer exists. Drop objects ninja no longer
+# builds, then the coverage notes and counts that have no object.
+quietly ninja -C "$build" -t cleandead || die "ninja -t cleandead failed"
+while IFS= read -r -d '' note; do
+    [[ -e ${note%.gcno}.o ]] || rm -f "$note" "${note%.gcno}.gcda"
+done < <(find "$build" -name '*.gcno' -print0)
 
 # Debian's lcov 1.16 has geninfo warn that it redefines its own subroutines
 # on every capture; that noise is dropped, anything else is passed on.
