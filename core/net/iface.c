@@ -1,0 +1,31 @@
+#include "net/iface.h"
+
+#include <string.h>
+
+#include "base/error.h"
+
+int tw_iface_init(tw_iface *ifc, const tw_iface_config *cfg)
+{
+    uint16_t mtu = cfg->mtu ? cfg->mtu : TW_IFACE_MTU_DEFAULT;
+    if (tw_mac_is_multicast(cfg->mac) || tw_mac_is_zero(cfg->mac)) {
+        return -TW_EINVAL;
+    }
+    if (cfg->prefix_len < 1 || cfg->prefix_len > 32 || mtu < TW_IFACE_MTU_MIN) {
+        return -TW_EINVAL;
+    }
+    tw_ipv4_addr a = cfg->addr;
+    if (tw_ipv4_addr_is_unspecified(a) || tw_ipv4_addr_is_broadcast(a) ||
+        tw_ipv4_addr_is_multicast(a) || tw_ipv4_addr_is_loopback(a)) {
+        return -TW_EINVAL;
+    }
+    memset(ifc, 0, sizeof(*ifc));
+    ifc->mac = cfg->mac;
+    ifc->addr = a;
+    ifc->prefix_len = cfg->prefix_len;
+    ifc->mtu = mtu;
+    ifc->up = false;
+    if (cfg->prefix_len < 31 && a == tw_iface_bcast(ifc)) {
+        return -TW_EINVAL; /* the subnet's broadcast address is nobody's */
+    }
+    return 0;
+}
