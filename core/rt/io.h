@@ -4,26 +4,35 @@
 #ifndef TW_RT_IO_H
 #define TW_RT_IO_H
 
+#include <stddef.h>
+
 #include "rt/bus.h"
 
 typedef enum tw_input_kind {
     TW_IN_MSG = 1, /* a bus message that reached this endpoint */
+    TW_IN_FRAME,   /* a frame for the worker's network service */
 } tw_input_kind;
 
 /* Inputs are views: the driver keeps what they point at alive for the
  * duration of the call, and the node copies what it keeps. */
 typedef struct tw_input {
     tw_input_kind kind;
-    const tw_msg *msg;
+    uint32_t iface;        /* TW_IN_FRAME */
+    const tw_msg *msg;     /* TW_IN_MSG */
+    const uint8_t *frame;  /* TW_IN_FRAME */
+    size_t frame_len;
 } tw_input;
 
 typedef enum tw_output_kind {
     TW_OUT_MSG = 1, /* a bus message to route (tw_bus_fanout says where) */
+    TW_OUT_FRAME,   /* a frame to transmit on iface; valid until the next pop */
 } tw_output_kind;
 
 typedef struct tw_output {
     tw_output_kind kind;
-    uint32_t pad_;
+    uint32_t iface;
+    const uint8_t *frame;
+    size_t frame_len;
     tw_msg msg;
 } tw_output;
 

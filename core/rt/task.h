@@ -18,6 +18,7 @@
 
 #include "base/rng.h"
 #include "base/time.h"
+#include "net/stack.h"
 #include "rt/bus.h"
 
 typedef struct tw_task tw_task;
@@ -26,11 +27,27 @@ typedef struct tw_worker tw_worker;
 typedef enum tw_task_input_kind {
     TW_TIN_START = 1, /* spawned: msg->data holds the spawn arguments */
     TW_TIN_MSG,       /* a bus message for this task */
+    TW_TIN_NET,       /* the network service answered or has an event */
 } tw_task_input_kind;
+
+/* What the network service tells a task. */
+typedef enum tw_task_net_kind {
+    TW_TNET_BOUND = 1,   /* a UDP bind finished: result is the endpoint or -TW_E* */
+    TW_TNET_SEND_FAILED, /* a UDP send was refused at once: result is -TW_E* */
+    TW_TNET_EVENT,       /* a stack event for one of the task's endpoints */
+} tw_task_net_kind;
+
+typedef struct tw_task_net {
+    tw_task_net_kind kind;
+    int32_t result;
+    uint64_t cookie;           /* the request's, for BOUND and SEND_FAILED */
+    const tw_net_event *event; /* TW_TNET_EVENT; valid during the call only */
+} tw_task_net;
 
 typedef struct tw_task_input {
     tw_task_input_kind kind;
-    const tw_msg *msg;
+    const tw_msg *msg;       /* TW_TIN_START, TW_TIN_MSG */
+    const tw_task_net *net;  /* TW_TIN_NET */
 } tw_task_input;
 
 typedef enum tw_task_output_kind {
@@ -39,6 +56,9 @@ typedef enum tw_task_output_kind {
     TW_TOUT_SUBSCRIBE,   /* channel */
     TW_TOUT_UNSUBSCRIBE, /* channel */
     TW_TOUT_EXIT,        /* status; the task is freed after on_shutdown */
+    TW_TOUT_UDP_BIND,    /* udp_bind: the answer comes back as TW_TNET_BOUND */
+    TW_TOUT_UDP_SEND,    /* udp_send: data stays the task's until its next pop */
+    TW_TOUT_UDP_CLOSE,   /* udp_close */
 } tw_task_output_kind;
 
 typedef struct tw_task_output {
@@ -48,6 +68,22 @@ typedef struct tw_task_output {
         tw_ns deadline;
         uint32_t channel;
         int32_t status;
+        struct {
+            tw_ipv4_addr addr; /* 0: any of the host's */
+            uint16_t port;     /* 0: ephemeral */
+            uint64_t cookie;
+        } udp_bind;
+        struct {
+            uint32_t endpoint;
+            tw_ipv4_addr dst;
+            uint16_t port;
+            uint32_t len;
+            const void *data;
+            uint64_t cookie;
+        } udp_send;
+        struct {
+            uint32_t endpoint;
+        } udp_close;
     } u;
 } tw_task_output;
 

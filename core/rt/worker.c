@@ -11,6 +11,13 @@
  * links and workers never share a stream. */
 #define WORKER_RNG_STREAM 0x1000u
 
+/* A network service answer for a task, delivered once the task has no
+ * outputs left (it may still be popping when the answer is made). */
+typedef struct net_completion {
+    tw_addr task;
+    tw_task_net net;
+} net_completion;
+
 static uint32_t words_for(uint32_t bits) { return TW_BITSET_WORDS(bits); }
 
 void tw_worker_init(tw_worker *w, const tw_worker_config *cfg, tw_ns now)
@@ -40,6 +47,17 @@ void tw_worker_init(tw_worker *w, const tw_worker_config *cfg, tw_ns now)
     }
     w->nfree = n;
     tw_ring_init(&w->own_out, cfg->outq_max, sizeof(tw_msg));
+    if (cfg->stack) {
+        TW_ASSERT(cfg->net_endpoints_max > 0);
+        TW_ASSERT(cfg->net_endpoints_max <= 0x10000u);
+        w->eps = tw_mem_calloc(cfg->net_endpoints_max, sizeof(tw_worker_ep));
+        for (uint32_t i = 0; i < cfg->net_endpoints_max; i++) {
+            w->eps[i].owner = TW_ADDR_NONE;
+        }
+    }
+    /* Answers are queued even without a stack: a task asking for the
+     * network there is told -TW_ENOTSUP. */
+    tw_ring_init(&w->net_done, cfg->outq_max, sizeof(net_completion));
     if (cfg->max_channels) {
         w->channels = tw_mem_calloc(cfg->max_channels, sizeof(tw_channel));
         for (uint32_t c = 0; c < cfg->max_channels; c++) {
@@ -54,6 +72,8 @@ void tw_worker_free(tw_worker *w)
         tw_mem_free(w->channels[c].bits);
     }
     tw_mem_free(w->channels);
+    tw_mem_free(w->eps);
+    tw_ring_free(&w->net_done);
     tw_ring_free(&w->own_out);
     tw_mem_free(w->dirty_fifo);
     tw_mem_free(w->dirty);
@@ -70,7 +90,7 @@ tw_rng *tw_worker_rng(tw_worker *w) { return &w->rng; }
 
 bool tw_worker_has_pending_outputs(const tw_worker *w)
 {
-    return w->dirty_count > 0 || !tw_ring_empty(&w->own_out);
+    return w->dirty_count > 0 || !tw_ring_empty(&w->own_out) || !tw_ring_empty(&w->net_done);
 }
 
 const tw_worker_status *tw_worker_status_get(const tw_worker *w) { return &w->status; }
@@ -125,16 +145,21 @@ static void clear_dirty(tw_worker *w, uint32_t slot)
 
 /* Gives one input to a task. The task must have no outputs left: that is the
  * contract every task relies on to keep its state machine simple. */
-static void deliver(tw_worker *w, tw_task *t, tw_ns now, tw_task_input_kind kind,
-                    const tw_msg *msg)
+static void deliver_input(tw_worker *w, tw_task *t, tw_ns now, const tw_task_input *in)
 {
     uint32_t slot = tw_addr_slot(t->addr);
     TW_ASSERT(t->live);
     TW_ASSERT(!tw_bit_test(w->dirty, slot));
-    tw_task_input in = {.kind = kind, .msg = msg};
     t->inputs++;
-    t->ops->on_input(t, now, &in);
+    t->ops->on_input(t, now, in);
     mark_dirty(w, slot);
+}
+
+static void deliver(tw_worker *w, tw_task *t, tw_ns now, tw_task_input_kind kind,
+                    const tw_msg *msg)
+{
+    tw_task_input in = {.kind = kind, .msg = msg};
+    deliver_input(w, t, now, &in);
 }
 
 static void queue_own(tw_worker *w, uint32_t type, tw_addr target, uint64_t tag,
@@ -250,6 +275,13 @@ static void free_task(tw_worker *w, tw_task *t, tw_ns now, int32_t status)
         t->ops->on_shutdown(t, now);
     }
     tw_wheel_cancel(&w->wheel, t->timer);
+    /* A task's endpoints die with it: nobody else could read them. */
+    for (uint32_t e = 0; w->cfg.stack && e < w->cfg.net_endpoints_max; e++) {
+        if (w->eps[e].owner == t->addr) {
+            tw_stack_udp_close(w->cfg.stack, w->eps[e].id);
+            w->eps[e].owner = TW_ADDR_NONE;
+        }
+    }
     for (uint32_t c = 0; c < w->cfg.max_channels; c++) {
         unsubscribe_slot(&w->channels[c], slot);
     }
@@ -318,11 +350,16 @@ static void deliver_app(tw_worker *w, tw_ns now, const tw_msg *m)
 
 void tw_worker_on_input(tw_worker *w, tw_ns now, const tw_input *in)
 {
-    TW_ASSERT(in->kind == TW_IN_MSG);
-    TW_ASSERT(in->msg != NULL);
     /* The driver must pop every output before the next input. */
     TW_ASSERT(!tw_worker_has_pending_outputs(w));
     w->status.inputs++;
+    if (in->kind == TW_IN_FRAME) {
+        TW_ASSERT(w->cfg.stack != NULL);
+        tw_stack_on_frame(w->cfg.stack, now, in->iface, in->frame, in->frame_len);
+        return;
+    }
+    TW_ASSERT(in->kind == TW_IN_MSG);
+    TW_ASSERT(in->msg != NULL);
     const tw_msg *m = in->msg;
     switch (m->type) {
     case TW_MSG_SPAWN:
@@ -368,6 +405,108 @@ void tw_worker_on_tick(tw_worker *w, tw_ns now)
         t->ops->on_tick(t, now);
         mark_dirty(w, slot);
     }
+    if (w->cfg.stack) {
+        tw_stack_on_tick(w->cfg.stack, now);
+    }
+}
+
+static void complete(tw_worker *w, tw_task *t, tw_task_net_kind kind, int32_t result,
+                     uint64_t cookie)
+{
+    net_completion c = {.task = t->addr, .net = {.kind = kind, .result = result, .cookie = cookie}};
+    if (tw_ring_push(&w->net_done, &c) < 0) {
+        w->status.drops++; /* more answers outstanding than outq_max: counted */
+    }
+}
+
+static tw_worker_ep *endpoint(tw_worker *w, uint32_t id)
+{
+    uint32_t slot = id & 0xffffu;
+    if (slot >= w->cfg.net_endpoints_max || w->eps[slot].id != id ||
+        w->eps[slot].owner == TW_ADDR_NONE) {
+        return NULL;
+    }
+    return &w->eps[slot];
+}
+
+/* Whether endpoint id belongs to task t: a task may only use its own. */
+static bool owns(tw_worker *w, const tw_task *t, uint32_t id)
+{
+    tw_worker_ep *e = endpoint(w, id);
+    return e != NULL && e->owner == t->addr;
+}
+
+static void apply_net(tw_worker *w, tw_task *t, tw_ns now, const tw_task_output *to)
+{
+    tw_stack *st = w->cfg.stack;
+    if (st == NULL) {
+        complete(w, t, to->kind == TW_TOUT_UDP_BIND ? TW_TNET_BOUND : TW_TNET_SEND_FAILED,
+                 -TW_ENOTSUP, to->kind == TW_TOUT_UDP_BIND ? to->u.udp_bind.cookie : 0);
+        return;
+    }
+    switch (to->kind) {
+    case TW_TOUT_UDP_BIND: {
+        int rc = tw_stack_udp_bind(st, to->u.udp_bind.addr, to->u.udp_bind.port);
+        if (rc >= 0) {
+            uint32_t slot = (uint32_t)rc & 0xffffu;
+            TW_ASSERT(slot < w->cfg.net_endpoints_max);
+            w->eps[slot] = (tw_worker_ep){.id = (uint32_t)rc, .owner = t->addr};
+        }
+        complete(w, t, TW_TNET_BOUND, rc, to->u.udp_bind.cookie);
+        break;
+    }
+    case TW_TOUT_UDP_SEND: {
+        int rc = owns(w, t, to->u.udp_send.endpoint)
+                     ? tw_stack_udp_send(st, now, to->u.udp_send.endpoint, to->u.udp_send.dst,
+                                         to->u.udp_send.port, to->u.udp_send.data,
+                                         to->u.udp_send.len)
+                     : -TW_EINVAL;
+        if (rc < 0) {
+            complete(w, t, TW_TNET_SEND_FAILED, rc, to->u.udp_send.cookie);
+        }
+        break;
+    }
+    case TW_TOUT_UDP_CLOSE:
+        if (owns(w, t, to->u.udp_close.endpoint)) {
+            tw_stack_udp_close(st, to->u.udp_close.endpoint);
+            endpoint(w, to->u.udp_close.endpoint)->owner = TW_ADDR_NONE;
+        }
+        break;
+    default:
+        TW_UNREACHABLE();
+    }
+}
+
+/* Hands the next network answer or stack event to its task; false when
+ * there is none. Events for endpoints nobody owns any more are counted. */
+static bool deliver_net(tw_worker *w, tw_ns now)
+{
+    net_completion c;
+    if (tw_ring_pop(&w->net_done, &c)) {
+        tw_task *t = tw_worker_task(w, c.task);
+        if (t == NULL) {
+            w->status.drops++;
+            return true;
+        }
+        tw_task_input in = {.kind = TW_TIN_NET, .net = &c.net};
+        deliver_input(w, t, now, &in);
+        return true;
+    }
+    tw_net_event ev;
+    if (w->cfg.stack == NULL || !tw_stack_pop_event(w->cfg.stack, now, &ev)) {
+        return false;
+    }
+    tw_worker_ep *e = endpoint(w, ev.endpoint);
+    tw_task *t = e ? tw_worker_task(w, e->owner) : NULL;
+    bool for_endpoint = ev.kind == TW_NET_EV_UDP_DATAGRAM || ev.kind == TW_NET_EV_UDP_ERROR;
+    if (!for_endpoint || t == NULL) {
+        w->status.drops++; /* echo events and orphans have no task to go to */
+        return true;
+    }
+    tw_task_net net = {.kind = TW_TNET_EVENT, .event = &ev};
+    tw_task_input in = {.kind = TW_TIN_NET, .net = &net};
+    deliver_input(w, t, now, &in);
+    return true;
 }
 
 /* Applies one task output that stays inside the worker; returns true when it
@@ -403,6 +542,11 @@ static bool apply(tw_worker *w, tw_task *t, tw_ns now, tw_task_output *to, tw_ou
     case TW_TOUT_EXIT:
         free_task(w, t, now, to->u.status);
         return false;
+    case TW_TOUT_UDP_BIND:
+    case TW_TOUT_UDP_SEND:
+    case TW_TOUT_UDP_CLOSE:
+        apply_net(w, t, now, to);
+        return false;
     }
     TW_UNREACHABLE();
 }
@@ -418,7 +562,19 @@ bool tw_worker_pop_output(tw_worker *w, tw_ns now, tw_output *out)
             return true;
         }
         if (w->dirty_count == 0) {
-            return false;
+            if (deliver_net(w, now)) {
+                continue;
+            }
+            tw_frame_out f;
+            if (w->cfg.stack == NULL || !tw_stack_pop_frame(w->cfg.stack, now, &f)) {
+                return false;
+            }
+            out->kind = TW_OUT_FRAME;
+            out->iface = f.iface;
+            out->frame = f.data;
+            out->frame_len = f.len;
+            w->status.outputs++;
+            return true;
         }
         uint32_t slot = w->dirty_fifo[w->dirty_head];
         TW_ASSERT(tw_bit_test(w->dirty, slot));
@@ -437,5 +593,6 @@ bool tw_worker_pop_output(tw_worker *w, tw_ns now, tw_output *out)
 
 tw_ns tw_worker_next_deadline(const tw_worker *w)
 {
-    return tw_wheel_count(&w->wheel) ? tw_wheel_next_deadline(&w->wheel) : TW_NS_NEVER;
+    tw_ns d = tw_wheel_count(&w->wheel) ? tw_wheel_next_deadline(&w->wheel) : TW_NS_NEVER;
+    return w->cfg.stack ? tw_ns_min(d, tw_stack_next_deadline(w->cfg.stack)) : d;
 }

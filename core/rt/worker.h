@@ -10,7 +10,11 @@
  *   tw_worker_next_deadline when to call on_tick next (TW_NS_NEVER: idle)
  * Only tasks that were given an input or a tick are polled for outputs (a
  * dirty bitset), so the cost of a turn grows with activity, not with the
- * number of tasks. */
+ * number of tasks.
+ *
+ * A worker may own one network service: a user-space stack instance
+ * (core/net) that tasks reach through UDP outputs and TW_TIN_NET inputs.
+ * Frames for it come in as TW_IN_FRAME and leave as TW_OUT_FRAME. */
 #ifndef TW_RT_WORKER_H
 #define TW_RT_WORKER_H
 
@@ -32,7 +36,16 @@ typedef struct tw_worker_config {
     uint32_t outq_max;       /* the worker's own pending outputs (acks, reports) */
     uint64_t seed;
     const tw_task_registry *registry;
+    tw_stack *stack;            /* the network service, or NULL */
+    uint32_t net_endpoints_max; /* UDP endpoints tracked (the stack's endpoints_max) */
 } tw_worker_config;
+
+/* Endpoint ids from the stack carry a generation above the low 16 bits (the
+ * slot); the worker keeps the whole id to refuse stale ones. */
+typedef struct tw_worker_ep {
+    uint32_t id;
+    tw_addr owner;
+} tw_worker_ep;
 
 typedef struct tw_channel {
     uint32_t id;
@@ -57,6 +70,8 @@ struct tw_worker {
     uint32_t dirty_count;
     tw_ring own_out; /* tw_msg: spawn acks, status reports, exit notices */
     tw_channel *channels;
+    tw_worker_ep *eps;  /* per UDP endpoint slot: its id and the task that bound it */
+    tw_ring net_done;   /* net_completion: answers waiting for their task */
     tw_worker_status status;
     bool pending_tick_outputs;
 };
