@@ -287,9 +287,14 @@ static tw_ns serialise_ns(const tw_link *l, uint32_t len, tw_ns start, uint64_t 
     /* The last frame truly ended within a ns after tx_free_at; a start
      * later than that found the wire idle, and the fraction is gone. */
     uint64_t carry = start > l->tx_free_at ? 0 : l->tx_rem;
-    unsigned __int128 bit_ns = (unsigned __int128)len * 8u * 1000000000u + carry;
-    *rem = (uint64_t)(bit_ns % bw);
-    return (tw_ns)(bit_ns / bw);
+    /* Fits 64 bits: len <= 65791 gives < 5.3e14, carry < bw <= 1e15. */
+    TW_STATIC_ASSERT((TW_LINK_MTU_MAX + TW_LINK_HEADER_MAX) * 8000000000ull +
+                             TW_LINK_BANDWIDTH_MAX <
+                         UINT64_MAX / 2,
+                     "bit-ns of a frame fit 64 bits");
+    uint64_t bit_ns = (uint64_t)len * 8000000000ull + carry;
+    *rem = bit_ns % bw;
+    return bit_ns / bw;
 }
 
 /* ---- CoDel, RFC 8289 ---- */
