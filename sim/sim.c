@@ -135,10 +135,10 @@ static void schedule_wake(tw_sim *s, uint32_t ci, tw_ns at)
 /* Sends one output from core ci, departing at `depart`. */
 static void route(tw_sim *s, uint32_t ci, tw_ns depart, const tw_msg *m)
 {
-    uint8_t eps[TW_ENDPOINTS_MAX];
-    uint32_t n = tw_bus_fanout(m, s->cfg.cores, eps, TW_ENDPOINTS_MAX);
+    uint32_t first;
+    uint32_t n = tw_bus_fanout(m, s->cfg.cores, &first);
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t target = core_index(s, eps[i]);
+        uint32_t target = core_index(s, first + i);
         tw_msg *slot = tw_pool_take(&s->flight);
         if (slot == NULL) {
             s->msgs_lost++;

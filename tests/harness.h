@@ -44,7 +44,7 @@ static inline int harness_group_setup(void **state)
 
 /* A message template: callers override fields with designated initialisers
  * on the returned value, or use the helpers below. */
-static inline tw_msg harness_msg(tw_msg_mode mode, uint32_t type, tw_addr source, uint32_t target,
+static inline tw_msg harness_msg(tw_msg_mode mode, uint32_t type, tw_addr source, uint64_t target,
                                  const void *data, uint32_t len)
 {
     tw_msg m;

@@ -274,13 +274,13 @@ static void send_task(tw_addr target, uint32_t type, const void *data, uint32_t 
     input(&m);
 }
 
-static void send_mode(tw_msg_mode mode, uint32_t target, uint32_t type)
+static void send_mode(tw_msg_mode mode, uint64_t target, uint32_t type)
 {
     tw_msg m = harness_msg(mode, type, PEER, target, NULL, 0);
     input(&m);
 }
 
-static void send_system(uint32_t type, uint32_t target, uint64_t tag, const void *data,
+static void send_system(uint32_t type, uint64_t target, uint64_t tag, const void *data,
                         uint32_t len)
 {
     tw_msg m = harness_msg(TW_MSG_DIRECT, type, TW_ADDR_CONTROLLER, target, data, len);

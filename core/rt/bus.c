@@ -6,21 +6,17 @@
 #include "base/error.h"
 #include "base/mem.h"
 
-uint32_t tw_bus_fanout(const tw_msg *msg, uint32_t workers, uint8_t *endpoints, uint32_t max)
+uint32_t tw_bus_fanout(const tw_msg *msg, uint32_t workers, uint32_t *first)
 {
     TW_ASSERT(workers <= TW_ENDPOINTS_MAX);
     if (msg->mode == TW_MSG_DIRECT) {
-        TW_ASSERT(max >= 1);
         uint32_t ep = tw_addr_endpoint(msg->target);
         TW_ASSERT(ep == TW_ENDPOINT_CONTROLLER || ep < workers);
-        endpoints[0] = (uint8_t)ep;
+        *first = ep;
         return 1;
     }
     TW_ASSERT(msg->mode == TW_MSG_GROUP || msg->mode == TW_MSG_PUBLISH);
-    TW_ASSERT(max >= workers);
-    for (uint32_t i = 0; i < workers; i++) {
-        endpoints[i] = (uint8_t)i;
-    }
+    *first = 0;
     return workers;
 }
 
@@ -76,12 +72,12 @@ tw_mailbox *tw_bus_mailbox(tw_bus *bus, uint32_t ep)
 
 int tw_bus_send(tw_bus *bus, const tw_msg *msg)
 {
-    uint8_t eps[TW_ENDPOINTS_MAX];
-    uint32_t n = tw_bus_fanout(msg, bus->workers, eps, TW_ENDPOINTS_MAX);
+    uint32_t first;
+    uint32_t n = tw_bus_fanout(msg, bus->workers, &first);
     uint32_t took = 0;
     bus->sent++;
     for (uint32_t i = 0; i < n; i++) {
-        if (tw_mailbox_push(tw_bus_mailbox(bus, eps[i]), msg) == 0) {
+        if (tw_mailbox_push(tw_bus_mailbox(bus, first + i), msg) == 0) {
             took++;
         } else {
             bus->refused++;

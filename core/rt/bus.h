@@ -18,23 +18,30 @@
 
 #include "base/ring.h"
 
-/* A task address: endpoint (8 bits) | slot generation (8) | slot (16). */
-typedef uint32_t tw_addr;
+/* A task address: endpoint (16 bits) | slot generation (16) | slot (32).
+ * Endpoints are workers across every host of a world, so a thousand hosts
+ * fit; the generation makes an address kept after its task exited stale
+ * for 65536 reuses of the slot. */
+typedef uint64_t tw_addr;
 
-#define TW_ADDR_NONE UINT32_MAX
-#define TW_ENDPOINT_CONTROLLER 255u
-#define TW_ENDPOINTS_MAX 255u /* workers 0..254 */
-#define TW_TASK_SLOTS_MAX 65535u
+#define TW_ADDR_NONE UINT64_MAX
+#define TW_ENDPOINT_CONTROLLER 0xffffu
+/* Workers 0..32766: a worker address then stays positive as an int64_t,
+ * which tw_worker_spawn returns alongside negative errors. */
+#define TW_ENDPOINTS_MAX 0x7fffu
+#define TW_TASK_SLOTS_MAX 0xfffffffeu
+/* The slot of an address that names an endpoint itself, not a task. */
+#define TW_SLOT_ENDPOINT UINT32_MAX
 
 static inline tw_addr tw_addr_make(uint32_t endpoint, uint32_t gen, uint32_t slot)
 {
-    return (endpoint << 24) | ((gen & 0xffu) << 16) | (slot & 0xffffu);
+    return ((uint64_t)(endpoint & 0xffffu) << 48) | ((uint64_t)(gen & 0xffffu) << 32) | slot;
 }
-static inline uint32_t tw_addr_endpoint(tw_addr a) { return a >> 24; }
-static inline uint32_t tw_addr_gen(tw_addr a) { return (a >> 16) & 0xffu; }
-static inline uint32_t tw_addr_slot(tw_addr a) { return a & 0xffffu; }
+static inline uint32_t tw_addr_endpoint(tw_addr a) { return (uint32_t)(a >> 48); }
+static inline uint32_t tw_addr_gen(tw_addr a) { return (uint32_t)(a >> 32) & 0xffffu; }
+static inline uint32_t tw_addr_slot(tw_addr a) { return (uint32_t)a; }
 /* The controller's own address (it is not a task but can be messaged). */
-#define TW_ADDR_CONTROLLER (TW_ENDPOINT_CONTROLLER << 24)
+#define TW_ADDR_CONTROLLER ((tw_addr)TW_ENDPOINT_CONTROLLER << 48)
 
 typedef enum tw_msg_mode {
     TW_MSG_DIRECT = 0, /* to `target` */
@@ -60,17 +67,17 @@ typedef struct tw_msg {
     uint8_t pad_[3];
     uint32_t type;       /* TW_MSG_* */
     tw_addr source;
-    uint32_t target;     /* address, group or channel, by mode */
+    uint64_t target;     /* address, group or channel, by mode */
     uint32_t len;        /* bytes of data used */
     uint32_t pad2_;
     uint64_t tag;        /* free for the sender: request ids, sequence numbers */
     uint8_t data[TW_MSG_DATA_MAX];
 } tw_msg;
 
-/* Which endpoints receive msg: a direct message its target's endpoint; a
- * group or publish message every worker endpoint 0..workers-1. Writes at
- * most `max` endpoint ids and returns how many. */
-uint32_t tw_bus_fanout(const tw_msg *msg, uint32_t workers, uint8_t *endpoints, uint32_t max);
+/* Which endpoints receive msg, as a range: a direct message its target's
+ * endpoint (*first, count 1); a group or publish message every worker
+ * endpoint (*first = 0, count = workers). Returns the count. */
+uint32_t tw_bus_fanout(const tw_msg *msg, uint32_t workers, uint32_t *first);
 
 /* A bounded FIFO of messages for one endpoint. */
 typedef struct tw_mailbox {

@@ -81,7 +81,7 @@ int64_t tw_controller_spawn(tw_controller *c, uint32_t type, uint32_t group, uin
     }
     m.mode = TW_MSG_DIRECT;
     m.type = TW_MSG_SPAWN;
-    m.target = tw_addr_make(worker, 0, 0xffff);
+    m.target = tw_addr_make(worker, 0, TW_SLOT_ENDPOINT);
     m.len = sizeof(req);
     memcpy(m.data, &req, sizeof(req));
     int64_t id = queue(c, &m);
@@ -104,7 +104,7 @@ int64_t tw_controller_kill(tw_controller *c, tw_addr task)
     return queue(c, &m);
 }
 
-int64_t tw_controller_send(tw_controller *c, tw_msg_mode mode, uint32_t target, uint32_t type,
+int64_t tw_controller_send(tw_controller *c, tw_msg_mode mode, uint64_t target, uint32_t type,
                            const void *data, uint32_t len)
 {
     if (len > TW_MSG_DATA_MAX || type < TW_MSG_APP || mode > TW_MSG_PUBLISH) {
@@ -135,7 +135,7 @@ int64_t tw_controller_request_status(tw_controller *c)
         memset(&m, 0, sizeof(m));
         m.mode = TW_MSG_DIRECT;
         m.type = TW_MSG_STATUS_REQ;
-        m.target = tw_addr_make(i, 0, 0xffff);
+        m.target = tw_addr_make(i, 0, TW_SLOT_ENDPOINT);
         int64_t id = queue(c, &m);
         if (id < 0) {
             return id;

@@ -78,7 +78,7 @@ tw_ns tw_controller_next_deadline(const tw_controller *c);
 int64_t tw_controller_spawn(tw_controller *c, uint32_t type, uint32_t group, uint32_t worker,
                             const void *args, uint32_t args_len);
 int64_t tw_controller_kill(tw_controller *c, tw_addr task);
-int64_t tw_controller_send(tw_controller *c, tw_msg_mode mode, uint32_t target, uint32_t type,
+int64_t tw_controller_send(tw_controller *c, tw_msg_mode mode, uint64_t target, uint32_t type,
                            const void *data, uint32_t len);
 int64_t tw_controller_request_status(tw_controller *c);
 /* The program's own deadline (TW_NS_NEVER clears it). */

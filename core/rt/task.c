@@ -12,7 +12,7 @@ tw_rng *tw_task_rng(tw_task *t)
     return tw_worker_rng(t->worker);
 }
 
-void tw_task_out_send(tw_task_output *out, tw_addr source, tw_msg_mode mode, uint32_t target,
+void tw_task_out_send(tw_task_output *out, tw_addr source, tw_msg_mode mode, uint64_t target,
                       uint32_t type, const void *data, uint32_t len)
 {
     TW_ASSERT(len <= TW_MSG_DATA_MAX);

@@ -121,7 +121,7 @@ static inline tw_addr tw_task_addr(const tw_task *t) { return t->addr; }
 tw_rng *tw_task_rng(tw_task *t);
 
 /* Helpers that fill an output, for tasks' pop_output. */
-void tw_task_out_send(tw_task_output *out, tw_addr source, tw_msg_mode mode, uint32_t target,
+void tw_task_out_send(tw_task_output *out, tw_addr source, tw_msg_mode mode, uint64_t target,
                       uint32_t type, const void *data, uint32_t len);
 void tw_task_out_timer(tw_task_output *out, tw_ns deadline);
 

@@ -36,7 +36,7 @@ void tw_worker_init(tw_worker *w, const tw_worker_config *cfg, tw_ns now)
     w->tasks = tw_mem_calloc(n, sizeof(tw_task));
     w->timers = tw_mem_calloc(n, sizeof(tw_timer));
     w->states = tw_mem_calloc(n, cfg->task_state_max ? cfg->task_state_max : 1);
-    w->gens = tw_mem_calloc(n, 1);
+    w->gens = tw_mem_calloc(n, sizeof(uint16_t));
     w->free_slots = tw_mem_calloc(n, sizeof(uint32_t));
     w->live = tw_mem_calloc(words_for(n), sizeof(uint64_t));
     w->dirty = tw_mem_calloc(words_for(n), sizeof(uint64_t));
@@ -169,7 +169,7 @@ static void queue_own(tw_worker *w, uint32_t type, tw_addr target, uint64_t tag,
     memset(&m, 0, sizeof(m));
     m.mode = TW_MSG_DIRECT;
     m.type = type;
-    m.source = tw_addr_make(w->cfg.id, 0, 0xffff);
+    m.source = tw_addr_make(w->cfg.id, 0, TW_SLOT_ENDPOINT);
     m.target = target;
     m.tag = tag;
     m.len = len;

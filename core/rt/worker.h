@@ -60,7 +60,7 @@ struct tw_worker {
     tw_task *tasks;
     tw_timer *timers;
     uint8_t *states;
-    uint8_t *gens;
+    uint16_t *gens;
     uint32_t *free_slots;
     uint32_t nfree;
     uint64_t *live;  /* bitset: slots with a task */
