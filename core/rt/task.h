@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/hist.h"
 #include "base/rng.h"
 #include "base/time.h"
 #include "net/stack.h"
@@ -87,6 +88,16 @@ typedef struct tw_task_output {
     } u;
 } tw_task_output;
 
+/* Where a task reports its metrics (counters and latency histograms) when a
+ * driver asks: at the end of a run, or for a time series. Names are short
+ * and stable ("sent", "latency"); the driver prefixes the task's identity. */
+typedef struct tw_metric_sink tw_metric_sink;
+struct tw_metric_sink {
+    void (*counter)(tw_metric_sink *s, const char *name, uint64_t value);
+    void (*hist)(tw_metric_sink *s, const char *name, const tw_hist *h);
+    void *ctx;
+};
+
 typedef struct tw_task_ops {
     const char *name;
     uint32_t state_size; /* bytes of state; at most the worker's slot size */
@@ -94,6 +105,7 @@ typedef struct tw_task_ops {
     void (*on_tick)(tw_task *t, tw_ns now); /* its timer fired */
     bool (*pop_output)(tw_task *t, tw_ns now, tw_task_output *out);
     void (*on_shutdown)(tw_task *t, tw_ns now);
+    void (*report)(const tw_task *t, tw_metric_sink *sink); /* optional */
 } tw_task_ops;
 
 /* Task types are registered by index in a table the driver hands to every

@@ -33,4 +33,15 @@ static inline void tw_bytes_store_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+static inline uint64_t tw_bytes_load_be64(const uint8_t *p)
+{
+    return ((uint64_t)tw_bytes_load_be32(p) << 32) | tw_bytes_load_be32(p + 4);
+}
+
+static inline void tw_bytes_store_be64(uint8_t *p, uint64_t v)
+{
+    tw_bytes_store_be32(p, (uint32_t)(v >> 32));
+    tw_bytes_store_be32(p + 4, (uint32_t)v);
+}
+
 #endif
