@@ -465,7 +465,8 @@ void tw_arp_flush_iface(tw_stack *s, tw_ns now, uint32_t iface)
     tw_arp_cache *c = &s->arp;
     for (uint32_t i = 0; i < c->cfg.entries_max; i++) {
         tw_arp_entry *e = &c->entries[i];
-        if (e->state == TW_ARP_FREE || e->iface != iface) {
+        /* Static entries are configuration: they outlive a link flap. */
+        if (e->state == TW_ARP_FREE || e->state == TW_ARP_STATIC || e->iface != iface) {
             continue;
         }
         uint32_t head = detach_pending(s, e);
