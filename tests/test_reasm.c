@@ -21,7 +21,8 @@
 
 #define DATA_LEN 3000
 static uint8_t data[DATA_LEN];
-static uint8_t dgram[TW_UDP_HEADER_LEN + DATA_LEN]; /* the UDP datagram to slice */
+/* The UDP datagram to slice, with room for fragments past its end. */
+static uint8_t dgram[TW_UDP_HEADER_LEN + DATA_LEN + 64];
 
 static net_world *w;
 static tw_stack *s;
