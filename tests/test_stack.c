@@ -118,7 +118,7 @@ static void build_seeds(void)
     seed_icmp(&m);
     m.type = TW_ICMP_ECHO_REPLY;
     seed_icmp(&m);
-    uint8_t quote[28];
+    uint8_t quote[28] = {0};
     tw_ipv4_repr q = {
         .src = A_ADDR, .dst = X_ADDR, .protocol = TW_IP_PROTO_UDP, .ttl = 64, .payload_len = 8};
     tw_ipv4_emit(&q, quote);
