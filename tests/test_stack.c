@@ -466,8 +466,12 @@ static void test_stack_config_errors(void **state)
     ic.mtu = 60;
     assert_int_equal(tw_stack_iface_add(s, &ic), -TW_EINVAL); /* under RFC 791's 68 */
     ic.mtu = 0;
-    static const tw_ipv4_addr bad[] = {0, TW_IPV4_ADDR_BROADCAST, TW_IPV4_ADDR(224, 0, 0, 1),
-                                       TW_IPV4_ADDR(127, 0, 0, 1), TW_IPV4_ADDR(10, 0, 1, 255)};
+    static const tw_ipv4_addr bad[] = {0,
+                                       TW_IPV4_ADDR_BROADCAST,
+                                       TW_IPV4_ADDR(224, 0, 0, 1),
+                                       TW_IPV4_ADDR(127, 0, 0, 1),
+                                       TW_IPV4_ADDR(10, 0, 1, 255),
+                                       TW_IPV4_ADDR(10, 0, 1, 0)};
     for (size_t i = 0; i < TW_ARRAY_LEN(bad); i++) {
         ic.addr = bad[i];
         assert_int_equal(tw_stack_iface_add(s, &ic), -TW_EINVAL);

@@ -285,6 +285,33 @@ static void test_udp_between_two_stacks(void **state)
     net_world_free(w);
 }
 
+static void test_udp_send_broadcast(void **state)
+{
+    (void)state;
+    net_world *w = single(NULL);
+    tw_stack *s = w->hosts[0].s;
+    int ep = tw_stack_udp_bind(s, 0, 68);
+    /* RFC 1122 §3.3.6: limited and directed broadcasts go to the
+     * link-layer broadcast address, with no ARP. */
+    static const tw_ipv4_addr dsts[] = {TW_IPV4_ADDR_BROADCAST, TW_IPV4_ADDR(10, 0, 0, 255)};
+    for (size_t i = 0; i < TW_ARRAY_LEN(dsts); i++) {
+        assert_int_equal(tw_stack_udp_send(s, 0, (uint32_t)ep, dsts[i], 67, "dhcp?", 5), 0);
+        tw_frame_out f;
+        assert_true(tw_stack_pop_frame(s, 0, &f));
+        assert_true(tw_mac_is_broadcast(tw_eth_dst(f.data)));
+        const uint8_t *ip = f.data + TW_ETH_HEADER_LEN;
+        assert_int_equal(tw_ipv4_dst(ip), dsts[i]);
+        assert_int_equal(tw_ipv4_src(ip), A_ADDR);
+        assert_false(tw_stack_pop_frame(s, 0, &f));
+    }
+    assert_int_equal(s->arp.stats.requests_sent, 0);
+    /* With every interface down there is nowhere to broadcast. */
+    assert_int_equal(tw_stack_iface_down(s, 0, 0), 0);
+    assert_int_equal(tw_stack_udp_send(s, 0, (uint32_t)ep, TW_IPV4_ADDR_BROADCAST, 67, "x", 1),
+                     -TW_EUNREACH);
+    net_world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_udp_payload_valid_across_send),
         cmocka_unit_test(test_udp_input_drops),
         cmocka_unit_test(test_udp_between_two_stacks),
+        cmocka_unit_test(test_udp_send_broadcast),
     };
     return cmocka_run_group_tests(tests, harness_group_setup, NULL);
 }
