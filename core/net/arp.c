@@ -33,6 +33,7 @@ void tw_arp_cache_init(tw_arp_cache *c, const tw_arp_config *cfg)
     TW_ASSERT(cfg->entries_max > 0);
     TW_ASSERT(cfg->entries_max < NONE / 2);
     TW_ASSERT(cfg->retry_interval_ns > 0);
+    TW_ASSERT(cfg->retries < UINT8_MAX); /* counted in tw_arp_entry.requests */
     TW_ASSERT(cfg->entry_ttl_ns > 0);
     memset(c, 0, sizeof(*c));
     c->cfg = *cfg;
