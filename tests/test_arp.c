@@ -153,8 +153,7 @@ static void test_arp_retry_then_udp_error(void **state)
     assert_int_equal(tw_stack_udp_send(a, w->now, (uint32_t)ea, B_ADDR, 7000, "lost", 4), 0);
     /* A fragmented datagram waits too, and is reported once. */
     static uint8_t big[3000];
-    assert_int_equal(tw_stack_udp_send(a, w->now, (uint32_t)ea, B_ADDR, 7001, big, sizeof(big)),
-                     0);
+    assert_int_equal(tw_stack_udp_send(a, w->now, (uint32_t)ea, B_ADDR, 7001, big, sizeof(big)), 0);
     assert_int_equal(a->arp.pending_total, 1 + 3);
     assert_int_equal(tw_stack_next_deadline(a), t0 + TW_SEC(1));
     net_advance(w, TW_SEC(3) + TW_MS(500));
@@ -268,8 +267,8 @@ static void test_arp_request_answered_and_sender_learned(void **state)
     net_world *w;
     tw_stack *s = single(&w);
     uint8_t frame[64];
-    size_t len = build_arp(frame, TW_MAC_BROADCAST, TW_ARP_OP_REQUEST, X_MAC, X_ADDR, TW_MAC_ZERO,
-                           A_ADDR);
+    size_t len =
+        build_arp(frame, TW_MAC_BROADCAST, TW_ARP_OP_REQUEST, X_MAC, X_ADDR, TW_MAC_ZERO, A_ADDR);
     tw_stack_on_frame(s, w->now, 0, frame, len);
     tw_eth_repr eth;
     tw_arp_repr arp;

@@ -33,6 +33,7 @@ void tw_arp_cache_init(tw_arp_cache *c, const tw_arp_config *cfg)
     TW_ASSERT(cfg->entries_max > 0);
     TW_ASSERT(cfg->entries_max < NONE / 2);
     TW_ASSERT(cfg->retry_interval_ns > 0);
+    TW_ASSERT(cfg->retries < UINT8_MAX); /* counted in tw_arp_entry.requests */
     TW_ASSERT(cfg->entry_ttl_ns > 0);
     memset(c, 0, sizeof(*c));
     c->cfg = *cfg;
@@ -465,7 +466,8 @@ void tw_arp_flush_iface(tw_stack *s, tw_ns now, uint32_t iface)
     tw_arp_cache *c = &s->arp;
     for (uint32_t i = 0; i < c->cfg.entries_max; i++) {
         tw_arp_entry *e = &c->entries[i];
-        if (e->state == TW_ARP_FREE || e->iface != iface) {
+        /* Static entries are configuration: they outlive a link flap. */
+        if (e->state == TW_ARP_FREE || e->state == TW_ARP_STATIC || e->iface != iface) {
             continue;
         }
         uint32_t head = detach_pending(s, e);

@@ -119,8 +119,8 @@ int tw_arp_announce(tw_stack *s, tw_ns now, uint32_t iface);
  * packets to the wire). -TW_EFULL when the cache is full. */
 int tw_arp_add_static(tw_stack *s, tw_ns now, uint32_t iface, tw_ipv4_addr addr, tw_mac mac);
 
-/* Forgets every entry of iface, dropping what waits on them (interface
- * down). */
+/* Forgets every learned entry of iface, dropping what waits on them
+ * (interface down); static entries stay. */
 void tw_arp_flush_iface(tw_stack *s, tw_ns now, uint32_t iface);
 
 #endif

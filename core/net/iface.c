@@ -24,8 +24,11 @@ int tw_iface_init(tw_iface *ifc, const tw_iface_config *cfg)
     ifc->prefix_len = cfg->prefix_len;
     ifc->mtu = mtu;
     ifc->up = false;
-    if (cfg->prefix_len < 31 && a == tw_iface_bcast(ifc)) {
-        return -TW_EINVAL; /* the subnet's broadcast address is nobody's */
+    /* The subnet's own address and its broadcast address are nobody's
+     * (RFC 1122 §3.2.1.3: host number 0 and -1), except on /31 and /32. */
+    tw_ipv4_addr host = a & ~tw_ipv4_prefix_mask(cfg->prefix_len);
+    if (cfg->prefix_len < 31 && (host == 0 || a == tw_iface_bcast(ifc))) {
+        return -TW_EINVAL;
     }
     return 0;
 }

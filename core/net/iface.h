@@ -39,8 +39,8 @@ typedef struct tw_iface {
 } tw_iface;
 
 /* Checks the configuration: a unicast MAC, a usable unicast address (not
- * 0, broadcast, multicast, loopback, nor the subnet's broadcast), a prefix
- * of 1..32, an MTU of at least 68. Returns 0 or -TW_EINVAL. The interface
+ * 0, broadcast, multicast, loopback, nor the subnet's own or broadcast
+ * address), a prefix of 1..32, an MTU of at least 68. Returns 0 or -TW_EINVAL. The interface
  * starts down. */
 int tw_iface_init(tw_iface *ifc, const tw_iface_config *cfg);
 

@@ -128,7 +128,8 @@ void tw_ipv4_input(tw_stack *s, tw_ns now, uint32_t iface, const uint8_t *pkt, s
     }
     bool local = tw_net_is_local(s, d.dst);
     d.broadcast = !local && tw_net_is_bcast(s, d.dst);
-    if (!local && !d.broadcast) {
+    bool for_us = local || d.broadcast;
+    if (!for_us) {
         if (tw_ipv4_addr_is_multicast(d.dst)) {
             tw_net_rx_drop(s, TW_DROP_IPV4_MULTICAST);
             return;
@@ -145,7 +146,7 @@ void tw_ipv4_input(tw_stack *s, tw_ns now, uint32_t iface, const uint8_t *pkt, s
         tw_net_rx_drop(s, TW_DROP_IPV4_LINK_BCAST);
         return;
     }
-    if (!local && !d.broadcast) {
+    if (!for_us) {
         if (!s->cfg.forwarding) {
             tw_net_rx_drop(s, TW_DROP_IPV4_NOT_FOR_US);
             return;
@@ -172,7 +173,9 @@ void tw_ipv4_deliver(tw_stack *s, tw_ns now, const tw_net_dgram *d)
         tw_udp_input(s, now, d);
         return;
     default:
-        /* RFC 1122 §3.2.2.1: a host SHOULD report an unknown protocol. */
+        /* RFC 1122 §3.2.2.1: a host SHOULD report an unknown protocol.
+         * NOTE: TCP (core/net/tcp) joins the switch above when it lands;
+         * until then its segments get protocol unreachable too. */
         tw_net_rx_drop(s, TW_DROP_IPV4_UNKNOWN_PROTOCOL);
         tw_icmp_send_error(s, now, d, TW_ICMP_DEST_UNREACH, TW_ICMP_UNREACH_PROTOCOL, 0);
         return;

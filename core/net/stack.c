@@ -55,6 +55,7 @@ tw_stack *tw_stack_create(const tw_stack_config *cfg, tw_ns now)
     TW_ASSERT(cfg->mtu_max >= TW_IFACE_MTU_MIN);
     TW_ASSERT(cfg->ttl > 0);
     TW_ASSERT(cfg->frame_buffers > 0);
+    TW_ASSERT(cfg->frame_buffers < TW_NET_REF_REASM); /* refs tell the two apart */
     TW_ASSERT(cfg->tx_queue_len > 0);
     TW_ASSERT(cfg->event_queue_len > 0);
     TW_ASSERT(cfg->routes_max >= cfg->ifaces_max); /* room for connected routes */

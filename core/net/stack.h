@@ -80,8 +80,8 @@ int tw_stack_iface_add(tw_stack *s, const tw_iface_config *cfg);
 /* Brings an interface up and announces its address with a gratuitous ARP
  * (RFC 5227 §3). 0 or -TW_EINVAL. */
 int tw_stack_iface_up(tw_stack *s, tw_ns now, uint32_t iface);
-/* Takes an interface down: its neighbours are forgotten and packets
- * waiting on them dropped; frames arriving on it are dropped. */
+/* Takes an interface down: its learned neighbours are forgotten and
+ * packets waiting on them dropped; frames arriving on it are dropped. */
 int tw_stack_iface_down(tw_stack *s, tw_ns now, uint32_t iface);
 /* Emits another gratuitous ARP for the interface's address. */
 int tw_stack_arp_announce(tw_stack *s, tw_ns now, uint32_t iface);

@@ -1,0 +1,352 @@
+/* Reassembly: fragments in order, out of order and duplicated make the
+ * datagram; overlaps discard it (RFC 5722 strictness); an incomplete one
+ * times out, frees its buffer and reports time exceeded only when fragment
+ * zero came (RFC 1122 §3.3.2); every limit is a counted drop; our own
+ * fragments reassemble across two stacks, the largest datagram included. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "base/error.h"
+#include "harness.h"
+#include "net/internal.h"
+#include "net_harness.h"
+
+#define A_ADDR TW_IPV4_ADDR(10, 0, 0, 1)
+#define B_ADDR TW_IPV4_ADDR(10, 0, 0, 2)
+#define X_ADDR TW_IPV4_ADDR(10, 0, 0, 9)
+#define X_MAC ((tw_mac){{0x02, 0xaa, 0, 0, 0, 0x09}})
+
+#define DATA_LEN 3000
+static uint8_t data[DATA_LEN];
+/* The UDP datagram to slice, with room for fragments past its end. */
+static uint8_t dgram[TW_UDP_HEADER_LEN + DATA_LEN + 64];
+
+static net_world *w;
+static tw_stack *s;
+static int ep;
+
+static int setup(const tw_stack_config *cfg)
+{
+    w = net_world_new(TW_SEC(1), 0);
+    net_host_add(w, cfg);
+    net_iface_add(w, 0, A_ADDR, 24, 0);
+    s = w->hosts[0].s;
+    assert_int_equal(tw_stack_arp_add(s, w->now, 0, X_ADDR, X_MAC), 0);
+    tw_frame_out f;
+    while (tw_stack_pop_frame(s, w->now, &f)) {
+    }
+    ep = tw_stack_udp_bind(s, 0, 7);
+    assert_true(ep >= 0);
+    net_fill(data, sizeof(data), 5);
+    tw_udp_repr u = {.src_port = 4000, .dst_port = 7, .payload = data, .payload_len = DATA_LEN};
+    tw_udp_emit(&u, X_ADDR, A_ADDR, dgram);
+    return 0;
+}
+
+static int setup_default(void **state)
+{
+    (void)state;
+    return setup(NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    net_world_free(w);
+    return 0;
+}
+
+/* Feeds bytes [off, off+len) of the datagram as a fragment. */
+static void feed(uint16_t off, uint16_t len, bool more, uint16_t ident)
+{
+    uint8_t frame[1600];
+    tw_ipv4_repr r = {
+        .src = X_ADDR,
+        .dst = A_ADDR,
+        .protocol = TW_IP_PROTO_UDP,
+        .ttl = 64,
+        .ident = ident,
+        .frag_offset = off,
+        .more_frags = more,
+        .payload_len = len,
+    };
+    size_t n = net_build_ipv4(frame, net_mac(0, 0), X_MAC, &r, dgram + off);
+    tw_stack_on_frame(s, w->now, 0, frame, n);
+}
+
+static const tw_iface_counters *ctr(void)
+{
+    return tw_stack_iface_counters(s, 0);
+}
+
+/* The three fragments of the 3008-byte datagram over a 1500 MTU. */
+#define F0 0, 1480, true
+#define F1 1480, 1480, true
+#define F2 2960, 48, false
+
+static void expect_datagram(uint32_t count)
+{
+    net_record_events(w, 0);
+    assert_int_equal(net_event_count(w, 0, TW_NET_EV_UDP_DATAGRAM), count);
+    for (uint32_t i = 0; i < count; i++) {
+        const tw_net_event *ev = net_event(w, 0, TW_NET_EV_UDP_DATAGRAM, i);
+        assert_int_equal(ev->payload_len, DATA_LEN);
+        assert_memory_equal(ev->payload, data, DATA_LEN);
+        assert_int_equal(ev->remote_port, 4000);
+    }
+    /* Read, so the buffer went back (the final, empty pop released it). */
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+}
+
+static void test_reasm_in_order(void **state)
+{
+    (void)state;
+    feed(F0, 1);
+    feed(F1, 1);
+    assert_int_equal(ctr()->rx_held, 2);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 1);
+    feed(F2, 1);
+    assert_int_equal(ctr()->rx_delivered, 1);
+    /* Queued to the endpoint, the reassembly buffer is kept, not copied. */
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 1);
+    expect_datagram(1);
+    assert_int_equal(s->reasm.stats.completed, 1);
+    assert_int_equal(tw_stack_next_deadline(s), TW_NS_NEVER); /* the timer went with it */
+}
+
+static void test_reasm_out_of_order(void **state)
+{
+    (void)state;
+    feed(F2, 2);
+    feed(F0, 2);
+    feed(F1, 2);
+    expect_datagram(1);
+    /* Two datagrams interleaved, told apart by identification. */
+    feed(F1, 3);
+    feed(F2, 4);
+    feed(F0, 4);
+    feed(F2, 3);
+    feed(F1, 4);
+    feed(F0, 3);
+    expect_datagram(3);
+    assert_true(net_accounts_balance(w));
+}
+
+static void test_reasm_exact_duplicate_tolerated(void **state)
+{
+    (void)state;
+    feed(F0, 5);
+    feed(F0, 5);
+    feed(F1, 5);
+    feed(F1, 5);
+    feed(F2, 5);
+    expect_datagram(1);
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_DUPLICATE], 2);
+    assert_int_equal(s->reasm.stats.duplicates, 2);
+    /* A duplicate of a completed datagram's fragment starts a new one,
+     * which never completes and times out. */
+    feed(F2, 5);
+    net_advance(w, TW_SEC(31));
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_TIMEOUT], 1);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+}
+
+static void test_reasm_overlap_discards_datagram(void **state)
+{
+    (void)state;
+    feed(F0, 6);
+    feed(8, 1480, true, 6); /* overlaps F0 by 1472 bytes */
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_OVERLAP], 1);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+    /* The rest cannot bring it back: it starts over and stays incomplete. */
+    feed(F1, 6);
+    feed(F2, 6);
+    net_record_events(w, 0);
+    assert_int_equal(net_event_count(w, 0, TW_NET_EV_UDP_DATAGRAM), 0);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 1);
+    /* A last fragment ending before bytes already held contradicts them. */
+    feed(8, 1472, false, 6);
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_OVERLAP], 2);
+    /* Two different ends. */
+    feed(F2, 7);
+    feed(2960, 40, false, 7);
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_OVERLAP], 3);
+    /* A middle fragment past the known end. */
+    feed(F2, 8);
+    feed(2960 + 48, 8, true, 8);
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_OVERLAP], 4);
+    assert_int_equal(s->reasm.stats.overlaps, 4);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+    assert_true(net_accounts_balance(w));
+}
+
+static void test_reasm_timeout_frees_and_reports(void **state)
+{
+    (void)state;
+    tw_ns t0 = w->now;
+    feed(F0, 9);
+    feed(F2, 9);
+    assert_int_equal(tw_stack_next_deadline(s), t0 + TW_SEC(30));
+    net_advance(w, TW_SEC(29));
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 1);
+    /* Drive the stack by hand to see its frames. */
+    w->now = t0 + TW_SEC(30);
+    tw_stack_on_tick(s, w->now);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_TIMEOUT], 1);
+    assert_int_equal(s->reasm.stats.timeouts, 1);
+    /* Fragment zero had come: time exceeded, code 1, quoting its header. */
+    tw_frame_out f;
+    assert_true(tw_stack_pop_frame(s, w->now, &f));
+    tw_eth_repr e;
+    tw_ipv4_repr r, q;
+    tw_icmp_repr icmp;
+    assert_int_equal(tw_eth_parse(f.data, f.len, &e), 0);
+    assert_int_equal(tw_ipv4_parse(e.payload, e.payload_len, &r), 0);
+    assert_int_equal(r.dst, X_ADDR);
+    assert_int_equal(tw_icmp_parse(r.payload, r.payload_len, &icmp), 0);
+    assert_int_equal(icmp.type, TW_ICMP_TIME_EXCEEDED);
+    assert_int_equal(icmp.code, TW_ICMP_EXCEEDED_REASSEMBLY);
+    assert_int_equal(tw_icmp_quote_parse(&icmp, &q), 0);
+    assert_int_equal(q.ident, 9);
+    assert_int_equal(q.src, X_ADDR);
+    assert_true(q.more_frags);
+    assert_int_equal(tw_bytes_load_be16(q.payload), 4000); /* the UDP ports */
+    assert_false(tw_stack_pop_frame(s, w->now, &f));
+
+    /* Without fragment zero there is nothing to quote: no error. */
+    feed(F1, 10);
+    w->now += TW_SEC(30);
+    tw_stack_on_tick(s, w->now);
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_TIMEOUT], 2);
+    assert_false(tw_stack_pop_frame(s, w->now, &f));
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+}
+
+static void test_reasm_limits_counted(void **state)
+{
+    (void)state;
+    net_world_free(w);
+    tw_stack_config cfg;
+    tw_stack_config_default(&cfg);
+    cfg.reasm.slots = 1;
+    cfg.reasm.fragments_max = 2;
+    cfg.reasm.datagram_len_max = 2000;
+    setup(&cfg);
+    feed(F0, 1);
+    feed(F0, 2); /* another datagram: the only slot is busy */
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_NO_SLOT], 1);
+    feed(1480, 16, true, 1);
+    feed(1496, 8, true, 1); /* a third fragment */
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_TOO_MANY_FRAGS], 1);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+    feed(F1, 3); /* ends at 2960 > 2000 */
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_TOO_BIG], 1);
+    feed(8, 8, true, 4);
+    feed(1992, 16, false, 4); /* a known datagram growing past the limit */
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_TOO_BIG], 2);
+    /* RFC 791 §3.2: a fragment that is not the last carries a multiple of
+     * 8 bytes, and an empty one is nonsense. */
+    feed(0, 12, true, 5);
+    feed(0, 0, true, 5);
+    assert_int_equal(ctr()->drops[TW_DROP_IPV4_BAD_FRAGMENT], 2);
+    assert_int_equal(s->reasm.stats.refused, 4);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+    assert_true(net_accounts_balance(w));
+}
+
+static void test_reasm_ping_of_death_refused(void **state)
+{
+    (void)state;
+    /* A last fragment reaching byte 65535 of payload, then fragment zero:
+     * with its 20-byte header the datagram would pass 65535 bytes. */
+    static uint8_t junk[1480];
+    memcpy(dgram, junk, 8);
+    uint8_t frame[1600];
+    tw_ipv4_repr r = {
+        .src = X_ADDR,
+        .dst = A_ADDR,
+        .protocol = TW_IP_PROTO_UDP,
+        .ttl = 64,
+        .ident = 66,
+        .frag_offset = 65528,
+        .more_frags = false,
+        .payload_len = 7,
+    };
+    size_t n = net_build_ipv4(frame, net_mac(0, 0), X_MAC, &r, junk);
+    tw_stack_on_frame(s, w->now, 0, frame, n);
+    assert_int_equal(ctr()->rx_held, 1);
+    feed(0, 1480, true, 66);
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_TOO_BIG], 1);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+}
+
+static void test_reasm_close_releases_held_datagram(void **state)
+{
+    (void)state;
+    feed(F0, 12);
+    feed(F1, 12);
+    feed(F2, 12);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 1);
+    assert_int_equal(tw_stack_udp_close(s, (uint32_t)ep), 0);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+}
+
+/* Two stacks: what one fragments, the other reassembles, up to the
+ * largest UDP datagram (65507 bytes, 45 fragments). */
+static void test_reasm_our_own_fragments(void **state)
+{
+    (void)state;
+    net_world *p = net_world_new(TW_SEC(1), TW_US(1));
+    net_host_add(p, NULL);
+    net_host_add(p, NULL);
+    net_iface_add(p, 0, A_ADDR, 24, 0);
+    net_iface_add(p, 1, B_ADDR, 24, 0);
+    net_link_add(p, 0, 0, 1, 0);
+    net_settle(p);
+    int ea = tw_stack_udp_bind(p->hosts[0].s, 0, 1000);
+    int eb = tw_stack_udp_bind(p->hosts[1].s, 0, 2000);
+    assert_true(ea >= 0 && eb >= 0);
+    static uint8_t big[TW_UDP_PAYLOAD_LEN_MAX];
+    net_fill(big, sizeof(big), 9);
+    static const size_t sizes[] = {1473, 3000, 9000, TW_UDP_PAYLOAD_LEN_MAX};
+    for (size_t i = 0; i < TW_ARRAY_LEN(sizes); i++) {
+        assert_int_equal(
+            tw_stack_udp_send(p->hosts[0].s, p->now, (uint32_t)ea, B_ADDR, 2000, big, sizes[i]), 0);
+        net_settle(p);
+        const tw_net_event *ev = net_event(p, 1, TW_NET_EV_UDP_DATAGRAM, (uint32_t)i);
+        assert_non_null(ev);
+        assert_int_equal(ev->payload_len, sizes[i]);
+        assert_memory_equal(ev->payload, big, sizes[i]);
+    }
+    tw_stack_stats st;
+    tw_stack_stats_get(p->hosts[1].s, &st);
+    assert_int_equal(st.reasm->completed, 4);
+    assert_int_equal(st.reasm_in_use, 0);
+    assert_int_equal(tw_drop_total(net_counters(p, 1, 0)), 1); /* A's announcement only */
+    net_world_free(p);
+}
+
+int main(void)
+{
+    harness_install_panic();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reasm_in_order, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_reasm_out_of_order, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_reasm_exact_duplicate_tolerated, setup_default,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reasm_overlap_discards_datagram, setup_default,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reasm_timeout_frees_and_reports, setup_default,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reasm_limits_counted, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_reasm_ping_of_death_refused, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_reasm_close_releases_held_datagram, setup_default,
+                                        teardown),
+        cmocka_unit_test(test_reasm_our_own_fragments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
