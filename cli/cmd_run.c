@@ -12,6 +12,7 @@
 #include "base/mem.h"
 #include "base/units.h"
 #include "cli/cli.h"
+#include "cli/json.h"
 #include "sim/sim.h"
 
 typedef struct run_opts {
@@ -21,6 +22,8 @@ typedef struct run_opts {
     tw_ns period;
     tw_ns duration;
     const char *trace_path;
+    const char *report_path;
+    FILE *report; /* opened before the run, so a bad path fails fast */
     bool check_determinism;
     bool quiet;
     uint64_t perturb_at; /* testing the checker: disturb run 2 after this event */
@@ -190,6 +193,9 @@ typedef struct check {
     const char *expected;
 } check;
 
+static void write_report(const run_opts *o, const run_result *r, const check *checks, size_t n,
+                         bool passed);
+
 static int print_checks(const run_opts *o, const run_result *r)
 {
     check checks[] = {
@@ -211,7 +217,67 @@ static int print_checks(const run_opts *o, const run_result *r)
         }
     }
     printf("  trace hash %016" PRIx64 "\n", r->trace_hash);
+    if (o->report) {
+        write_report(o, r, checks, sizeof(checks) / sizeof(checks[0]), all);
+    }
     return all ? TW_EXIT_OK : TW_EXIT_FAILED;
+}
+
+/* The report of docs: the same top-level keys a scenario run writes. */
+static void write_report(const run_opts *o, const run_result *r, const check *checks, size_t n,
+                         bool passed)
+{
+    FILE *f = o->report;
+    tw_json j;
+    tw_json_init(&j, f);
+    tw_json_begin_object(&j);
+    tw_json_key(&j, "scenario");
+    tw_json_string(&j, "builtin:demo");
+    tw_json_key(&j, "seed");
+    tw_json_u64(&j, o->seed);
+    tw_json_key(&j, "mode");
+    tw_json_string(&j, "sim");
+    tw_json_key(&j, "passed");
+    tw_json_bool(&j, passed);
+    tw_json_key(&j, "expectations");
+    tw_json_begin_array(&j);
+    for (size_t i = 0; i < n; i++) {
+        tw_json_begin_object(&j);
+        tw_json_key(&j, "name");
+        tw_json_string(&j, checks[i].name);
+        tw_json_key(&j, "passed");
+        tw_json_bool(&j, checks[i].ok);
+        tw_json_key(&j, "observed");
+        tw_json_u64(&j, checks[i].observed);
+        tw_json_key(&j, "expected");
+        tw_json_string(&j, checks[i].expected);
+        tw_json_end_object(&j);
+    }
+    tw_json_end_array(&j);
+    tw_json_key(&j, "metrics");
+    tw_json_begin_object(&j);
+    tw_json_key(&j, "pings");
+    tw_json_u64(&j, r->totals.pings);
+    tw_json_key(&j, "pongs");
+    tw_json_u64(&j, r->totals.pongs);
+    tw_json_key(&j, "rtt_mean_ns");
+    tw_json_u64(&j, r->totals.pongs ? r->totals.rtt_sum_ns / r->totals.pongs : 0);
+    tw_json_key(&j, "rtt_max_ns");
+    tw_json_u64(&j, r->totals.rtt_max_ns);
+    tw_json_key(&j, "messages");
+    tw_json_u64(&j, r->msgs_sent);
+    tw_json_key(&j, "status_reports");
+    tw_json_u64(&j, r->status_reports);
+    tw_json_end_object(&j);
+    tw_json_key(&j, "trace_hash");
+    tw_json_hex64(&j, r->trace_hash);
+    tw_json_key(&j, "sim_time_ns");
+    tw_json_u64(&j, r->sim_ns);
+    tw_json_key(&j, "wall_time_ns");
+    tw_json_u64(&j, r->wall_ns);
+    tw_json_key(&j, "events");
+    tw_json_u64(&j, r->events);
+    tw_json_end_object(&j);
 }
 
 static void help(FILE *f)
@@ -230,6 +296,7 @@ static void help(FILE *f)
           "  --period D             ping period per task, e.g. 200us (default 200us)\n"
           "  --duration D           simulated time, e.g. 1s (default 1s)\n"
           "  --trace FILE           write one line per event with its running hash\n"
+          "  --report FILE          write the run's JSON report (docs/report.md)\n"
           "  --check-determinism    run twice; on a mismatch name the first diverging event\n"
           "  --quiet                print only the trace hash and failures\n"
           "  -h, --help             this help\n"
@@ -241,7 +308,7 @@ static void help(FILE *f)
 static int parse(int argc, char **argv, run_opts *o)
 {
     enum { OPT_SEED = 256, OPT_CORES, OPT_TASKS, OPT_PERIOD, OPT_DURATION, OPT_TRACE,
-           OPT_CHECK, OPT_QUIET, OPT_PERTURB };
+           OPT_CHECK, OPT_QUIET, OPT_PERTURB, OPT_REPORT };
     static const struct option longopts[] = {
         {"seed", required_argument, NULL, OPT_SEED},
         {"cores", required_argument, NULL, OPT_CORES},
@@ -249,6 +316,7 @@ static int parse(int argc, char **argv, run_opts *o)
         {"period", required_argument, NULL, OPT_PERIOD},
         {"duration", required_argument, NULL, OPT_DURATION},
         {"trace", required_argument, NULL, OPT_TRACE},
+        {"report", required_argument, NULL, OPT_REPORT},
         {"check-determinism", no_argument, NULL, OPT_CHECK},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"debug-perturb-at", required_argument, NULL, OPT_PERTURB},
@@ -269,6 +337,7 @@ static int parse(int argc, char **argv, run_opts *o)
         case OPT_PERIOD: rc = tw_cli_parse_duration("--period", optarg, &o->period); break;
         case OPT_DURATION: rc = tw_cli_parse_duration("--duration", optarg, &o->duration); break;
         case OPT_TRACE: o->trace_path = optarg; break;
+        case OPT_REPORT: o->report_path = optarg; break;
         case OPT_CHECK: o->check_determinism = true; break;
         case OPT_QUIET: o->quiet = true; break;
         case OPT_PERTURB: rc = tw_cli_parse_u64("--debug-perturb-at", optarg, &o->perturb_at); break;
@@ -403,6 +472,16 @@ int tw_cmd_run(int argc, char **argv)
         }
         fprintf(trace, "# index time_ns kind core work type outputs cost_ns running_hash\n");
     }
+    if (o.report_path) {
+        o.report = fopen(o.report_path, "w");
+        if (!o.report) {
+            fprintf(stderr, "twin run: --report: cannot open '%s' for writing\n", o.report_path);
+            if (trace) {
+                fclose(trace);
+            }
+            return TW_EXIT_USAGE;
+        }
+    }
     int rc;
     if (o.check_determinism) {
         rc = check_determinism(&o, trace);
@@ -411,6 +490,10 @@ int tw_cmd_run(int argc, char **argv)
         run_result r;
         run_demo(&o, &ctx, &r);
         rc = print_checks(&o, &r);
+    }
+    if (o.report && fclose(o.report) != 0) {
+        fprintf(stderr, "twin run: --report: writing '%s' failed\n", o.report_path);
+        rc = TW_EXIT_USAGE;
     }
     if (trace && fclose(trace) != 0) {
         fprintf(stderr, "twin run: --trace: writing '%s' failed\n", o.trace_path);

@@ -282,3 +282,34 @@ def test_perturbation_after_the_last_event_changes_nothing(run_twin):
                           "--debug-perturb-at", 10**12)
     assert rc == EXIT_OK
     assert parse_determinism(out).identical
+
+
+# --- the JSON report ----------------------------------------------------------
+
+REPORT_KEYS = {"scenario", "seed", "mode", "passed", "expectations", "metrics", "trace_hash",
+               "sim_time_ns", "wall_time_ns", "events"}
+
+
+def test_report_has_the_documented_keys_and_agrees_with_the_summary(run_twin, tmp_path):
+    import json
+    path = tmp_path / "r.json"
+    rc, out, err = run_twin("run", *SHORT, "--seed", "3", "--report", path)
+    assert rc == EXIT_OK, out + err
+    report = json.loads(path.read_text())
+    assert set(report) == REPORT_KEYS
+    s = parse_summary(out)
+    assert report["trace_hash"] == s.trace_hash
+    assert report["seed"] == 3
+    assert report["mode"] == "sim"
+    assert report["passed"] is True
+    assert report["events"] == s.events
+    assert report["sim_time_ns"] == 20_000_000
+    assert len(report["expectations"]) == len(s.checks)
+    for e in report["expectations"]:
+        assert set(e) == {"name", "passed", "observed", "expected"}
+        assert e["passed"] is True
+
+
+def test_unwritable_report_path_is_usage_error(run_twin, tmp_path):
+    path = tmp_path / "no-such-dir" / "r.json"
+    assert_usage_error(run_twin("run", *SHORT, "--report", path), "--report", str(path))
