@@ -558,8 +558,9 @@ static void cc_on_new_ack(tw_tcp *tcp, tcb *t, const seg_ctx *s, uint32_t acked)
         }
         return;
     }
-    if (seq_gt(s->r.ack, t->recover)) {
-        /* Full acknowledgment: recovery is over. */
+    if (seq_ge(s->r.ack, t->recover)) {
+        /* Full acknowledgment (recover is one past the highest byte sent,
+         * so covering it is reaching it): recovery is over. */
         tcp->cc->exit_recovery(&t->cc, t->snd_mss, flight);
         t->flags &= ~(TCB_RECOVERY | TCB_PARTIAL_SEEN);
         t->dupacks = 0;
@@ -590,12 +591,11 @@ static void ack_new_data(tw_tcp *tcp, tcb *t, const seg_ctx *s)
     if (seq_lt(t->snd_nxt, t->snd_una)) {
         t->snd_nxt = t->snd_una; /* a probe byte was taken */
     }
-    bool first_partial = (t->flags & TCB_RECOVERY) && !seq_gt(ack, t->recover) &&
+    bool first_partial = (t->flags & TCB_RECOVERY) && seq_lt(ack, t->recover) &&
                          !(t->flags & TCB_PARTIAL_SEEN);
     bool in_recovery = (t->flags & TCB_RECOVERY) != 0;
     cc_on_new_ack(tcp, t, s, acked);
     t->rtx_count = 0;
-    t->flags &= ~TCB_RTO_REPEAT;
     if (t->snd_una == t->snd_max) {
         t->rtx_at = TW_NS_NEVER; /* RFC 6298 §5.2 */
     } else if (!in_recovery || !(t->flags & TCB_RECOVERY) || first_partial) {

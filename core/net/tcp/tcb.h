@@ -126,7 +126,6 @@ enum {
     TCB_RTT_TIMING = 1u << 16, /* rtt_seq/rtt_start time a segment */
     TCB_IN_TXQ = 1u << 17,
     TCB_IN_EVQ = 1u << 18,
-    TCB_RTO_REPEAT = 1u << 19, /* the last timeout has not been recovered */
     TCB_OOO_FIN = 1u << 20,    /* a FIN arrived out of order at ooo_fin_seq */
     TCB_HAS_SAMPLE = 1u << 21, /* srtt holds a measurement */
     TCB_IN_HASH = 1u << 22,
@@ -177,7 +176,7 @@ typedef struct tcb {
     uint32_t snd_wl2;
     uint32_t snd_buf_seq; /* the sequence number of the send ring's head */
     uint32_t fin_seq;     /* our FIN, when TCB_FIN_QUEUED */
-    uint32_t recover;     /* RFC 6582 */
+    uint32_t recover;     /* RFC 6582: one past the highest byte sent */
     uint32_t rtt_seq;     /* timed byte (Karn) or flight marker (TS) */
 
     /* receive sequence space */

@@ -165,7 +165,6 @@ static bool on_rtx_timeout(tw_tcp *tcp, tcb *t, tw_ns now)
      * rest follows go-back-N as the window allows. The timer restarts
      * when it is sent (§5.6, output.c). */
     t->snd_nxt = t->snd_una;
-    t->flags |= TCB_RTO_REPEAT;
     tcp_txq_mark(tcp, t);
     return true;
 }
