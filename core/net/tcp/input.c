@@ -999,10 +999,16 @@ static bool addr_ok(tw_ipv4_addr a)
 void tw_tcp_on_segment(tw_tcp *tcp, tw_ns now, tw_ipv4_addr src, tw_ipv4_addr dst,
                        const uint8_t *seg, size_t len)
 {
+    tcp_out_reclaim(tcp);
     TW_ASSERT(now >= tcp->last_now);
     tcp->last_now = now;
     tcp->stats.segs_in++;
-    seg_ctx s = {.src = src, .dst = dst, .now = now};
+    /* Not zero-initialised: parse writes every field of s.r, and clearing
+     * the whole context costs more than the rest of this function. */
+    seg_ctx s;
+    s.src = src;
+    s.dst = dst;
+    s.now = now;
     int err = tw_tcp_parse(seg, len, src, dst, &s.r);
     if (err < 0) {
         tcp_drop(tcp, err == -TW_EBADCSUM ? TW_TCP_DROP_BAD_CHECKSUM : TW_TCP_DROP_MALFORMED);

@@ -128,31 +128,63 @@ static uint16_t window_field(const tw_tcp *tcp, const tcb *t, uint8_t flags, uin
     return (uint16_t)(win >> t->rcv_wscale);
 }
 
+/* Where the segment goes: in place in the send ring when the payload is
+ * contiguous there with header room in front (the room's bytes saved, see
+ * tcb.h), else the output buffer with the payload copied in. Points
+ * r->payload at the payload and returns the segment's first byte. */
+static uint8_t *place_segment(tw_tcp *tcp, tcb *t, uint32_t seq, uint32_t len, tw_tcp_repr *r)
+{
+    size_t header = tw_tcp_repr_header_len(r);
+    r->payload_len = len;
+    if (len == 0) {
+        return tcp->out_buf;
+    }
+    uint32_t off = seq - t->snd_buf_seq;
+    TW_ASSERT(off < t->sbuf.len);
+    TW_ASSERT(len <= t->sbuf.len - off);
+    uint32_t pos = ring_pos(&t->sbuf, off);
+    if (pos >= TW_TCP_HEADER_LEN_MAX && pos + len <= t->sbuf.cap) {
+        /* The largest header's room is saved whatever this header's size:
+         * a constant-size copy the compiler inlines. */
+        TW_ASSERT(tcp->lent_len == 0);
+        uint8_t *room = t->sbuf.mem + pos - TW_TCP_HEADER_LEN_MAX;
+        memcpy(tcp->lent_save, room, TW_TCP_HEADER_LEN_MAX);
+        tcp->lent_at = room;
+        tcp->lent_len = TW_TCP_HEADER_LEN_MAX;
+        r->payload = t->sbuf.mem + pos;
+        return t->sbuf.mem + pos - header;
+    }
+    uint8_t *payload = tcp->out_buf + header;
+    tcp_ring_read(&t->sbuf, off, payload, len);
+    r->payload = payload;
+    return tcp->out_buf;
+}
+
 /* Emits <seq, flags> with len payload bytes from the send ring at seq. */
 static void build(tw_tcp *tcp, tcb *t, tw_ns now, uint32_t seq, uint8_t flags, uint32_t len,
                   tw_tcp_out *out)
 {
     TW_ASSERT(len <= t->snd_mss);
-    tw_tcp_repr r = {.src_port = t->lport, .dst_port = t->rport, .seq = seq, .flags = flags};
+    /* Field by field: the SACK blocks stay unwritten (sack_count is 0),
+     * which spares clearing the whole repr on every segment. */
+    tw_tcp_repr r;
+    r.src_port = t->lport;
+    r.dst_port = t->rport;
+    r.seq = seq;
+    r.ack = (flags & TW_TCP_ACK) ? t->rcv_nxt : 0;
+    r.flags = flags;
+    r.urgent = 0;
+    r.opts.has_mss = r.opts.has_wscale = r.opts.sack_permitted = r.opts.has_timestamp = false;
+    r.opts.sack_count = 0;
+    r.payload = NULL;
     uint32_t adv = 0;
-    if (flags & TW_TCP_ACK) {
-        r.ack = t->rcv_nxt;
-    }
     r.window = window_field(tcp, t, flags, &adv);
     fill_options(tcp, t, now, flags, &r.opts);
-    if (len > 0) {
-        uint32_t off = seq - t->snd_buf_seq;
-        TW_ASSERT(off < t->sbuf.len);
-        TW_ASSERT(len <= t->sbuf.len - off);
-        uint8_t *payload = tcp->out_buf + tw_tcp_repr_header_len(&r);
-        tcp_ring_read(&t->sbuf, off, payload, len);
-        r.payload = payload;
-        r.payload_len = len;
-    }
-    tw_tcp_emit(&r, t->laddr, t->raddr, tcp->out_buf);
+    uint8_t *seg = place_segment(tcp, t, seq, len, &r);
+    tw_tcp_emit(&r, t->laddr, t->raddr, seg);
     out->src = t->laddr;
     out->dst = t->raddr;
-    out->seg = tcp->out_buf;
+    out->seg = seg;
     out->len = tw_tcp_repr_len(&r);
     tcp->stats.segs_out++;
     tcp->stats.bytes_out += len;
@@ -414,6 +446,7 @@ void tcp_emit_ctl(tw_tcp *tcp, const tcp_ctl *c, tw_tcp_out *out)
 
 bool tw_tcp_pop_segment(tw_tcp *tcp, tw_ns now, tw_tcp_out *out)
 {
+    tcp_out_reclaim(tcp);
     TW_ASSERT(now >= tcp->last_now);
     tcp->last_now = now;
     if (tcp->ctl_len > 0) {
@@ -427,9 +460,11 @@ bool tw_tcp_pop_segment(tw_tcp *tcp, tw_ns now, tw_tcp_out *out)
     while (tcp->txq_head != TCP_NONE) {
         tcb *t = tcb_at(tcp, tcp->txq_head);
         bool sent = tcp_output(tcp, t, now, out);
-        tcp_txq_remove(tcp, t);
+        if (!sent || tcp->txq_tail != tcp->txq_head) {
+            tcp_txq_remove(tcp, t);
+        }
         if (sent) {
-            tcp_txq_mark(tcp, t);
+            tcp_txq_mark(tcp, t); /* a no-op when it is alone in the queue */
         }
         tcp_timer_sync(tcp, t);
         if (sent) {

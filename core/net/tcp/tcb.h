@@ -20,6 +20,13 @@
  * any acceptable segment fits where it belongs, and reassembly only tracks
  * ranges (a bounded array), never copies.
  *
+ * Zero-copy transmit. A data segment whose payload lies contiguous in the
+ * send ring, with room for the header before it, is built right there:
+ * the header overwrites (after saving) the bytes in front of the payload,
+ * and the output points into the ring. That saves one copy of every
+ * payload byte. The saved bytes are put back at the next entry point,
+ * which the output's lifetime ("until the next call") allows.
+ *
  * Timers. A TCB has one wheel timer armed at the earliest of its logical
  * deadlines (retransmission, persist, delayed ACK, keepalive, TIME-WAIT);
  * tcp_timer_sync re-arms it after anything that may have moved one.
@@ -83,7 +90,9 @@ static inline void tcp_ring_write(tcp_ring *r, uint32_t off, const uint8_t *src,
     uint32_t p = ring_pos(r, off);
     uint32_t first = u32_min(n, r->cap - p);
     memcpy(r->mem + p, src, first);
-    memcpy(r->mem, src + first, n - first);
+    if (n > first) {
+        memcpy(r->mem, src + first, n - first);
+    }
 }
 
 static inline void tcp_ring_read(const tcp_ring *r, uint32_t off, uint8_t *dst, uint32_t n)
@@ -93,7 +102,9 @@ static inline void tcp_ring_read(const tcp_ring *r, uint32_t off, uint8_t *dst, 
     uint32_t p = ring_pos(r, off);
     uint32_t first = u32_min(n, r->cap - p);
     memcpy(dst, r->mem + p, first);
-    memcpy(dst + first, r->mem, n - first);
+    if (n > first) {
+        memcpy(dst + first, r->mem, n - first);
+    }
 }
 
 /* Frees n bytes at the head. */
@@ -257,6 +268,7 @@ struct tw_tcp {
     uint32_t *gens; /* per TCB slot: the generation of its handle */
     uint32_t *buckets;
     uint32_t bucket_mask;
+    uint32_t last_hit; /* the TCB the last lookup found: bulk flows repeat */
     tcp_listener *listeners;
     uint8_t *buf_mem;
     uint32_t *buf_free;
@@ -267,6 +279,13 @@ struct tw_tcp {
     uint32_t txq_head, txq_tail;
     uint32_t evq_head, evq_tail;
     uint8_t *out_buf;
+    /* A segment built in place in a send ring borrows the header room in
+     * front of its payload; the bytes it covered come back at the next
+     * entry point (tcp_out_reclaim), since the segment is only valid until
+     * then. */
+    uint8_t *lent_at;
+    uint32_t lent_len;
+    uint8_t lent_save[TW_TCP_HEADER_LEN_MAX];
     tw_siphash_key key;
     uint64_t hash_salt;
     tw_ns chack_epoch;
@@ -278,13 +297,30 @@ struct tw_tcp {
     tw_wheel wheel;
 };
 
+/* Every entry point that may touch a ring calls this first. */
+static inline void tcp_out_reclaim(tw_tcp *tcp)
+{
+    if (tcp->lent_len != 0) {
+        TW_ASSERT(tcp->lent_len == TW_TCP_HEADER_LEN_MAX);
+        memcpy(tcp->lent_at, tcp->lent_save, TW_TCP_HEADER_LEN_MAX);
+        tcp->lent_len = 0;
+    }
+}
+
 /* ---- tcp.c: tables, queues, lifetime ------------------------------------ */
 
+/* The TCB's slot, kept in its timer's owner word from allocation on (the
+ * pool's own lookup divides, and this is on every segment's path). */
 static inline uint32_t tcb_index(const tw_tcp *tcp, const tcb *t)
 {
-    return tw_pool_index(&tcp->tcbs, t);
+    TW_ASSERT(t->timer.owner < tcp->cfg.conns_max);
+    return t->timer.owner;
 }
-static inline tcb *tcb_at(const tw_tcp *tcp, uint32_t i) { return tw_pool_at(&tcp->tcbs, i); }
+static inline tcb *tcb_at(const tw_tcp *tcp, uint32_t i)
+{
+    TW_ASSERT(i < tcp->tcbs.capacity);
+    return (tcb *)(tcp->tcbs.objects + (size_t)i * tcp->tcbs.obj_size);
+}
 static inline tw_tcp_conn tcb_handle(const tw_tcp *tcp, const tcb *t)
 {
     uint32_t i = tcb_index(tcp, t);
@@ -295,7 +331,7 @@ static inline bool tcb_synchronized(const tcb *t)
     return t->state >= TW_TCP_ESTABLISHED;
 }
 
-tcb *tcp_lookup(const tw_tcp *tcp, tw_ipv4_addr laddr, uint16_t lport, tw_ipv4_addr raddr,
+tcb *tcp_lookup(tw_tcp *tcp, tw_ipv4_addr laddr, uint16_t lport, tw_ipv4_addr raddr,
                 uint16_t rport);
 tcp_listener *tcp_find_listener(tw_tcp *tcp, tw_ipv4_addr addr, uint16_t port);
 /* A TCB in CLOSED with buffers, hashed, its timer disarmed; NULL (and the

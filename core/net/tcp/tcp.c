@@ -124,6 +124,7 @@ tw_tcp *tw_tcp_create(const tw_tcp_config *cfg, tw_ns now)
     tcp->buckets = tw_mem_calloc(nb, sizeof(uint32_t));
     memset(tcp->buckets, 0xff, nb * sizeof(uint32_t));
     tcp->bucket_mask = nb - 1;
+    tcp->last_hit = TCP_NONE;
     tcp->listeners = tw_mem_calloc(cfg->listeners_max, sizeof(tcp_listener));
     size_t pair = (size_t)cfg->snd_buf_bytes + cfg->rcv_buf_bytes;
     tcp->buf_mem = tw_mem_calloc(tcp->cfg.bufs_max, pair);
@@ -178,14 +179,27 @@ static uint32_t tuple_bucket(const tw_tcp *tcp, tw_ipv4_addr laddr, uint16_t lpo
     return (uint32_t)x & tcp->bucket_mask;
 }
 
-tcb *tcp_lookup(const tw_tcp *tcp, tw_ipv4_addr laddr, uint16_t lport, tw_ipv4_addr raddr,
+static bool tuple_is(const tcb *t, tw_ipv4_addr laddr, uint16_t lport, tw_ipv4_addr raddr,
+                     uint16_t rport)
+{
+    return t->lport == lport && t->rport == rport && t->laddr == laddr && t->raddr == raddr;
+}
+
+tcb *tcp_lookup(tw_tcp *tcp, tw_ipv4_addr laddr, uint16_t lport, tw_ipv4_addr raddr,
                 uint16_t rport)
 {
+    if (tcp->last_hit != TCP_NONE) {
+        tcb *t = tcb_at(tcp, tcp->last_hit);
+        if ((t->flags & TCB_IN_HASH) && tuple_is(t, laddr, lport, raddr, rport)) {
+            return t;
+        }
+    }
     uint32_t i = tcp->buckets[tuple_bucket(tcp, laddr, lport, raddr, rport)];
     for (uint32_t steps = 0; i != TCP_NONE; steps++) {
         TW_ASSERT(steps < tcp->cfg.conns_max);
         tcb *t = tcb_at(tcp, i);
-        if (t->lport == lport && t->rport == rport && t->laddr == laddr && t->raddr == raddr) {
+        if (tuple_is(t, laddr, lport, raddr, rport)) {
+            tcp->last_hit = i;
             return t;
         }
         i = t->hash_next;
@@ -374,7 +388,6 @@ static void tcb_init_fields(tw_tcp *tcp, tcb *t, tw_ns now)
     /* RFC 9293 §3.7.1: 536 until the peer's MSS option says otherwise. */
     t->snd_mss = (uint16_t)u32_min(536, tcp->mss_local);
     t->rcv_mss = t->snd_mss;
-    t->timer.owner = tcb_index(tcp, t);
     tcp->cc->init(&t->cc, t->snd_mss, tw_tcp_cc_initial_window(t->snd_mss, 1));
 }
 
@@ -392,6 +405,7 @@ tcb *tcp_tcb_new(tw_tcp *tcp, tw_ns now, tw_ipv4_addr laddr, uint16_t lport, tw_
         *why = TW_TCP_DROP_NO_TCB;
         return NULL;
     }
+    t->timer.owner = tw_pool_index(&tcp->tcbs, t);
     buffers_attach(tcp, t, tcp->buf_free[--tcp->buf_free_n]);
     t->laddr = laddr;
     t->lport = lport;
@@ -560,6 +574,7 @@ static bool event_take(tw_tcp *tcp, tcb *t, tw_tcp_event *ev)
 
 bool tw_tcp_pop_event(tw_tcp *tcp, tw_ns now, tw_tcp_event *ev)
 {
+    tcp_out_reclaim(tcp);
     TW_ASSERT(now >= tcp->last_now);
     tcp->last_now = now;
     while (tcp->evq_head != TCP_NONE) {
@@ -592,6 +607,7 @@ tcp_listener *tcp_find_listener(tw_tcp *tcp, tw_ipv4_addr addr, uint16_t port)
 
 int tw_tcp_listen(tw_tcp *tcp, tw_ipv4_addr addr, uint16_t port, uint32_t backlog)
 {
+    tcp_out_reclaim(tcp);
     if (port == 0 || backlog == 0) {
         return -TW_EINVAL;
     }
@@ -614,6 +630,7 @@ int tw_tcp_listen(tw_tcp *tcp, tw_ipv4_addr addr, uint16_t port, uint32_t backlo
 
 int tw_tcp_unlisten(tw_tcp *tcp, tw_ipv4_addr addr, uint16_t port)
 {
+    tcp_out_reclaim(tcp);
     for (uint32_t i = 0; i < tcp->cfg.listeners_max; i++) {
         tcp_listener *l = &tcp->listeners[i];
         if (!l->used || l->port != port || l->addr != addr) {
@@ -713,6 +730,7 @@ static int claim_tuple(tw_tcp *tcp, tw_ipv4_addr local, uint16_t lport, tw_ipv4_
 tw_tcp_conn tw_tcp_connect_from(tw_tcp *tcp, tw_ns now, tw_ipv4_addr local, uint16_t lport,
                                 tw_ipv4_addr remote, uint16_t rport)
 {
+    tcp_out_reclaim(tcp);
     if (rport == 0 || !addr_is_unicast(local) || !addr_is_unicast(remote)) {
         return -TW_EINVAL;
     }
@@ -756,6 +774,7 @@ tw_tcp_conn tw_tcp_connect(tw_tcp *tcp, tw_ns now, tw_ipv4_addr local, tw_ipv4_a
 
 int64_t tw_tcp_send(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn, const void *data, size_t len)
 {
+    tcp_out_reclaim(tcp);
     tcb *t = conn_get(tcp, conn);
     if (t == NULL) {
         return -TW_ENOTCONN;
@@ -788,6 +807,7 @@ int64_t tw_tcp_send(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn, const void *data, 
 
 int tw_tcp_recv_slice(tw_tcp *tcp, tw_tcp_conn conn, const uint8_t **data, size_t *len)
 {
+    tcp_out_reclaim(tcp);
     tcb *t = conn_get(tcp, conn);
     if (t == NULL) {
         return -TW_ENOTCONN;
@@ -799,6 +819,7 @@ int tw_tcp_recv_slice(tw_tcp *tcp, tw_tcp_conn conn, const uint8_t **data, size_
 
 int tw_tcp_consume(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn, size_t n)
 {
+    tcp_out_reclaim(tcp);
     tcb *t = conn_get(tcp, conn);
     if (t == NULL) {
         return -TW_ENOTCONN;
@@ -826,6 +847,7 @@ static void queue_fin(tw_tcp *tcp, tcb *t)
 
 int tw_tcp_close(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn)
 {
+    tcp_out_reclaim(tcp);
     tcb *t = conn_get(tcp, conn);
     if (t == NULL) {
         return -TW_ENOTCONN;
@@ -860,6 +882,7 @@ int tw_tcp_close(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn)
 
 int tw_tcp_abort(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn)
 {
+    tcp_out_reclaim(tcp);
     tcb *t = conn_get(tcp, conn);
     if (t == NULL) {
         return -TW_ENOTCONN;
@@ -886,6 +909,7 @@ int tw_tcp_abort(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn)
 
 int tw_tcp_set_nodelay(tw_tcp *tcp, tw_tcp_conn conn, bool nodelay)
 {
+    tcp_out_reclaim(tcp);
     tcb *t = conn_get(tcp, conn);
     if (t == NULL) {
         return -TW_ENOTCONN;
@@ -904,6 +928,7 @@ int tw_tcp_set_nodelay(tw_tcp *tcp, tw_tcp_conn conn, bool nodelay)
 int tw_tcp_set_keepalive(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn, bool on, tw_ns idle_ns,
                          tw_ns intvl_ns, uint8_t probes)
 {
+    tcp_out_reclaim(tcp);
     tcb *t = conn_get(tcp, conn);
     if (t == NULL) {
         return -TW_ENOTCONN;

@@ -209,7 +209,10 @@ void tw_tcp_destroy(tw_tcp *tcp);
 typedef struct tw_tcp_out {
     tw_ipv4_addr src;
     tw_ipv4_addr dst;
-    const uint8_t *seg; /* owned by the instance; valid until the next call */
+    /* Owned by the instance (its output buffer, or a connection's send
+     * buffer: data segments are built in place); valid until the next call
+     * into the instance. */
+    const uint8_t *seg;
     size_t len;
 } tw_tcp_out;
 

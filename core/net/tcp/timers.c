@@ -259,6 +259,7 @@ static void run_due(tw_tcp *tcp, tcb *t, tw_ns now)
 
 void tw_tcp_on_tick(tw_tcp *tcp, tw_ns now)
 {
+    tcp_out_reclaim(tcp);
     TW_ASSERT(now >= tcp->last_now);
     tcp->last_now = now;
     /* Bounded: each TCB has one timer, and a handler re-arms it in the
