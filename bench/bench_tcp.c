@@ -207,8 +207,8 @@ int main(int argc, char **argv)
     uint64_t total = mb << 20;
     printf("bench_tcp: bulk transfer of %" PRIu64 " MB between two stacks, one core, best of %d\n",
            mb, RUNS);
-    printf("%6s %9s %8s %12s %12s %9s\n", "mtu", "buf KiB", "payload", "tcp GB/s",
-           "bound GB/s", "ratio");
+    printf("%6s %9s %8s %12s %12s %9s\n", "mtu", "buf KiB", "payload", "tcp GB/s", "bound GB/s",
+           "ratio");
     transfer(total, 1500, 16 * 1024);
     transfer(total, 1500, 32 * 1024);
     transfer(total, 1500, 64 * 1024);

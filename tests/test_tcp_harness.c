@@ -400,8 +400,8 @@ static void world_run(world *w, tw_ns until)
         tw_ns next = tw_ns_min(tw_ns_min(link_next_due(&w->ab), link_next_due(&w->ba)),
                                tw_ns_min(tw_tcp_next_deadline(w->a), tw_tcp_next_deadline(w->b)));
         if (next == TW_NS_NEVER) {
-            fail_msg("stuck at t=%llu with nothing pending (seed=%llu)",
-                     (unsigned long long)w->now, (unsigned long long)w->seed);
+            fail_msg("stuck at t=%llu with nothing pending (seed=%llu)", (unsigned long long)w->now,
+                     (unsigned long long)w->seed);
         }
         w->now = tw_ns_max(w->now, next);
         deliver_due(w, &w->ab, w->b, &w->ba, false);
@@ -418,8 +418,7 @@ static void check_transfer(const world *w)
     if (w->received != w->total || w->recv_hash != w->send_hash) {
         fail_msg("received %llu of %llu bytes, hash %s; reproduce with seed=%llu",
                  (unsigned long long)w->received, (unsigned long long)w->total,
-                 w->recv_hash == w->send_hash ? "ok" : "MISMATCH",
-                 (unsigned long long)w->seed);
+                 w->recv_hash == w->send_hash ? "ok" : "MISMATCH", (unsigned long long)w->seed);
     }
     assert_int_equal(w->client_terminal, TW_TCP_EV_CLOSED);
     assert_int_equal(w->server_terminal, TW_TCP_EV_CLOSED);
@@ -439,8 +438,13 @@ static void print_run(const char *name, const world *w)
 }
 
 static const link_cfg clean_link = {
-    .delay_ns = TW_MS(1), .rate_bps = 1000000000ull, .queue_ns_max = TW_MS(10),
-    .loss = {0, 1}, .dup = {0, 1}, .reorder = {0, 1}, .reorder_ns = 0,
+    .delay_ns = TW_MS(1),
+    .rate_bps = 1000000000ull,
+    .queue_ns_max = TW_MS(10),
+    .loss = {0, 1},
+    .dup = {0, 1},
+    .reorder = {0, 1},
+    .reorder_ns = 0,
 };
 
 static link_cfg impaired_link(uint32_t loss_permille, uint32_t dup_permille,
@@ -537,8 +541,12 @@ static void test_tcp_harness_throughput_recovers_after_loss_burst(void **state)
 {
     /* 100 Mbit/s, 10 ms RTT, a 40 ms queue; both directions lose
      * everything for 300 ms at t = 3 s. */
-    link_cfg l = {.delay_ns = TW_MS(5), .rate_bps = 100000000ull, .queue_ns_max = TW_MS(40),
-                  .loss = TW_RATIO_ZERO, .dup = TW_RATIO_ZERO, .reorder = TW_RATIO_ZERO};
+    link_cfg l = {.delay_ns = TW_MS(5),
+                  .rate_bps = 100000000ull,
+                  .queue_ns_max = TW_MS(40),
+                  .loss = TW_RATIO_ZERO,
+                  .dup = TW_RATIO_ZERO,
+                  .reorder = TW_RATIO_ZERO};
     l.outage_from = TW_SEC(3);
     l.outage_to = TW_SEC(3) + TW_MS(300);
     world_start(&W, 5, &l, &l, 100u << 20, NULL);

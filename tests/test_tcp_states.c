@@ -30,7 +30,10 @@ static int setup(void **state)
     return 0;
 }
 
-static uint32_t conns(void) { return tw_tcp_conn_count(F.tcp); }
+static uint32_t conns(void)
+{
+    return tw_tcp_conn_count(F.tcp);
+}
 
 /* ---- CLOSED (§3.10.7.1) ------------------------------------------------------- */
 
@@ -179,8 +182,7 @@ static void test_tcp_closed_connect_sends_syn(void **state)
     assert_true(r.opts.has_mss);
     assert_false(r.opts.has_timestamp);
     expect_nothing(T0);
-    assert_int_equal(tw_tcp_connect_from(F.tcp, T0, LOCAL, LPORT, REMOTE, RPORT),
-                     -TW_EADDRINUSE);
+    assert_int_equal(tw_tcp_connect_from(F.tcp, T0, LOCAL, LPORT, REMOTE, RPORT), -TW_EADDRINUSE);
 }
 
 static void test_tcp_syn_sent_synack_establishes(void **state)
@@ -647,7 +649,7 @@ static void test_tcp_last_ack_rst_closes(void **state)
 static void test_tcp_established_syn_challenged(void **state)
 {
     establish_passive(T0, 10000);
-    send_segment(T0 + 1, SYN, PEER_ISS + 50, 0, 1000, NULL, 0);   /* in window */
+    send_segment(T0 + 1, SYN, PEER_ISS + 50, 0, 1000, NULL, 0); /* in window */
     expect_segment(T0 + 1, ACK, F.iss + 1, PEER_ISS + 1);
     send_segment(T0 + 1, SYN, PEER_ISS - 5000, 0, 1000, NULL, 0); /* not: plain ACK */
     expect_segment(T0 + 1, ACK, F.iss + 1, PEER_ISS + 1);

@@ -65,8 +65,7 @@ static void expect_data(tw_ns now, uint32_t seq, uint32_t len)
     tw_tcp_repr r = pop_segment_checked(now);
     assert_true(r.flags & ACK);
     if (r.seq != seq || r.payload_len != len) {
-        fail_msg("data: want seq %u len %u, got seq %u len %zu", seq, len, r.seq,
-                 r.payload_len);
+        fail_msg("data: want seq %u len %u, got seq %u len %zu", seq, len, r.seq, r.payload_len);
     }
     assert_memory_equal(r.payload, data + (seq - F.iss - 1), len);
 }
@@ -210,8 +209,8 @@ static void test_tcp_established_rto_backoff_timeline(void **state)
     send_bytes(t, 0, 100);
     expect_data(t, base, 100);
     /* RFC 6298 §5.5: each expiry doubles, up to the maximum (4 s). */
-    static const tw_ns gaps[] = {TW_MS(300), TW_MS(600), TW_MS(1200), TW_MS(2400),
-                                 TW_SEC(4),  TW_SEC(4)};
+    static const tw_ns gaps[] = {TW_MS(300),  TW_MS(600), TW_MS(1200),
+                                 TW_MS(2400), TW_SEC(4),  TW_SEC(4)};
     for (size_t k = 0; k < TW_ARRAY_LEN(gaps); k++) {
         t += gaps[k];
         tick(t - 1);
@@ -529,7 +528,7 @@ static void test_tcp_established_out_of_order_reassembled(void **state)
 {
     establish_passive(T0, 65535);
     uint32_t rcv = PEER_ISS + 1;
-    peer_data(T0, 1000, 1000); /* a hole at 0..1000 */
+    peer_data(T0, 1000, 1000);               /* a hole at 0..1000 */
     expect_segment(T0, ACK, F.iss + 1, rcv); /* RFC 5681 §4.2: dup ACK now */
     peer_data(T0, 3000, 1000);
     expect_segment(T0, ACK, F.iss + 1, rcv);
@@ -582,8 +581,7 @@ static void test_tcp_established_out_of_order_fin(void **state)
 static void test_tcp_established_keepalive_probes_then_times_out(void **state)
 {
     establish_passive(T0, 65535);
-    assert_int_equal(tw_tcp_set_keepalive(F.tcp, T0, F.conn, true, TW_SEC(10), TW_SEC(1), 3),
-                     0);
+    assert_int_equal(tw_tcp_set_keepalive(F.tcp, T0, F.conn, true, TW_SEC(10), TW_SEC(1), 3), 0);
     tick(T0 + TW_SEC(10) - 1);
     expect_nothing(T0 + TW_SEC(10) - 1);
     tick(T0 + TW_SEC(10));
@@ -682,8 +680,12 @@ static uint32_t establish_linux_peer(tw_ns t, uint32_t tsval)
     c.window_scaling = true;
     restart(&c);
     assert_int_equal(tw_tcp_listen(F.tcp, LOCAL, LPORT, 8), 0);
-    tw_tcp_options o = {.has_mss = true, .mss = MSS, .sack_permitted = true,
-                        .has_timestamp = true, .ts_val = tsval, .has_wscale = true,
+    tw_tcp_options o = {.has_mss = true,
+                        .mss = MSS,
+                        .sack_permitted = true,
+                        .has_timestamp = true,
+                        .ts_val = tsval,
+                        .has_wscale = true,
                         .wscale = 7};
     send_segment_opts(t, SYN, PEER_ISS, 0, 64240, &o, NULL, 0);
     tw_tcp_repr r = expect_segment_any(t, SYN | ACK);
@@ -709,8 +711,7 @@ static void test_tcp_established_timestamps_echoed(void **state)
     tw_tcp_options a = {.has_timestamp = true, .ts_val = 5010};
     send_segment_opts(T0 + TW_MS(3), ACK, PEER_ISS + 1, F.iss + 1, 502, &a, data, 100);
     tick(T0 + TW_MS(3) + F.cfg.delack_ns);
-    tw_tcp_repr r = expect_segment(T0 + TW_MS(3) + F.cfg.delack_ns, ACK, F.iss + 1,
-                                   PEER_ISS + 101);
+    tw_tcp_repr r = expect_segment(T0 + TW_MS(3) + F.cfg.delack_ns, ACK, F.iss + 1, PEER_ISS + 101);
     assert_true(r.opts.has_timestamp);
     assert_int_equal(r.opts.ts_ecr, 5010); /* TS.Recent */
 }

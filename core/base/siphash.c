@@ -4,7 +4,10 @@
 
 #include "base/assert.h"
 
-static inline uint64_t rotl64(uint64_t x, unsigned b) { return (x << b) | (x >> (64 - b)); }
+static inline uint64_t rotl64(uint64_t x, unsigned b)
+{
+    return (x << b) | (x >> (64 - b));
+}
 
 static inline uint64_t load_le64(const uint8_t *p)
 {

@@ -45,7 +45,10 @@ typedef struct seg_ctx {
     tw_ns now;
 } seg_ctx;
 
-static bool has(const seg_ctx *s, uint8_t flag) { return (s->r.flags & flag) != 0; }
+static bool has(const seg_ctx *s, uint8_t flag)
+{
+    return (s->r.flags & flag) != 0;
+}
 
 /* RFC 9293 §3.10.7.1 and §3.10.7.2: the RST that answers a segment with
  * no connection: <SEQ=SEG.ACK><CTL=RST> if it had an ACK, else
@@ -591,8 +594,8 @@ static void ack_new_data(tw_tcp *tcp, tcb *t, const seg_ctx *s)
     if (seq_lt(t->snd_nxt, t->snd_una)) {
         t->snd_nxt = t->snd_una; /* a probe byte was taken */
     }
-    bool first_partial = (t->flags & TCB_RECOVERY) && seq_lt(ack, t->recover) &&
-                         !(t->flags & TCB_PARTIAL_SEEN);
+    bool first_partial =
+        (t->flags & TCB_RECOVERY) && seq_lt(ack, t->recover) && !(t->flags & TCB_PARTIAL_SEEN);
     bool in_recovery = (t->flags & TCB_RECOVERY) != 0;
     cc_on_new_ack(tcp, t, s, acked);
     t->rtx_count = 0;
@@ -647,7 +650,10 @@ static bool fin_acked(const tcb *t)
     return (t->flags & TCB_FIN_QUEUED) && seq_gt(t->snd_una, t->fin_seq);
 }
 
-static void on_fin_wait_1_ack_of_fin(tcb *t) { t->state = TW_TCP_FIN_WAIT_2; }
+static void on_fin_wait_1_ack_of_fin(tcb *t)
+{
+    t->state = TW_TCP_FIN_WAIT_2;
+}
 
 static void on_closing_ack_of_fin(tw_tcp *tcp, tcb *t, tw_ns now)
 {
@@ -825,9 +831,15 @@ static void process_text(tw_tcp *tcp, tcb *t, seg_ctx *s)
 
 /* ---- eighth: FIN ---------------------------------------------------------------- */
 
-static void on_established_fin(tcb *t) { t->state = TW_TCP_CLOSE_WAIT; }
+static void on_established_fin(tcb *t)
+{
+    t->state = TW_TCP_CLOSE_WAIT;
+}
 
-static void on_fin_wait_1_fin(tcb *t) { t->state = TW_TCP_CLOSING; }
+static void on_fin_wait_1_fin(tcb *t)
+{
+    t->state = TW_TCP_CLOSING;
+}
 
 static void on_fin_wait_2_fin(tw_tcp *tcp, tcb *t, tw_ns now)
 {

@@ -243,15 +243,14 @@ static bool send_rtx_una(tw_tcp *tcp, tcb *t, tw_ns now, tw_tcp_out *out)
 {
     uint32_t seq = t->snd_una;
     uint32_t data_end = t->snd_buf_seq + t->sbuf.len;
-    uint32_t sent_end = (t->flags & TCB_FIN_QUEUED) && seq_lt(t->fin_seq, t->snd_max)
-                            ? t->fin_seq
-                            : t->snd_max;
+    uint32_t sent_end =
+        (t->flags & TCB_FIN_QUEUED) && seq_lt(t->fin_seq, t->snd_max) ? t->fin_seq : t->snd_max;
     uint32_t len = 0;
     if (seq_lt(seq, seq_min(data_end, sent_end))) {
         len = u32_min(t->snd_mss, seq_min(data_end, sent_end) - seq);
     }
-    bool fin = (t->flags & TCB_FIN_QUEUED) && seq + len == t->fin_seq &&
-               seq_lt(t->fin_seq, t->snd_max);
+    bool fin =
+        (t->flags & TCB_FIN_QUEUED) && seq + len == t->fin_seq && seq_lt(t->fin_seq, t->snd_max);
     if (len == 0 && !fin) {
         return false;
     }
@@ -307,8 +306,7 @@ static void after_data_sent(tw_tcp *tcp, tcb *t, tw_ns now, uint32_t seq, uint32
         t->rtt_start = now;
         t->flags |= TCB_RTT_TIMING;
     }
-    if (!(t->flags & TCB_RECOVERY) && t->dupacks > 0 &&
-        seq + len - t->snd_una > t->cc.cwnd) {
+    if (!(t->flags & TCB_RECOVERY) && t->dupacks > 0 && seq + len - t->snd_una > t->cc.cwnd) {
         tcp->stats.limited_transmits++;
     }
     t->snd_nxt = seq + len + (fin ? 1u : 0u);
@@ -330,9 +328,8 @@ static bool send_data(tw_tcp *tcp, tcb *t, tw_ns now, tw_tcp_out *out)
     }
     if (t->snd_una == t->snd_max && now - t->last_snd_at > t->rto) {
         /* RFC 5681 §4.1: idle for more than an RTO: restart window. */
-        tcp->cc->on_idle_restart(&t->cc, t->snd_mss,
-                                 tw_tcp_cc_initial_window(t->snd_mss,
-                                                          tcp->cfg.initial_window_segs));
+        tcp->cc->on_idle_restart(
+            &t->cc, t->snd_mss, tw_tcp_cc_initial_window(t->snd_mss, tcp->cfg.initial_window_segs));
         t->last_snd_at = now;
     }
     uint32_t len = u32_min(u32_min(avail, usable_window(t, seq)), t->snd_mss);
@@ -431,8 +428,11 @@ bool tcp_output(tw_tcp *tcp, tcb *t, tw_ns now, tw_tcp_out *out)
 
 void tcp_emit_ctl(tw_tcp *tcp, const tcp_ctl *c, tw_tcp_out *out)
 {
-    tw_tcp_repr r = {.src_port = c->sport, .dst_port = c->dport, .seq = c->seq,
-                     .ack = c->ack, .flags = c->flags};
+    tw_tcp_repr r = {.src_port = c->sport,
+                     .dst_port = c->dport,
+                     .seq = c->seq,
+                     .ack = c->ack,
+                     .flags = c->flags};
     tw_tcp_emit(&r, c->src, c->dst, tcp->out_buf);
     out->src = c->src;
     out->dst = c->dst;

@@ -17,8 +17,8 @@
 #include "base/rng.h"
 
 static const char *const state_names[TW_TCP_STATE_COUNT] = {
-    "CLOSED",      "LISTEN",     "SYN-SENT",   "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
-    "FIN-WAIT-2",  "CLOSE-WAIT", "CLOSING",    "LAST-ACK",     "TIME-WAIT",
+    "CLOSED",     "LISTEN",     "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
+    "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING",  "LAST-ACK",     "TIME-WAIT",
 };
 
 const char *tw_tcp_state_name(tw_tcp_state s)
@@ -185,8 +185,7 @@ static bool tuple_is(const tcb *t, tw_ipv4_addr laddr, uint16_t lport, tw_ipv4_a
     return t->lport == lport && t->rport == rport && t->laddr == laddr && t->raddr == raddr;
 }
 
-tcb *tcp_lookup(tw_tcp *tcp, tw_ipv4_addr laddr, uint16_t lport, tw_ipv4_addr raddr,
-                uint16_t rport)
+tcb *tcp_lookup(tw_tcp *tcp, tw_ipv4_addr laddr, uint16_t lport, tw_ipv4_addr raddr, uint16_t rport)
 {
     if (tcp->last_hit != TCP_NONE) {
         tcb *t = tcb_at(tcp, tcp->last_hit);
@@ -455,8 +454,8 @@ void tcp_tcb_free(tw_tcp *tcp, tcb *t)
 
 void tcp_terminate(tw_tcp *tcp, tcb *t, tw_tcp_event_kind kind, int error)
 {
-    TW_ASSERT(kind == TW_TCP_EV_CLOSED || kind == TW_TCP_EV_RESET ||
-              kind == TW_TCP_EV_TIMED_OUT || kind == TW_TCP_EV_COUNT);
+    TW_ASSERT(kind == TW_TCP_EV_CLOSED || kind == TW_TCP_EV_RESET || kind == TW_TCP_EV_TIMED_OUT ||
+              kind == TW_TCP_EV_COUNT);
     bool was_time_wait = t->state == TW_TCP_TIME_WAIT;
     tcp_cancel_timers(t);
     tw_wheel_cancel(&tcp->wheel, &t->timer);
@@ -648,8 +647,12 @@ int tw_tcp_unlisten(tw_tcp *tcp, tw_ipv4_addr addr, uint16_t port)
                 continue;
             }
             if (t->state == TW_TCP_SYN_RECEIVED && !(t->flags & TCB_APP_OWNED)) {
-                tcp_ctl rst = {.src = t->laddr, .dst = t->raddr, .sport = t->lport,
-                               .dport = t->rport, .seq = t->snd_max, .flags = TW_TCP_RST};
+                tcp_ctl rst = {.src = t->laddr,
+                               .dst = t->raddr,
+                               .sport = t->lport,
+                               .dport = t->rport,
+                               .seq = t->snd_max,
+                               .flags = TW_TCP_RST};
                 tcp_ctl_push(tcp, &rst);
                 tcp_terminate(tcp, t, TW_TCP_EV_COUNT, 0);
                 continue;
@@ -735,8 +738,8 @@ tw_tcp_conn tw_tcp_connect_from(tw_tcp *tcp, tw_ns now, tw_ipv4_addr local, uint
         return -TW_EINVAL;
     }
     if (lport == 0) {
-        int p = tw_tcp_pick_local_port(tcp, local, remote, rport, tcp->cfg.core,
-                                       tcp->cfg.ncores, tcp->cfg.rss);
+        int p = tw_tcp_pick_local_port(tcp, local, remote, rport, tcp->cfg.core, tcp->cfg.ncores,
+                                       tcp->cfg.rss);
         if (p < 0) {
             return p;
         }
@@ -895,8 +898,12 @@ int tw_tcp_abort(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn)
     case TW_TCP_CLOSE_WAIT: {
         /* RFC 9293 §3.10.5: <SEQ=SND.NXT><CTL=RST>. NOTE: SND.MAX, since
          * after a timeout SND.NXT is behind what the peer may have. */
-        tcp_ctl rst = {.src = t->laddr, .dst = t->raddr, .sport = t->lport, .dport = t->rport,
-                       .seq = t->snd_max, .flags = TW_TCP_RST};
+        tcp_ctl rst = {.src = t->laddr,
+                       .dst = t->raddr,
+                       .sport = t->lport,
+                       .dport = t->rport,
+                       .seq = t->snd_max,
+                       .flags = TW_TCP_RST};
         tcp_ctl_push(tcp, &rst);
         break;
     }
@@ -983,9 +990,15 @@ int tw_tcp_conn_get_info(const tw_tcp *tcp, tw_tcp_conn conn, tw_tcp_conn_info *
     return 0;
 }
 
-const tw_tcp_stats *tw_tcp_get_stats(const tw_tcp *tcp) { return &tcp->stats; }
+const tw_tcp_stats *tw_tcp_get_stats(const tw_tcp *tcp)
+{
+    return &tcp->stats;
+}
 
-uint32_t tw_tcp_conn_count(const tw_tcp *tcp) { return tcp->tcbs.in_use; }
+uint32_t tw_tcp_conn_count(const tw_tcp *tcp)
+{
+    return tcp->tcbs.in_use;
+}
 
 size_t tw_tcp_conn_bytes(void)
 {

@@ -39,7 +39,10 @@ void tcp_timer_sync(tw_tcp *tcp, tcb *t)
     }
 }
 
-tw_ns tw_tcp_next_deadline(const tw_tcp *tcp) { return tw_wheel_next_deadline(&tcp->wheel); }
+tw_ns tw_tcp_next_deadline(const tw_tcp *tcp)
+{
+    return tw_wheel_next_deadline(&tcp->wheel);
+}
 
 /* ---- the estimator (RFC 6298 §2) -------------------------------------------- */
 

@@ -4,8 +4,14 @@
 
 #include "base/assert.h"
 
-static uint32_t u32_min(uint32_t a, uint32_t b) { return a < b ? a : b; }
-static uint32_t u32_max(uint32_t a, uint32_t b) { return a > b ? a : b; }
+static uint32_t u32_min(uint32_t a, uint32_t b)
+{
+    return a < b ? a : b;
+}
+static uint32_t u32_max(uint32_t a, uint32_t b)
+{
+    return a > b ? a : b;
+}
 
 /* Saturating addition: cwnd must not wrap when the path is very long. */
 static uint32_t u32_add_sat(uint32_t a, uint32_t b)
