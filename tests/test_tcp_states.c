@@ -799,6 +799,162 @@ static void test_tcp_established_names_and_drop_table(void **state)
     assert_true(tw_tcp_conn_bytes() <= 1024);
 }
 
+/* ---- more transitions and edges --------------------------------------------- */
+
+/* A passive open with timestamps; returns our TSval from the SYN-ACK. */
+static uint32_t establish_passive_ts(tw_ns t, uint32_t tsval)
+{
+    F.cfg.timestamps = true;
+    tw_tcp_destroy(F.tcp);
+    fixture_start(&F.cfg);
+    assert_int_equal(tw_tcp_listen(F.tcp, LOCAL, LPORT, 8), 0);
+    tw_tcp_options o = {.has_mss = true, .mss = 1460, .has_timestamp = true, .ts_val = tsval};
+    send_segment_opts(t, SYN, PEER_ISS, 0, 10000, &o, NULL, 0);
+    tw_tcp_repr r = expect_segment_any(t, SYN | ACK);
+    F.iss = r.seq;
+    tw_tcp_options a = {.has_timestamp = true, .ts_val = tsval, .ts_ecr = r.opts.ts_val};
+    send_segment_opts(t, ACK, PEER_ISS + 1, F.iss + 1, 10000, &a, NULL, 0);
+    F.conn = expect_event(t, TW_TCP_EV_ACCEPTED).conn;
+    return r.opts.ts_val;
+}
+
+static void test_tcp_time_wait_syn_reused_by_timestamp(void **state)
+{
+    uint32_t ours = establish_passive_ts(T0, 500);
+    tw_tcp_close(F.tcp, T0, F.conn);
+    expect_segment(T0, FIN | ACK, F.iss + 1, PEER_ISS + 1);
+    tw_tcp_options a = {.has_timestamp = true, .ts_val = 600, .ts_ecr = ours};
+    send_segment_opts(T0, FIN | ACK, PEER_ISS + 1, F.iss + 2, 10000, &a, NULL, 0);
+    expect_segment(T0, ACK, F.iss + 2, PEER_ISS + 2);
+    expect_event(T0, TW_TCP_EV_PEER_CLOSED);
+    expect_event(T0, TW_TCP_EV_CLOSED);
+    /* RFC 6191 §2: an older timestamp may not reopen the tuple ... */
+    tw_tcp_options syn = {.has_mss = true, .mss = 1460, .has_timestamp = true, .ts_val = 599};
+    send_segment_opts(T0 + 1, SYN, PEER_ISS + 50, 0, 10000, &syn, NULL, 0);
+    expect_segment(T0 + 1, ACK, F.iss + 2, PEER_ISS + 2); /* PAWS: ACK, drop */
+    assert_int_equal(tw_tcp_get_stats(F.tcp)->time_wait_reused, 0);
+    /* ... a newer one may, even with a sequence number below RCV.NXT. */
+    syn.ts_val = 601;
+    send_segment_opts(T0 + 2, SYN, PEER_ISS - 100, 0, 10000, &syn, NULL, 0);
+    tw_tcp_repr r = expect_segment_any(T0 + 2, SYN | ACK);
+    assert_int_equal(r.ack, PEER_ISS - 99);
+    assert_int_equal(r.opts.ts_ecr, 601);
+    assert_int_equal(tw_tcp_get_stats(F.tcp)->time_wait_reused, 1);
+}
+
+static void test_tcp_time_wait_connect_reuses_tuple_with_timestamps(void **state)
+{
+    F.cfg.timestamps = true;
+    tw_tcp_destroy(F.tcp);
+    fixture_start(&F.cfg);
+    F.conn = tw_tcp_connect_from(F.tcp, T0, LOCAL, LPORT, REMOTE, RPORT);
+    tw_tcp_repr r = expect_segment_any(T0, SYN);
+    F.iss = r.seq;
+    tw_tcp_options o = {
+        .has_mss = true, .mss = 1460, .has_timestamp = true, .ts_val = 7, .ts_ecr = r.opts.ts_val};
+    send_segment_opts(T0, SYN | ACK, PEER_ISS, F.iss + 1, 10000, &o, NULL, 0);
+    expect_segment_any(T0, ACK);
+    expect_event(T0, TW_TCP_EV_CONNECTED);
+    tw_tcp_close(F.tcp, T0, F.conn);
+    expect_segment_any(T0, FIN | ACK);
+    o.ts_val = 8;
+    send_segment_opts(T0, FIN | ACK, PEER_ISS + 1, F.iss + 2, 10000, &o, NULL, 0);
+    expect_segment_any(T0, ACK);
+    assert_int_equal(tw_tcp_conn_count(F.tcp), 1); /* TIME-WAIT */
+    /* The same 4-tuple again a second later: our timestamps are newer, so
+     * the peer accepts the new incarnation (RFC 6191); TIME-WAIT yields. */
+    tw_tcp_conn again = tw_tcp_connect_from(F.tcp, T0 + TW_SEC(1), LOCAL, LPORT, REMOTE, RPORT);
+    assert_true(again > 0);
+    tw_tcp_repr syn = expect_segment_any(T0 + TW_SEC(1), SYN);
+    assert_true((int32_t)(syn.opts.ts_val - r.opts.ts_val) >= 1000);
+    assert_int_equal(tw_tcp_get_stats(F.tcp)->time_wait_reused, 1);
+}
+
+static void test_tcp_syn_sent_mss_clamped(void **state)
+{
+    static const struct {
+        uint16_t peer;
+        uint16_t want;
+    } cases[] = {{9000, 1460}, {1000, 1000}, {10, 88}};
+    for (size_t i = 0; i < TW_ARRAY_LEN(cases); i++) {
+        F.conn = tw_tcp_connect_from(F.tcp, T0, LOCAL, (uint16_t)(LPORT + i), REMOTE, RPORT);
+        F.lport = (uint16_t)(LPORT + i);
+        F.iss = expect_segment_any(T0, SYN).seq;
+        tw_tcp_options o = mss_opt(cases[i].peer);
+        send_segment_opts(T0, SYN | ACK, PEER_ISS, F.iss + 1, 65535, &o, NULL, 0);
+        expect_segment_any(T0, ACK);
+        /* RFC 9293 §3.7.1: min(the peer's, our MTU - 40). */
+        assert_int_equal(conn_info(F.conn).mss, cases[i].want);
+    }
+}
+
+static void test_tcp_established_close_piggybacks_fin(void **state)
+{
+    establish_active(T0, 10000);
+    assert_int_equal(tw_tcp_send(F.tcp, T0, F.conn, "last words", 10), 10);
+    assert_int_equal(tw_tcp_close(F.tcp, T0, F.conn), 0);
+    tw_tcp_repr r = expect_segment(T0, FIN | PSH | ACK, F.iss + 1, PEER_ISS + 1);
+    assert_int_equal(r.payload_len, 10);
+    expect_nothing(T0);
+    /* Lost: the timeout resends data and FIN together. */
+    tick(T0 + TW_MS(200));
+    r = expect_segment(T0 + TW_MS(200), FIN | PSH | ACK, F.iss + 1, PEER_ISS + 1);
+    assert_int_equal(r.payload_len, 10);
+    send_segment(T0 + TW_MS(201), ACK, PEER_ISS + 1, F.iss + 12, 10000, NULL, 0);
+    assert_int_equal(conn_state(F.conn), TW_TCP_FIN_WAIT_2);
+}
+
+static void test_tcp_close_wait_data_after_fin_dropped(void **state)
+{
+    establish_passive(T0, 10000);
+    send_segment(T0, FIN | ACK, PEER_ISS + 1, F.iss + 1, 10000, NULL, 0);
+    expect_segment(T0, ACK, F.iss + 1, PEER_ISS + 2);
+    send_segment(T0 + 1, ACK, PEER_ISS + 2, F.iss + 1, 10000, "late", 4);
+    assert_int_equal(drops(TW_TCP_DROP_AFTER_FIN), 1);
+    expect_event(T0 + 1, TW_TCP_EV_PEER_CLOSED);
+    expect_no_event(T0 + 1);
+}
+
+static void test_tcp_established_urgent_data_is_plain_data(void **state)
+{
+    establish_passive(T0, 10000);
+    /* NOTE (input.c): URG is ignored (RFC 6093): the bytes are data. */
+    uint8_t buf[128];
+    tw_tcp_repr r = {.src_port = RPORT,
+                     .dst_port = LPORT,
+                     .seq = PEER_ISS + 1,
+                     .ack = F.iss + 1,
+                     .flags = ACK | TW_TCP_URG,
+                     .window = 10000,
+                     .urgent = 2,
+                     .payload = (const uint8_t *)"ab",
+                     .payload_len = 2};
+    tw_tcp_emit(&r, REMOTE, LOCAL, buf);
+    tw_tcp_on_segment(F.tcp, T0, REMOTE, LOCAL, buf, tw_tcp_repr_len(&r));
+    tw_tcp_event ev = expect_event(T0, TW_TCP_EV_DATA);
+    assert_memory_equal(ev.data, "ab", 2);
+}
+
+static void test_tcp_listen_accepted_then_reset_before_pop(void **state)
+{
+    establish_passive(T0, 10000);
+    tw_tcp_conn first = F.conn;
+    F.rport = RPORT + 1;
+    send_segment(T0, SYN, PEER_ISS, 0, 1000, NULL, 0);
+    uint32_t iss = expect_segment_any(T0, SYN | ACK).seq;
+    send_segment(T0, ACK, PEER_ISS + 1, iss + 1, 1000, "x", 1);
+    send_segment(T0, RST, PEER_ISS + 2, 0, 0, NULL, 0);
+    /* The application still learns of it, in order: accepted, its data,
+     * then the reset; the handle is good until the last is popped. */
+    tw_tcp_event ev = expect_event(T0, TW_TCP_EV_ACCEPTED);
+    assert_true(ev.conn != first);
+    ev = expect_event(T0, TW_TCP_EV_DATA);
+    assert_memory_equal(ev.data, "x", 1);
+    expect_event(T0, TW_TCP_EV_RESET);
+    assert_int_equal(tw_tcp_send(F.tcp, T0, ev.conn, "y", 1), -TW_ENOTCONN);
+    assert_int_equal(conns(), 1);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, fixture_teardown)
@@ -860,6 +1016,13 @@ int main(void)
         T(test_tcp_closed_connect_table_full),
         T(test_tcp_listen_syn_no_tcb_dropped),
         T(test_tcp_established_names_and_drop_table),
+        T(test_tcp_time_wait_syn_reused_by_timestamp),
+        T(test_tcp_time_wait_connect_reuses_tuple_with_timestamps),
+        T(test_tcp_syn_sent_mss_clamped),
+        T(test_tcp_established_close_piggybacks_fin),
+        T(test_tcp_close_wait_data_after_fin_dropped),
+        T(test_tcp_established_urgent_data_is_plain_data),
+        T(test_tcp_listen_accepted_then_reset_before_pop),
     };
 #undef T
     return cmocka_run_group_tests(tests, harness_group_setup, NULL);

@@ -771,6 +771,45 @@ static void test_tcp_established_rtt_from_timestamps(void **state)
     assert_int_equal(i.srtt_ns, TW_US(3750));
 }
 
+/* ---- sequence numbers wrap (RFC 9293 §3.4: arithmetic mod 2^32) --------- */
+
+static void test_tcp_established_sequence_wraps_both_ways(void **state)
+{
+    /* Find when our ISS for this tuple is 2^32 - 1000: the ISN clock
+     * moves one per 4 us (RFC 6528), the keyed part stays. */
+    F.conn = tw_tcp_connect_from(F.tcp, T0, LOCAL, LPORT, REMOTE, RPORT);
+    uint32_t iss0 = expect_segment_any(T0, SYN).seq;
+    tw_tcp_abort(F.tcp, T0, F.conn);
+    uint32_t want = 0xfffffc18u;
+    tw_ns t = T0 + (tw_ns)(uint32_t)(want - iss0) * TW_US(4);
+    F.conn = tw_tcp_connect_from(F.tcp, t, LOCAL, LPORT, REMOTE, RPORT);
+    F.iss = expect_segment_any(t, SYN).seq;
+    assert_int_equal(F.iss, want);
+    uint32_t peer = 0xffffff00u;
+    tw_tcp_options o = mss_opt(MSS);
+    send_segment_opts(t, SYN | ACK, peer, F.iss + 1, 65535, &o, NULL, 0);
+    expect_segment(t, ACK, F.iss + 1, peer + 1);
+    expect_event(t, TW_TCP_EV_CONNECTED);
+    /* Ours: 3000 bytes across 2^32. */
+    send_bytes(t, 0, 3000);
+    expect_data(t, F.iss + 1, MSS);
+    expect_data(t, F.iss + 1 + MSS, MSS);
+    send_segment(t + 1, ACK, peer + 1, F.iss + 1 + 2 * MSS, 65535, NULL, 0);
+    expect_data(t + 1, F.iss + 1 + 2 * MSS, 3000 - 2 * MSS);
+    send_segment(t + 2, ACK, peer + 1, F.iss + 3001, 65535, NULL, 0);
+    tw_tcp_conn_info i = conn_info(F.conn);
+    assert_int_equal(i.snd_una, F.iss + 3001); /* small: wrapped */
+    assert_true(i.snd_una < 4000);
+    /* Theirs: 600 bytes across 2^32, out of order first. */
+    send_segment(t + 3, ACK, peer + 301, F.iss + 3001, 65535, data + 300, 300);
+    expect_segment(t + 3, ACK, F.iss + 3001, peer + 1);
+    send_segment(t + 4, ACK, peer + 1, F.iss + 3001, 65535, data, 300);
+    expect_segment(t + 4, ACK, F.iss + 3001, peer + 601);
+    tw_tcp_event ev = expect_event(t + 4, TW_TCP_EV_DATA);
+    assert_int_equal(ev.len, 600);
+    assert_memory_equal(ev.data, data, 600);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, fixture_teardown)
@@ -805,6 +844,7 @@ int main(void)
         T(test_tcp_established_paws_rejects_old_timestamp),
         T(test_tcp_established_paws_ignores_stale_ts_recent),
         T(test_tcp_established_rtt_from_timestamps),
+        T(test_tcp_established_sequence_wraps_both_ways),
     };
 #undef T
     return cmocka_run_group_tests(tests, harness_group_setup, NULL);
