@@ -955,6 +955,52 @@ static void test_tcp_listen_accepted_then_reset_before_pop(void **state)
     assert_int_equal(conns(), 1);
 }
 
+static void test_tcp_syn_received_ack_accept_queue_full(void **state)
+{
+    assert_int_equal(tw_tcp_listen(F.tcp, LOCAL, LPORT, 1), 0);
+    send_segment(T0, SYN, PEER_ISS, 0, 1000, NULL, 0);
+    uint32_t iss1 = expect_segment_any(T0, SYN | ACK).seq;
+    F.rport = RPORT + 1;
+    send_segment(T0, SYN, PEER_ISS, 0, 1000, NULL, 0);
+    uint32_t iss2 = expect_segment_any(T0, SYN | ACK).seq;
+    F.rport = RPORT;
+    send_segment(T0, ACK, PEER_ISS + 1, iss1 + 1, 1000, NULL, 0);
+    /* The second handshake completes while the queue is full: its ACK
+     * is dropped and it stays half open. */
+    F.rport = RPORT + 1;
+    send_segment(T0, ACK, PEER_ISS + 1, iss2 + 1, 1000, NULL, 0);
+    assert_int_equal(drops(TW_TCP_DROP_ACCEPT_QUEUE_FULL), 1);
+    expect_event(T0, TW_TCP_EV_ACCEPTED);
+    expect_no_event(T0);
+    /* Room again: the resent SYN-ACK's ACK gets it in. */
+    tick(T0 + TW_SEC(1));
+    expect_segment(T0 + TW_SEC(1), SYN | ACK, iss2, PEER_ISS + 1);
+    send_segment(T0 + TW_SEC(1), ACK, PEER_ISS + 1, iss2 + 1, 1000, NULL, 0);
+    tw_tcp_conn c = expect_event(T0 + TW_SEC(1), TW_TCP_EV_ACCEPTED).conn;
+    /* The SYN-ACK was resent, so no RTT sample: RTO 3 s (RFC 6298 §5.7)
+     * and an initial window of one segment (RFC 5681 §3.1). */
+    assert_int_equal(conn_info(c).rto_ns, TW_SEC(3));
+    assert_int_equal(conn_info(c).cwnd, 536);
+}
+
+static void test_tcp_syn_sent_synack_after_syn_loss(void **state)
+{
+    F.conn = tw_tcp_connect_from(F.tcp, T0, LOCAL, LPORT, REMOTE, RPORT);
+    F.iss = expect_segment_any(T0, SYN).seq;
+    tick(T0 + TW_SEC(1));
+    expect_segment(T0 + TW_SEC(1), SYN, F.iss, 0);
+    tw_tcp_options o = mss_opt(1460);
+    send_segment_opts(T0 + TW_SEC(1) + TW_MS(10), SYN | ACK, PEER_ISS, F.iss + 1, 65535, &o, NULL,
+                      0);
+    expect_segment_any(T0 + TW_SEC(1) + TW_MS(10), ACK);
+    /* Karn: no sample from a resent SYN; RFC 6298 §5.7: RTO 3 s; RFC
+     * 5681 §3.1: the initial window is one segment. */
+    tw_tcp_conn_info i = conn_info(F.conn);
+    assert_int_equal(i.rto_ns, TW_SEC(3));
+    assert_int_equal(i.srtt_ns, 0);
+    assert_int_equal(i.cwnd, 1460);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, fixture_teardown)
@@ -1023,6 +1069,8 @@ int main(void)
         T(test_tcp_close_wait_data_after_fin_dropped),
         T(test_tcp_established_urgent_data_is_plain_data),
         T(test_tcp_listen_accepted_then_reset_before_pop),
+        T(test_tcp_syn_received_ack_accept_queue_full),
+        T(test_tcp_syn_sent_synack_after_syn_loss),
     };
 #undef T
     return cmocka_run_group_tests(tests, harness_group_setup, NULL);

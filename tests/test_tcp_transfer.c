@@ -810,6 +810,42 @@ static void test_tcp_established_sequence_wraps_both_ways(void **state)
     assert_memory_equal(ev.data, data, 600);
 }
 
+static void test_tcp_established_segment_past_window_trimmed(void **state)
+{
+    tw_tcp_config c = F.cfg;
+    c.rcv_buf_bytes = 4 * MSS;
+    restart(&c);
+    establish_passive(T0, 65535);
+    /* One segment larger than the window, with a FIN: RFC 9293 §3.10.7.4
+     * keeps what fits; the FIN past the edge goes too. */
+    send_segment(T0, ACK | FIN, PEER_ISS + 1, F.iss + 1, 65535, data, 7000);
+    tw_tcp_repr r = expect_segment(T0, ACK, F.iss + 1, PEER_ISS + 1 + 4 * MSS);
+    assert_int_equal(r.window, 0);
+    assert_int_equal(tw_tcp_get_stats(F.tcp)->bytes_trimmed, 7000 - 4 * MSS);
+    assert_int_equal(conn_state(F.conn), TW_TCP_ESTABLISHED);
+    tw_tcp_event ev = expect_event(T0, TW_TCP_EV_DATA);
+    assert_int_equal(ev.len, 4 * MSS);
+    expect_no_event(T0);
+}
+
+static void test_tcp_established_sws_override_timeout(void **state)
+{
+    establish_active(T0, 1000);
+    uint32_t base = F.iss + 1;
+    send_bytes(T0, 0, 5000);
+    expect_data(T0, base, 1000);
+    /* All acknowledged, but only 300 bytes of window: too small to send
+     * (RFC 1122 §4.2.3.4), and nothing is in flight to bring an ACK. */
+    peer_ack(T0 + 1, base + 1000, 300);
+    expect_nothing(T0 + 1);
+    /* The override timeout sends what fits. */
+    tick(T0 + 1 + TW_MS(200) - 1);
+    expect_nothing(T0 + 1 + TW_MS(200) - 1);
+    tick(T0 + 1 + TW_MS(200));
+    expect_data(T0 + 1 + TW_MS(200), base + 1000, 300);
+    expect_nothing(T0 + 1 + TW_MS(200));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, fixture_teardown)
@@ -845,6 +881,8 @@ int main(void)
         T(test_tcp_established_paws_ignores_stale_ts_recent),
         T(test_tcp_established_rtt_from_timestamps),
         T(test_tcp_established_sequence_wraps_both_ways),
+        T(test_tcp_established_segment_past_window_trimmed),
+        T(test_tcp_established_sws_override_timeout),
     };
 #undef T
     return cmocka_run_group_tests(tests, harness_group_setup, NULL);

@@ -508,6 +508,11 @@ static bool on_syn_received_ack(tw_tcp *tcp, tcb *t, const seg_ctx *s)
     t->max_snd_wnd = u32_max(t->max_snd_wnd, t->snd_wnd);
     t->snd_wl1 = s->orig_seq;
     t->snd_wl2 = s->r.ack;
+    if ((t->flags & TCB_SYN_RTX) && !(t->flags & TCB_HAS_SAMPLE)) {
+        /* RFC 6298 §5.7; a timestamp sample taken from this ACK next
+         * (ack_new_data) replaces it. */
+        t->rto = tw_ns_min(RTO_AFTER_SYN_LOSS_NS, tcp->cfg.rto_max_ns);
+    }
     t->state = (t->flags & TCB_FIN_QUEUED) ? TW_TCP_FIN_WAIT_1 : TW_TCP_ESTABLISHED;
     established(tcp, t, s->now);
     if (l != NULL) {
