@@ -524,6 +524,15 @@ static void test_tcp_time_wait_fin_restarts_timer(void **state)
     assert_int_equal(conns(), 0);
 }
 
+static void test_tcp_time_wait_stray_ack_counted(void **state)
+{
+    enter_time_wait();
+    send_segment(T0 + 1, ACK, PEER_ISS + 2, F.iss + 2, 10000, NULL, 0);
+    expect_nothing(T0 + 1);
+    assert_int_equal(drops(TW_TCP_DROP_TIME_WAIT), 1);
+    assert_int_equal(conns(), 1);
+}
+
 static void test_tcp_time_wait_rst_closes(void **state)
 {
     enter_time_wait();
@@ -1039,6 +1048,7 @@ int main(void)
         T(test_tcp_established_fin_passive_close),
         T(test_tcp_last_ack_fin_retransmitted),
         T(test_tcp_time_wait_fin_restarts_timer),
+        T(test_tcp_time_wait_stray_ack_counted),
         T(test_tcp_time_wait_rst_closes),
         T(test_tcp_time_wait_syn_reused_when_newer),
         T(test_tcp_time_wait_syn_old_gets_ack),

@@ -375,7 +375,11 @@ static void trim_to_window(tw_tcp *tcp, const tcb *t, seg_ctx *s)
         uint32_t keep = seq_gt(right, s->seq) ? right - s->seq : 0;
         tcp->stats.bytes_trimmed += s->r.payload_len - keep;
         s->r.payload_len = keep;
-        s->r.flags &= (uint8_t)~TW_TCP_FIN; /* the FIN lay past the window */
+    }
+    if (has(s, TW_TCP_FIN) && !seq_lt(s->seq + (uint32_t)s->r.payload_len, right)) {
+        /* The FIN occupies the number after the data: it must be inside
+         * the window as well. */
+        s->r.flags &= (uint8_t)~TW_TCP_FIN;
     }
 }
 
@@ -889,6 +893,10 @@ static void process_fin(tw_tcp *tcp, tcb *t, seg_ctx *s)
     if (t->state == TW_TCP_TIME_WAIT) {
         if (has(s, TW_TCP_FIN)) {
             on_time_wait_fin(tcp, t, s->now);
+        } else if (s->r.payload_len == 0) {
+            /* An acceptable segment with nothing for TIME-WAIT (a stray
+             * ACK): processed, and of no use. */
+            tcp_drop(tcp, TW_TCP_DROP_TIME_WAIT);
         }
         return;
     }
@@ -1051,5 +1059,6 @@ void tw_tcp_on_segment(tw_tcp *tcp, tw_ns now, tw_ipv4_addr src, tw_ipv4_addr ds
     segment_for_tcb(tcp, t, &s);
     if (tcp->gens[i] == gen && t->state != TW_TCP_CLOSED) {
         tcp_timer_sync(tcp, t); /* still alive: its deadlines may have moved */
+        tcp_tcb_check(tcp, t);
     }
 }

@@ -467,6 +467,7 @@ bool tw_tcp_pop_segment(tw_tcp *tcp, tw_ns now, tw_tcp_out *out)
             tcp_txq_mark(tcp, t); /* a no-op when it is alone in the queue */
         }
         tcp_timer_sync(tcp, t);
+        tcp_tcb_check(tcp, t);
         if (sent) {
             return true;
         }

@@ -343,6 +343,8 @@ tcb *tcp_tcb_new(tw_tcp *tcp, tw_ns now, tw_ipv4_addr laddr, uint16_t lport, tw_
  * the TCB is freed at once. */
 void tcp_terminate(tw_tcp *tcp, tcb *t, tw_tcp_event_kind kind, int error);
 void tcp_tcb_free(tw_tcp *tcp, tcb *t);
+/* Asserts what must hold of a live TCB between entry points. */
+void tcp_tcb_check(const tw_tcp *tcp, const tcb *t);
 void tcp_txq_mark(tw_tcp *tcp, tcb *t);
 void tcp_txq_remove(tw_tcp *tcp, tcb *t);
 void tcp_event(tw_tcp *tcp, tcb *t, uint8_t ev);

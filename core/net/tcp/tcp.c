@@ -480,6 +480,70 @@ void tcp_terminate(tw_tcp *tcp, tcb *t, tw_tcp_event_kind kind, int error)
     tcp_event(tcp, t, EV_TERMINAL);
 }
 
+/* ---- invariants -------------------------------------------------------------- */
+
+static void check_send_space(const tcb *t)
+{
+    /* RFC 9293 §3.3.1 (plus SND.MAX): SND.UNA =< SND.NXT =< SND.MAX. */
+    TW_ASSERT(seq_le(t->snd_una, t->snd_nxt));
+    TW_ASSERT(seq_le(t->snd_nxt, t->snd_max));
+    if (!tcb_synchronized(t) || t->buf == TCP_NONE) {
+        return;
+    }
+    /* What was sent is still in the send ring (a FIN past it). */
+    uint32_t end = t->snd_buf_seq + t->sbuf.len;
+    if (t->flags & TCB_FIN_QUEUED) {
+        TW_ASSERT(t->fin_seq == end);
+        end++;
+    }
+    TW_ASSERT(seq_le(t->snd_max, end));
+    /* The ring starts at SND.UNA, or just before it once the FIN is
+     * acknowledged. */
+    bool fin_acked = (t->flags & TCB_FIN_QUEUED) && t->snd_una == t->fin_seq + 1;
+    TW_ASSERT(seq_le(t->snd_una, t->snd_buf_seq) || fin_acked);
+}
+
+static void check_receive_space(const tw_tcp *tcp, const tcb *t)
+{
+    TW_ASSERT(t->reasm_n <= tcp->cfg.reasm_ranges_max);
+    for (uint32_t i = 0; i < t->reasm_n; i++) {
+        /* Out-of-order ranges: past RCV.NXT, non-empty, sorted, apart. */
+        TW_ASSERT(seq_gt(t->reasm[i].left, t->rcv_nxt));
+        TW_ASSERT(seq_lt(t->reasm[i].left, t->reasm[i].right));
+        TW_ASSERT(i == 0 || seq_gt(t->reasm[i].left, t->reasm[i - 1].right));
+    }
+    if (t->buf != TCP_NONE) {
+        TW_ASSERT(t->rbuf.len <= t->rbuf.cap);
+        TW_ASSERT(t->sbuf.len <= t->sbuf.cap);
+        TW_ASSERT(t->rbuf.head < t->rbuf.cap);
+        TW_ASSERT(t->sbuf.head < t->sbuf.cap);
+    }
+}
+
+void tcp_tcb_check(const tw_tcp *tcp, const tcb *t)
+{
+    TW_ASSERT(t->state < TW_TCP_STATE_COUNT);
+    TW_ASSERT(t->state != TW_TCP_LISTEN); /* listeners are not TCBs */
+    check_send_space(t);
+    check_receive_space(tcp, t);
+    /* Retransmission and persist timers never run together. */
+    TW_ASSERT(t->rtx_at == TW_NS_NEVER || t->persist_at == TW_NS_NEVER);
+    if (t->state == TW_TCP_TIME_WAIT) {
+        TW_ASSERT(t->timewait_at != TW_NS_NEVER);
+        TW_ASSERT(t->rtx_at == TW_NS_NEVER);
+    } else {
+        TW_ASSERT(t->timewait_at == TW_NS_NEVER);
+    }
+    if (t->state == TW_TCP_CLOSED) {
+        TW_ASSERT(!(t->flags & TCB_IN_HASH));
+        TW_ASSERT(!(t->flags & TCB_IN_TXQ));
+        TW_ASSERT(t->flags & TCB_APP_OWNED); /* else it would be free */
+    } else {
+        TW_ASSERT(t->flags & TCB_IN_HASH);
+    }
+    TW_ASSERT(!((t->flags & TCB_SYN_Q) && (t->flags & TCB_ACCEPT_Q)));
+}
+
 /* ---- handles ------------------------------------------------------------- */
 
 static tcb *conn_get(const tw_tcp *tcp, tw_tcp_conn conn)
@@ -805,6 +869,7 @@ int64_t tw_tcp_send(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn, const void *data, 
     if (n > 0 && tcb_synchronized(t)) {
         tcp_txq_mark(tcp, t);
     }
+    tcp_tcb_check(tcp, t);
     return n;
 }
 
@@ -837,6 +902,7 @@ int tw_tcp_consume(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn, size_t n)
     if (t->rbuf.len > 0) {
         tcp_event(tcp, t, EV_DATA);
     }
+    tcp_tcb_check(tcp, t);
     return 0;
 }
 

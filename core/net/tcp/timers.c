@@ -258,6 +258,7 @@ static void run_due(tw_tcp *tcp, tcb *t, tw_ns now)
         return;
     }
     tcp_timer_sync(tcp, t);
+    tcp_tcb_check(tcp, t);
 }
 
 void tw_tcp_on_tick(tw_tcp *tcp, tw_ns now)
