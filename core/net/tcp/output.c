@@ -16,10 +16,11 @@
  *             every segment
  *   RFC 5961  §7 challenge ACK rate limit
  *
- * One call builds at most one segment, in the instance's output buffer:
- * the payload is copied from the send ring straight to where it belongs
- * after the header, and tw_tcp_emit writes the header and the checksum
- * around it. */
+ * One call builds at most one segment. A data segment is built in place
+ * in the send ring when its payload lies contiguous there (tcb.h, zero-copy
+ * transmit); otherwise, and for segments without data, in the instance's
+ * output buffer, the payload copied to where it belongs after the header.
+ * Either way tw_tcp_emit writes the header and the checksum around it. */
 #include "net/tcp/tcb.h"
 
 /* ---- the receive window (RFC 1122 §4.2.3.3, RFC 7323 §2.3) --------------- */
