@@ -35,22 +35,33 @@ typedef struct pair {
     void *filter_ctx;
 } pair;
 
-static inline void pair_init(pair *p, const tw_task_registry *reg, uint32_t state_max)
+static inline void pair_init_tcp(pair *p, const tw_task_registry *reg, uint32_t state_max,
+                                 bool tcp)
 {
     memset(p, 0, sizeof(*p));
     for (int i = 0; i < 2; i++) {
         tw_stack_config sc;
         tw_stack_config_default(&sc);
+        sc.tcp_enabled = tcp;
+        tw_tcp_config_default(&sc.tcp);
+        sc.tcp.seed = 11 + (uint64_t)i;
         p->stack[i] = tw_stack_create(&sc, 0);
         tw_iface_config ic = {.mac = tw_mac_from_id((uint32_t)i + 1),
                               .addr = i == 0 ? PAIR_A : PAIR_B, .prefix_len = 24};
         assert_int_equal(tw_stack_iface_add(p->stack[i], &ic), 0);
         tw_worker_config wc = {.id = (uint32_t)i, .max_tasks = 8, .task_state_max = state_max,
                                .max_channels = 2, .outq_max = 64, .seed = 3, .registry = reg,
-                               .stack = p->stack[i], .net_endpoints_max = sc.udp.endpoints_max};
+                               .stack = p->stack[i], .net_endpoints_max = sc.udp.endpoints_max,
+                               .tcp_conns_max = sc.tcp.conns_max,
+                               .tcp_listeners_max = sc.tcp.listeners_max};
         tw_worker_init(&p->worker[i], &wc, 0);
         assert_int_equal(tw_stack_iface_up(p->stack[i], 0, 0), 0);
     }
+}
+
+static inline void pair_init(pair *p, const tw_task_registry *reg, uint32_t state_max)
+{
+    pair_init_tcp(p, reg, state_max, false);
 }
 
 static inline void pair_free(pair *p)

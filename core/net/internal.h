@@ -21,6 +21,7 @@
 #define TW_NET_ORIGIN_STACK 0xffffffffu   /* replies, errors, ARP: tell no one */
 #define TW_NET_ORIGIN_FORWARD 0xfffffffeu /* forwarded: ICMP to its source */
 #define TW_NET_ORIGIN_ECHO 0xfffffffdu    /* our echo request: an event */
+#define TW_NET_ORIGIN_TCP 0xfffffffcu     /* a TCP segment: TCP recovers on its own */
 
 /* What holds the bytes of a datagram the application has not read yet: a
  * frame buffer index, or a reassembly slot with this bit set. */
@@ -55,6 +56,8 @@ struct tw_stack {
     tw_reasm reasm;
     tw_udp_table udp;
     tw_icmp_state icmp;
+    tw_tcp *tcp;          /* NULL without TCP */
+    uint64_t tcp_out_lost; /* segments IPv4 refused (TCP retransmits them) */
     uint16_t next_ident;
     uint32_t hold_frame; /* the buffer of the frame popped last */
     uint32_t hold_ref;   /* what holds the payload of the event popped last */

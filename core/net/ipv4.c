@@ -172,10 +172,23 @@ void tw_ipv4_deliver(tw_stack *s, tw_ns now, const tw_net_dgram *d)
     case TW_IP_PROTO_UDP:
         tw_udp_input(s, now, d);
         return;
+    case TW_IP_PROTO_TCP:
+        if (s->tcp) {
+            /* TCP validates and counts its own drops (checksum, window,
+             * no listener: RST); to the IP layer the datagram is
+             * delivered. Broadcasts never reach TCP (RFC 1122 §4.2.3.10). */
+            if (d->broadcast || d->link_broadcast) {
+                tw_net_rx_drop(s, TW_DROP_IPV4_NOT_FOR_US);
+                return;
+            }
+            tw_tcp_on_segment(s->tcp, now, d->src, d->dst, d->payload, d->payload_len);
+            tw_net_rx_outcome(s, TW_RX_DELIVERED);
+            return;
+        }
+        /* A stack without TCP reports it like any other protocol. */
+        /* fall through */
     default:
-        /* RFC 1122 §3.2.2.1: a host SHOULD report an unknown protocol.
-         * NOTE: TCP (core/net/tcp) joins the switch above when it lands;
-         * until then its segments get protocol unreachable too. */
+        /* RFC 1122 §3.2.2.1: a host SHOULD report an unknown protocol. */
         tw_net_rx_drop(s, TW_DROP_IPV4_UNKNOWN_PROTOCOL);
         tw_icmp_send_error(s, now, d, TW_ICMP_DEST_UNREACH, TW_ICMP_UNREACH_PROTOCOL, 0);
         return;

@@ -71,6 +71,11 @@ tw_stack *tw_stack_create(const tw_stack_config *cfg, tw_ns now)
     tw_reasm_init(&s->reasm, &cfg->reasm);
     tw_udp_table_init(&s->udp, &cfg->udp);
     tw_icmp_init(&s->icmp, &cfg->icmp, now);
+    if (cfg->tcp_enabled) {
+        tw_tcp_config tc = cfg->tcp;
+        tc.mtu = cfg->mtu_max;
+        s->tcp = tw_tcp_create(&tc, now);
+    }
     s->hold_frame = TW_FBUF_NONE;
     s->hold_ref = TW_NET_REF_NONE;
     s->rx.outcome = TW_RX_IDLE;
@@ -79,6 +84,9 @@ tw_stack *tw_stack_create(const tw_stack_config *cfg, tw_ns now)
 
 void tw_stack_destroy(tw_stack *s)
 {
+    if (s->tcp) {
+        tw_tcp_destroy(s->tcp);
+    }
     tw_udp_table_free(&s->udp);
     tw_reasm_free(&s->reasm);
     tw_arp_cache_free(&s->arp);
@@ -373,6 +381,9 @@ void tw_stack_on_frame(tw_stack *s, tw_ns now, uint32_t iface, const uint8_t *fr
 
 void tw_stack_on_tick(tw_stack *s, tw_ns now)
 {
+    if (s->tcp) {
+        tw_tcp_on_tick(s->tcp, now);
+    }
     tw_timer *t;
     while ((t = tw_wheel_pop_expired(&s->wheel, now)) != NULL) {
         switch (t->owner) {
@@ -388,12 +399,49 @@ void tw_stack_on_tick(tw_stack *s, tw_ns now)
     }
 }
 
+tw_tcp *tw_stack_tcp(tw_stack *s) { return s->tcp; }
+
+tw_ipv4_addr tw_stack_source_for(tw_stack *s, tw_ipv4_addr dst)
+{
+    uint32_t iface;
+    tw_ipv4_addr next_hop;
+    if (tw_ipv4_route(s, dst, &iface, &next_hop) < 0) {
+        return 0;
+    }
+    return tw_net_iface(s, iface)->addr;
+}
+
+/* Moves the segments TCP has made (after an input, a tick or an
+ * application call) into IPv4. A segment IPv4 cannot take now is lost
+ * like one dropped on the wire; TCP's timers recover it. */
+static void tcp_flush(tw_stack *s, tw_ns now)
+{
+    tw_tcp_out seg;
+    while (tw_tcp_pop_segment(s->tcp, now, &seg)) {
+        tw_ipv4_out o = {
+            .src = seg.src,
+            .dst = seg.dst,
+            .protocol = TW_IP_PROTO_TCP,
+            .ttl = s->cfg.ttl,
+            .dont_frag = true, /* RFC 9293 §3.7.1: segments fit the path's MSS */
+            .origin = TW_NET_ORIGIN_TCP,
+            .head = seg.seg,
+            .head_len = seg.len,
+        };
+        if (tw_ipv4_send(s, now, &o) < 0) {
+            s->tcp_out_lost++;
+        }
+    }
+}
+
 bool tw_stack_pop_frame(tw_stack *s, tw_ns now, tw_frame_out *out)
 {
-    (void)now;
     if (s->hold_frame != TW_FBUF_NONE) {
         tw_fbuf_put(&s->fbufs, s->hold_frame);
         s->hold_frame = TW_FBUF_NONE;
+    }
+    if (s->tcp) {
+        tcp_flush(s, now);
     }
     uint32_t buf;
     if (!tw_ring_pop(&s->tx, &buf)) {
@@ -431,7 +479,8 @@ bool tw_stack_pop_event(tw_stack *s, tw_ns now, tw_net_event *ev)
 
 tw_ns tw_stack_next_deadline(const tw_stack *s)
 {
-    return tw_wheel_next_deadline(&s->wheel);
+    tw_ns d = tw_wheel_next_deadline(&s->wheel);
+    return s->tcp ? tw_ns_min(d, tw_tcp_next_deadline(s->tcp)) : d;
 }
 
 int tw_stack_ping(tw_stack *s, tw_ns now, tw_ipv4_addr dst, uint16_t id, uint16_t seq,

@@ -38,6 +38,7 @@
 #include "net/iface.h"
 #include "net/reasm.h"
 #include "net/route.h"
+#include "net/tcp/tcp.h"
 #include "net/udp.h"
 #include "wire/ethernet.h"
 #include "wire/ipv4.h"
@@ -58,6 +59,8 @@ typedef struct tw_stack_config {
     tw_reasm_config reasm;
     tw_udp_config udp;
     tw_icmp_config icmp;
+    bool tcp_enabled;  /* a TCP instance behind protocol 6 */
+    tw_tcp_config tcp; /* its configuration (its mtu follows mtu_max) */
 } tw_stack_config;
 
 /* Values for a host: 4 interfaces, MTU 1500, 1024 frame buffers; ARP with
@@ -173,6 +176,16 @@ int tw_stack_udp_send(tw_stack *s, tw_ns now, uint32_t ep, tw_ipv4_addr dst, uin
 int tw_stack_udp_close(tw_stack *s, uint32_t ep);
 /* The port an endpoint is bound to (after a port 0 bind), or 0. */
 uint16_t tw_stack_udp_port(const tw_stack *s, uint32_t ep);
+
+/* The stack's TCP instance (NULL when tcp_enabled is off): applications call
+ * the tw_tcp_* verbs on it directly; the segments it makes leave through
+ * this stack's IPv4 at the next tw_stack_pop_frame, and its events are
+ * popped with tw_tcp_pop_event. */
+tw_tcp *tw_stack_tcp(tw_stack *s);
+
+/* The address of the interface a datagram to dst would leave by, or 0
+ * when no route leads there: the local address of a connection. */
+tw_ipv4_addr tw_stack_source_for(tw_stack *s, tw_ipv4_addr dst);
 
 /* Sends an ICMP echo request with len bytes of data; the answer comes back
  * as TW_NET_EV_ECHO_REPLY (or _ERROR). Errors as tw_stack_udp_send. */

@@ -36,13 +36,19 @@ typedef enum tw_task_net_kind {
     TW_TNET_BOUND = 1,   /* a UDP bind finished: result is the endpoint or -TW_E* */
     TW_TNET_SEND_FAILED, /* a UDP send was refused at once: result is -TW_E* */
     TW_TNET_EVENT,       /* a stack event for one of the task's endpoints */
+    TW_TNET_LISTENING,   /* a TCP listen finished: result 0 or -TW_E* */
+    TW_TNET_CONNECTING,  /* a TCP connect started: conn, or result -TW_E* */
+    TW_TNET_SENT,        /* a TCP send: result is the bytes accepted or -TW_E* */
+    TW_TNET_TCP,         /* a TCP event for one of the task's connections */
 } tw_task_net_kind;
 
 typedef struct tw_task_net {
     tw_task_net_kind kind;
     int32_t result;
-    uint64_t cookie;           /* the request's, for BOUND and SEND_FAILED */
+    uint64_t cookie;           /* the request's */
+    int64_t conn;              /* TCP: the connection */
     const tw_net_event *event; /* TW_TNET_EVENT; valid during the call only */
+    const tw_tcp_event *tcp;   /* TW_TNET_TCP; its data valid during the call only */
 } tw_task_net;
 
 typedef struct tw_task_input {
@@ -60,6 +66,12 @@ typedef enum tw_task_output_kind {
     TW_TOUT_UDP_BIND,    /* udp_bind: the answer comes back as TW_TNET_BOUND */
     TW_TOUT_UDP_SEND,    /* udp_send: data stays the task's until its next pop */
     TW_TOUT_UDP_CLOSE,   /* udp_close */
+    TW_TOUT_TCP_LISTEN,  /* tcp_listen: answered by TW_TNET_LISTENING */
+    TW_TOUT_TCP_CONNECT, /* tcp_connect: answered by TW_TNET_CONNECTING */
+    TW_TOUT_TCP_SEND,    /* tcp: answered by TW_TNET_SENT; data stays the task's until its next pop */
+    TW_TOUT_TCP_CONSUME, /* tcp: frees n received bytes */
+    TW_TOUT_TCP_CLOSE,   /* tcp: graceful close of our direction */
+    TW_TOUT_TCP_ABORT,   /* tcp: reset and forget the connection */
 } tw_task_output_kind;
 
 typedef struct tw_task_output {
@@ -85,6 +97,18 @@ typedef struct tw_task_output {
         struct {
             uint32_t endpoint;
         } udp_close;
+        struct {
+            tw_ipv4_addr addr; /* listen: 0 any of ours; connect: the remote */
+            uint16_t port;
+            uint32_t backlog;  /* listen */
+            uint64_t cookie;
+        } tcp_open;
+        struct {
+            int64_t conn;
+            const void *data; /* send */
+            uint64_t len;     /* send: bytes; consume: bytes freed */
+            uint64_t cookie;
+        } tcp;
     } u;
 } tw_task_output;
 

@@ -54,6 +54,21 @@ void tw_worker_init(tw_worker *w, const tw_worker_config *cfg, tw_ns now)
         for (uint32_t i = 0; i < cfg->net_endpoints_max; i++) {
             w->eps[i].owner = TW_ADDR_NONE;
         }
+        w->tcp = tw_stack_tcp(cfg->stack);
+        if (w->tcp) {
+            TW_ASSERT(cfg->tcp_conns_max > 0);
+            TW_ASSERT(cfg->tcp_listeners_max > 0);
+            w->conns_max = cfg->tcp_conns_max;
+            w->conns = tw_mem_calloc(w->conns_max, sizeof(tw_worker_conn));
+            for (uint32_t i = 0; i < w->conns_max; i++) {
+                w->conns[i].owner = TW_ADDR_NONE;
+            }
+            w->listeners_max = cfg->tcp_listeners_max;
+            w->listeners = tw_mem_calloc(w->listeners_max, sizeof(tw_worker_listener));
+            for (uint32_t i = 0; i < w->listeners_max; i++) {
+                w->listeners[i].owner = TW_ADDR_NONE;
+            }
+        }
     }
     /* Answers are queued even without a stack: a task asking for the
      * network there is told -TW_ENOTSUP. */
@@ -73,6 +88,8 @@ void tw_worker_free(tw_worker *w)
     }
     tw_mem_free(w->channels);
     tw_mem_free(w->eps);
+    tw_mem_free(w->conns);
+    tw_mem_free(w->listeners);
     tw_ring_free(&w->net_done);
     tw_ring_free(&w->own_out);
     tw_mem_free(w->dirty_fifo);
@@ -282,6 +299,18 @@ static void free_task(tw_worker *w, tw_task *t, tw_ns now, int32_t status)
             w->eps[e].owner = TW_ADDR_NONE;
         }
     }
+    for (uint32_t i = 0; w->tcp && i < w->conns_max; i++) {
+        if (w->conns[i].owner == t->addr) {
+            tw_tcp_abort(w->tcp, now, w->conns[i].conn);
+            w->conns[i].owner = TW_ADDR_NONE;
+        }
+    }
+    for (uint32_t i = 0; w->tcp && i < w->listeners_max; i++) {
+        if (w->listeners[i].owner == t->addr) {
+            tw_tcp_unlisten(w->tcp, w->listeners[i].addr, w->listeners[i].port);
+            w->listeners[i].owner = TW_ADDR_NONE;
+        }
+    }
     for (uint32_t c = 0; c < w->cfg.max_channels; c++) {
         unsubscribe_slot(&w->channels[c], slot);
     }
@@ -410,6 +439,16 @@ void tw_worker_on_tick(tw_worker *w, tw_ns now)
     }
 }
 
+static void complete_conn(tw_worker *w, tw_task *t, tw_task_net_kind kind, int32_t result,
+                          uint64_t cookie, int64_t conn)
+{
+    net_completion c = {.task = t->addr,
+                        .net = {.kind = kind, .result = result, .cookie = cookie, .conn = conn}};
+    if (tw_ring_push(&w->net_done, &c) < 0) {
+        w->status.drops++; /* more answers outstanding than outq_max: counted */
+    }
+}
+
 static void complete(tw_worker *w, tw_task *t, tw_task_net_kind kind, int32_t result,
                      uint64_t cookie)
 {
@@ -477,6 +516,152 @@ static void apply_net(tw_worker *w, tw_task *t, tw_ns now, const tw_task_output 
     }
 }
 
+/* ---- TCP ------------------------------------------------------------------ */
+
+static tw_worker_conn *conn_slot(tw_worker *w, int64_t conn)
+{
+    uint32_t i = (uint32_t)conn;
+    if (conn < 0 || i >= w->conns_max) {
+        return NULL;
+    }
+    return &w->conns[i];
+}
+
+static bool owns_conn(tw_worker *w, const tw_task *t, int64_t conn)
+{
+    tw_worker_conn *c = conn_slot(w, conn);
+    return c && c->conn == conn && c->owner == t->addr;
+}
+
+static void take_conn(tw_worker *w, int64_t conn, tw_addr owner)
+{
+    tw_worker_conn *c = conn_slot(w, conn);
+    TW_ASSERT(c != NULL); /* tcp_conns_max must match the stack's */
+    c->conn = conn;
+    c->owner = owner;
+}
+
+static int tcp_listen(tw_worker *w, const tw_task *t, const tw_task_output *to)
+{
+    tw_worker_listener *free_l = NULL;
+    for (uint32_t i = 0; i < w->listeners_max && free_l == NULL; i++) {
+        if (w->listeners[i].owner == TW_ADDR_NONE) {
+            free_l = &w->listeners[i];
+        }
+    }
+    if (free_l == NULL) {
+        return -TW_EFULL;
+    }
+    int rc = tw_tcp_listen(w->tcp, to->u.tcp_open.addr, to->u.tcp_open.port,
+                           to->u.tcp_open.backlog ? to->u.tcp_open.backlog : 128);
+    if (rc == 0) {
+        *free_l = (tw_worker_listener){to->u.tcp_open.addr, to->u.tcp_open.port, t->addr};
+    }
+    return rc;
+}
+
+/* Applies a TCP output; the answers that tasks wait for are completions. */
+static void apply_tcp(tw_worker *w, tw_task *t, tw_ns now, const tw_task_output *to)
+{
+    int64_t conn = to->u.tcp.conn;
+    switch (to->kind) {
+    case TW_TOUT_TCP_LISTEN:
+        complete(w, t, TW_TNET_LISTENING, tcp_listen(w, t, to), to->u.tcp_open.cookie);
+        return;
+    case TW_TOUT_TCP_CONNECT: {
+        tw_ipv4_addr local = tw_stack_source_for(w->cfg.stack, to->u.tcp_open.addr);
+        int64_t rc = local ? tw_tcp_connect(w->tcp, now, local, to->u.tcp_open.addr,
+                                            to->u.tcp_open.port)
+                           : -TW_EUNREACH;
+        if (rc >= 0) {
+            take_conn(w, rc, t->addr);
+        }
+        complete_conn(w, t, TW_TNET_CONNECTING, rc < 0 ? (int32_t)rc : 0,
+                      to->u.tcp_open.cookie, rc);
+        return;
+    }
+    case TW_TOUT_TCP_SEND: {
+        int64_t rc = owns_conn(w, t, conn)
+                         ? tw_tcp_send(w->tcp, now, conn, to->u.tcp.data, to->u.tcp.len)
+                         : -TW_EINVAL;
+        complete_conn(w, t, TW_TNET_SENT, (int32_t)rc, to->u.tcp.cookie, conn);
+        return;
+    }
+    case TW_TOUT_TCP_CONSUME:
+        if (owns_conn(w, t, conn)) {
+            tw_tcp_consume(w->tcp, now, conn, to->u.tcp.len);
+        }
+        return;
+    case TW_TOUT_TCP_CLOSE:
+        if (owns_conn(w, t, conn)) {
+            tw_tcp_close(w->tcp, now, conn);
+        }
+        return;
+    case TW_TOUT_TCP_ABORT:
+        if (owns_conn(w, t, conn)) {
+            tw_tcp_abort(w->tcp, now, conn);
+            conn_slot(w, conn)->owner = TW_ADDR_NONE;
+        }
+        return;
+    default:
+        TW_UNREACHABLE();
+    }
+}
+
+/* The task a TCP event belongs to: the connection's owner, or for a new
+ * connection the owner of the listener it came in on (it becomes the
+ * connection's owner). */
+static tw_task *tcp_event_owner(tw_worker *w, const tw_tcp_event *ev)
+{
+    tw_worker_conn *c = conn_slot(w, ev->conn);
+    if (ev->kind == TW_TCP_EV_ACCEPTED && c) {
+        tw_tcp_conn_info info;
+        if (tw_tcp_conn_get_info(w->tcp, ev->conn, &info) < 0) {
+            return NULL;
+        }
+        for (uint32_t i = 0; i < w->listeners_max; i++) {
+            tw_worker_listener *l = &w->listeners[i];
+            if (l->owner != TW_ADDR_NONE && l->port == info.lport &&
+                (l->addr == 0 || l->addr == info.local)) {
+                take_conn(w, ev->conn, l->owner);
+                return tw_worker_task(w, l->owner);
+            }
+        }
+        return NULL;
+    }
+    if (c == NULL || c->conn != ev->conn || c->owner == TW_ADDR_NONE) {
+        return NULL;
+    }
+    return tw_worker_task(w, c->owner);
+}
+
+static bool deliver_tcp(tw_worker *w, tw_ns now)
+{
+    tw_tcp_event ev;
+    if (w->tcp == NULL || !tw_tcp_pop_event(w->tcp, now, &ev)) {
+        return false;
+    }
+    tw_task *t = tcp_event_owner(w, &ev);
+    bool terminal = ev.kind == TW_TCP_EV_CLOSED || ev.kind == TW_TCP_EV_RESET ||
+                    ev.kind == TW_TCP_EV_TIMED_OUT;
+    if (terminal && conn_slot(w, ev.conn)) {
+        conn_slot(w, ev.conn)->owner = TW_ADDR_NONE;
+    }
+    if (t == NULL) {
+        /* Nobody owns it (its task exited): an orphan connection is
+         * aborted rather than left to hold a TCB forever. */
+        w->status.drops++;
+        if (!terminal) {
+            tw_tcp_abort(w->tcp, now, ev.conn);
+        }
+        return true;
+    }
+    tw_task_net net = {.kind = TW_TNET_TCP, .conn = ev.conn, .tcp = &ev};
+    tw_task_input in = {.kind = TW_TIN_NET, .net = &net};
+    deliver_input(w, t, now, &in);
+    return true;
+}
+
 /* Hands the next network answer or stack event to its task; false when
  * there is none. Events for endpoints nobody owns any more are counted. */
 static bool deliver_net(tw_worker *w, tw_ns now)
@@ -494,7 +679,7 @@ static bool deliver_net(tw_worker *w, tw_ns now)
     }
     tw_net_event ev;
     if (w->cfg.stack == NULL || !tw_stack_pop_event(w->cfg.stack, now, &ev)) {
-        return false;
+        return deliver_tcp(w, now);
     }
     tw_worker_ep *e = endpoint(w, ev.endpoint);
     tw_task *t = e ? tw_worker_task(w, e->owner) : NULL;
@@ -546,6 +731,26 @@ static bool apply(tw_worker *w, tw_task *t, tw_ns now, tw_task_output *to, tw_ou
     case TW_TOUT_UDP_SEND:
     case TW_TOUT_UDP_CLOSE:
         apply_net(w, t, now, to);
+        return false;
+    case TW_TOUT_TCP_LISTEN:
+    case TW_TOUT_TCP_CONNECT:
+    case TW_TOUT_TCP_SEND:
+    case TW_TOUT_TCP_CONSUME:
+    case TW_TOUT_TCP_CLOSE:
+    case TW_TOUT_TCP_ABORT:
+        if (w->tcp == NULL) {
+            bool answered = to->kind == TW_TOUT_TCP_LISTEN || to->kind == TW_TOUT_TCP_CONNECT ||
+                            to->kind == TW_TOUT_TCP_SEND;
+            if (answered) {
+                complete(w, t,
+                         to->kind == TW_TOUT_TCP_LISTEN    ? TW_TNET_LISTENING
+                         : to->kind == TW_TOUT_TCP_CONNECT ? TW_TNET_CONNECTING
+                                                           : TW_TNET_SENT,
+                         -TW_ENOTSUP, 0);
+            }
+            return false;
+        }
+        apply_tcp(w, t, now, to);
         return false;
     }
     TW_UNREACHABLE();

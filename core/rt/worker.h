@@ -38,6 +38,8 @@ typedef struct tw_worker_config {
     const tw_task_registry *registry;
     tw_stack *stack;            /* the network service, or NULL */
     uint32_t net_endpoints_max; /* UDP endpoints tracked (the stack's endpoints_max) */
+    uint32_t tcp_conns_max;     /* the stack's TCP conns_max, when it has TCP */
+    uint32_t tcp_listeners_max; /* the stack's TCP listeners_max */
 } tw_worker_config;
 
 /* Endpoint ids from the stack carry a generation above the low 16 bits (the
@@ -46,6 +48,17 @@ typedef struct tw_worker_ep {
     uint32_t id;
     tw_addr owner;
 } tw_worker_ep;
+
+typedef struct tw_worker_conn {
+    int64_t conn;
+    tw_addr owner;
+} tw_worker_conn;
+
+typedef struct tw_worker_listener {
+    tw_ipv4_addr addr;
+    uint16_t port;
+    tw_addr owner; /* TW_ADDR_NONE: free */
+} tw_worker_listener;
 
 typedef struct tw_channel {
     uint32_t id;
@@ -71,6 +84,11 @@ struct tw_worker {
     tw_ring own_out; /* tw_msg: spawn acks, status reports, exit notices */
     tw_channel *channels;
     tw_worker_ep *eps;  /* per UDP endpoint slot: its id and the task that bound it */
+    tw_tcp *tcp;        /* the stack's TCP, or NULL */
+    tw_worker_conn *conns;         /* per TCP connection slot */
+    uint32_t conns_max;
+    tw_worker_listener *listeners;
+    uint32_t listeners_max;
     tw_ring net_done;   /* net_completion: answers waiting for their task */
     tw_worker_status status;
     bool pending_tick_outputs;

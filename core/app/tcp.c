@@ -1,0 +1,513 @@
+#include "app/tcp.h"
+
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/error.h"
+
+#define CONNS_MAX 16
+#define ECHO_BUF 2048
+
+/* The per-connection table both servers keep: connections come and go. */
+typedef struct conn_entry {
+    int64_t conn; /* -1: free */
+    uint64_t offset;
+    uint64_t stream;
+    uint32_t pending; /* echo: bytes buffered, not yet accepted by TCP */
+    bool in_send;     /* echo: a send is out, its answer not back */
+    bool blocked;     /* echo: TCP took less than offered; wait for WRITABLE */
+    bool want_close;
+    bool peer_closed;
+    bool mismatch;
+    uint8_t *buf; /* echo: its buffer in the task's state */
+} conn_entry;
+
+static conn_entry *find(conn_entry *t, int64_t conn)
+{
+    for (int i = 0; i < CONNS_MAX; i++) {
+        if (t[i].conn == conn) {
+            return &t[i];
+        }
+    }
+    return NULL;
+}
+
+static void table_init(conn_entry *t)
+{
+    for (int i = 0; i < CONNS_MAX; i++) {
+        t[i].conn = -1;
+    }
+}
+
+/* ---- echo ---------------------------------------------------------------- */
+
+typedef struct echo {
+    uint16_t port;
+    bool want_listen;
+    int32_t listen_error;
+    conn_entry c[CONNS_MAX];
+    uint8_t bufs[CONNS_MAX][ECHO_BUF];
+    /* pending actions, made in pop_output */
+    int64_t consume_conn;
+    uint64_t consume_n;
+    uint64_t accepted, refused, bytes, closed, resets;
+} echo;
+
+static void echo_on_input(tw_task *t, tw_ns now, const tw_task_input *in)
+{
+    echo *e = tw_task_state(t);
+    if (in->kind == TW_TIN_START) {
+        tw_tcp_echo_args a;
+        memcpy(&a, in->msg->data, sizeof(a));
+        e->port = a.port;
+        e->want_listen = true;
+        e->consume_conn = -1;
+        table_init(e->c);
+        return;
+    }
+    if (in->kind != TW_TIN_NET) {
+        return;
+    }
+    const tw_task_net *n = in->net;
+    conn_entry *c = find(e->c, n->conn);
+    switch (n->kind) {
+    case TW_TNET_LISTENING:
+        e->listen_error = n->result;
+        return;
+    case TW_TNET_SENT:
+        if (c == NULL) {
+            return;
+        }
+        c->in_send = false;
+        if (n->result >= 0) {
+            c->blocked = (uint32_t)n->result < c->pending;
+            memmove(c->buf, c->buf + n->result, c->pending - (uint32_t)n->result);
+            c->pending -= (uint32_t)n->result;
+        }
+        return;
+    case TW_TNET_TCP:
+        break;
+    default:
+        return;
+    }
+    const tw_tcp_event *ev = n->tcp;
+    switch (ev->kind) {
+    case TW_TCP_EV_ACCEPTED:
+        c = find(e->c, -1);
+        if (c == NULL) {
+            e->refused++; /* the table is full: the connection is aborted below */
+            e->consume_conn = ev->conn;
+            e->consume_n = UINT64_MAX;
+            return;
+        }
+        memset(c, 0, sizeof(*c));
+        c->conn = ev->conn;
+        c->buf = e->bufs[c - e->c];
+        e->accepted++;
+        return;
+    case TW_TCP_EV_DATA: {
+        if (c == NULL) {
+            return;
+        }
+        /* Take what fits in the buffer; the rest stays in TCP's receive
+         * buffer (its window closes) until the echo drains. */
+        uint32_t take = (uint32_t)(ev->len < ECHO_BUF - c->pending ? ev->len : ECHO_BUF - c->pending);
+        memcpy(c->buf + c->pending, ev->data, take);
+        c->pending += take;
+        e->bytes += take;
+        e->consume_conn = ev->conn;
+        e->consume_n = take;
+        return;
+    }
+    case TW_TCP_EV_PEER_CLOSED:
+        if (c) {
+            c->peer_closed = true;
+            c->want_close = true;
+        }
+        return;
+    case TW_TCP_EV_WRITABLE:
+        if (c) {
+            c->blocked = false;
+        }
+        return;
+    default: /* terminal */
+        if (ev->kind == TW_TCP_EV_CLOSED) {
+            e->closed++;
+        } else {
+            e->resets++;
+        }
+        if (c) {
+            c->conn = -1;
+        }
+        return;
+    }
+}
+
+static bool echo_pop(tw_task *t, tw_ns now, tw_task_output *out)
+{
+    echo *e = tw_task_state(t);
+    memset(out, 0, sizeof(*out));
+    if (e->want_listen) {
+        e->want_listen = false;
+        out->kind = TW_TOUT_TCP_LISTEN;
+        out->u.tcp_open.port = e->port;
+        return true;
+    }
+    if (e->consume_conn >= 0) {
+        out->kind = e->consume_n == UINT64_MAX ? TW_TOUT_TCP_ABORT : TW_TOUT_TCP_CONSUME;
+        out->u.tcp.conn = e->consume_conn;
+        out->u.tcp.len = e->consume_n;
+        e->consume_conn = -1;
+        return true;
+    }
+    for (int i = 0; i < CONNS_MAX; i++) {
+        conn_entry *c = &e->c[i];
+        if (c->conn < 0 || c->in_send) {
+            continue;
+        }
+        if (c->pending && !c->blocked) {
+            c->in_send = true;
+            out->kind = TW_TOUT_TCP_SEND;
+            out->u.tcp.conn = c->conn;
+            out->u.tcp.data = c->buf;
+            out->u.tcp.len = c->pending;
+            return true;
+        }
+        if (c->want_close && c->pending == 0) {
+            c->want_close = false;
+            out->kind = TW_TOUT_TCP_CLOSE;
+            out->u.tcp.conn = c->conn;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void no_tick(tw_task *t, tw_ns now) {}
+
+static void echo_report(const tw_task *t, tw_metric_sink *s)
+{
+    const echo *e = ((tw_task *)t)->state;
+    s->counter(s, "accepted", e->accepted);
+    s->counter(s, "refused", e->refused);
+    s->counter(s, "bytes", e->bytes);
+    s->counter(s, "closed", e->closed);
+    s->counter(s, "resets", e->resets);
+    s->counter(s, "listen_error", (uint64_t)(-(int64_t)e->listen_error));
+}
+
+const tw_task_ops tw_app_tcp_echo = {
+    .name = "tcp_echo",
+    .state_size = sizeof(echo),
+    .on_input = echo_on_input,
+    .on_tick = no_tick,
+    .pop_output = echo_pop,
+    .report = echo_report,
+};
+
+/* ---- bulk sender ------------------------------------------------------------ */
+
+#define SEND_CHUNK 16384
+
+typedef struct sender {
+    tw_bulk_send_args a;
+    bool want_connect;
+    bool in_send;
+    bool blocked; /* TCP took less than offered: wait for WRITABLE */
+    bool closed_sent;
+    uint64_t offered;
+    uint64_t received;       /* bytes that came back (from an echo server) */
+    uint64_t echo_mismatches; /* of them, bytes unlike what we sent there */
+    uint64_t consume;        /* bytes to free in pop_output */
+    bool done;     /* a terminal event came */
+    bool established;
+    int64_t conn;
+    int32_t error; /* connect or terminal error */
+    uint64_t sent; /* accepted by TCP */
+    tw_ns started;
+    tw_ns connected;
+    tw_ns finished; /* the terminal event: all data acknowledged and closed */
+    uint8_t buf[SEND_CHUNK];
+} sender;
+
+static void send_on_input(tw_task *t, tw_ns now, const tw_task_input *in)
+{
+    sender *s = tw_task_state(t);
+    if (in->kind == TW_TIN_START) {
+        memcpy(&s->a, in->msg->data, sizeof(s->a));
+        s->want_connect = true;
+        s->conn = -1;
+        s->started = now;
+        return;
+    }
+    if (in->kind != TW_TIN_NET) {
+        return;
+    }
+    const tw_task_net *n = in->net;
+    switch (n->kind) {
+    case TW_TNET_CONNECTING:
+        if (n->result < 0) {
+            s->error = n->result;
+            s->done = true;
+        } else {
+            s->conn = n->conn;
+        }
+        return;
+    case TW_TNET_SENT:
+        s->in_send = false;
+        if (n->result >= 0) {
+            s->sent += (uint64_t)n->result;
+            s->blocked = (uint64_t)n->result < s->offered;
+        } else {
+            s->error = n->result;
+            s->done = true;
+        }
+        return;
+    case TW_TNET_TCP:
+        break;
+    default:
+        return;
+    }
+    switch (n->tcp->kind) {
+    case TW_TCP_EV_CONNECTED:
+        s->established = true;
+        s->connected = now;
+        return;
+    case TW_TCP_EV_CLOSED:
+    case TW_TCP_EV_RESET:
+    case TW_TCP_EV_TIMED_OUT:
+        s->done = true;
+        s->finished = now;
+        if (n->tcp->kind != TW_TCP_EV_CLOSED) {
+            s->error = n->tcp->error ? n->tcp->error : -TW_ETIMEDOUT;
+        }
+        return;
+    case TW_TCP_EV_WRITABLE:
+        s->blocked = false;
+        return;
+    case TW_TCP_EV_DATA:
+        /* A sender facing an echo server checks what comes back. */
+        for (size_t i = 0; i < n->tcp->len; i++) {
+            if (n->tcp->data[i] != tw_app_bulk_stream_byte(s->a.stream, s->received + i)) {
+                s->echo_mismatches++;
+            }
+        }
+        s->received += n->tcp->len;
+        s->consume += n->tcp->len;
+        return;
+    case TW_TCP_EV_PEER_CLOSED:
+    default:
+        return;
+    }
+}
+
+static bool send_pop(tw_task *t, tw_ns now, tw_task_output *out)
+{
+    sender *s = tw_task_state(t);
+    memset(out, 0, sizeof(*out));
+    if (s->want_connect) {
+        s->want_connect = false;
+        out->kind = TW_TOUT_TCP_CONNECT;
+        out->u.tcp_open.addr = s->a.server;
+        out->u.tcp_open.port = s->a.port;
+        return true;
+    }
+    if (s->consume && s->conn >= 0 && !s->done) {
+        out->kind = TW_TOUT_TCP_CONSUME;
+        out->u.tcp.conn = s->conn;
+        out->u.tcp.len = s->consume;
+        s->consume = 0;
+        return true;
+    }
+    if (s->conn < 0 || s->done || s->in_send || s->blocked || !s->established) {
+        return false;
+    }
+    if (s->sent < s->a.bytes) {
+        uint64_t n = s->a.bytes - s->sent < SEND_CHUNK ? s->a.bytes - s->sent : SEND_CHUNK;
+        for (uint64_t i = 0; i < n; i++) {
+            s->buf[i] = tw_app_bulk_stream_byte(s->a.stream, s->sent + i);
+        }
+        s->offered = n;
+        s->in_send = true;
+        out->kind = TW_TOUT_TCP_SEND;
+        out->u.tcp.conn = s->conn;
+        out->u.tcp.data = s->buf;
+        out->u.tcp.len = n;
+        return true;
+    }
+    if (!s->closed_sent) {
+        s->closed_sent = true;
+        out->kind = TW_TOUT_TCP_CLOSE;
+        out->u.tcp.conn = s->conn;
+        return true;
+    }
+    return false;
+}
+
+/* A short send sets blocked; the WRITABLE event that follows clears it and,
+ * being an input, makes the task dirty so pop_output sends again. */
+
+static void send_report(const tw_task *t, tw_metric_sink *m)
+{
+    const sender *s = ((tw_task *)t)->state;
+    m->counter(m, "bytes_sent", s->sent);
+    m->counter(m, "bytes_target", s->a.bytes);
+    m->counter(m, "bytes_received", s->received);
+    m->counter(m, "echo_mismatches", s->echo_mismatches);
+    m->counter(m, "done", s->done && s->error == 0);
+    m->counter(m, "error", (uint64_t)(-(int64_t)s->error));
+    m->counter(m, "connect_ns", s->established ? s->connected - s->started : 0);
+    m->counter(m, "duration_ns", s->finished ? s->finished - s->started : 0);
+}
+
+const tw_task_ops tw_app_bulk_send = {
+    .name = "bulk_send",
+    .state_size = sizeof(sender),
+    .on_input = send_on_input,
+    .on_tick = no_tick,
+    .pop_output = send_pop,
+    .report = send_report,
+};
+
+/* ---- bulk sink ---------------------------------------------------------------- */
+
+typedef struct sink {
+    uint16_t port;
+    bool want_listen;
+    int32_t listen_error;
+    conn_entry c[CONNS_MAX];
+    int64_t consume_conn;
+    uint64_t consume_n;
+    uint64_t bytes;
+    uint64_t streams_intact; /* closed cleanly with every byte right */
+    uint64_t streams_bad;    /* a wrong byte, a reset or a timeout */
+    uint64_t mismatches;     /* wrong bytes seen */
+    uint64_t accepted;
+} sink;
+
+static void sink_on_input(tw_task *t, tw_ns now, const tw_task_input *in)
+{
+    sink *k = tw_task_state(t);
+    if (in->kind == TW_TIN_START) {
+        tw_bulk_sink_args a;
+        memcpy(&a, in->msg->data, sizeof(a));
+        k->port = a.port;
+        k->want_listen = true;
+        k->consume_conn = -1;
+        table_init(k->c);
+        return;
+    }
+    if (in->kind != TW_TIN_NET) {
+        return;
+    }
+    const tw_task_net *n = in->net;
+    if (n->kind == TW_TNET_LISTENING) {
+        k->listen_error = n->result;
+        return;
+    }
+    if (n->kind != TW_TNET_TCP) {
+        return;
+    }
+    const tw_tcp_event *ev = n->tcp;
+    conn_entry *c = find(k->c, ev->conn);
+    switch (ev->kind) {
+    case TW_TCP_EV_ACCEPTED:
+        c = find(k->c, -1);
+        if (c == NULL) {
+            k->consume_conn = ev->conn;
+            k->consume_n = UINT64_MAX;
+            return;
+        }
+        memset(c, 0, sizeof(*c));
+        c->conn = ev->conn;
+        k->accepted++;
+        return;
+    case TW_TCP_EV_DATA:
+        if (c == NULL) {
+            return;
+        }
+        /* The stream id is the first 8 bytes; every byte after is a
+         * function of it and the offset. */
+        for (size_t i = 0; i < ev->len; i++) {
+            uint64_t at = c->offset + i;
+            if (at < TW_BULK_HEADER) {
+                c->stream = (c->stream << 8) | ev->data[i];
+            } else if (ev->data[i] != tw_app_bulk_byte(c->stream, at)) {
+                c->mismatch = true;
+                k->mismatches++;
+            }
+        }
+        c->offset += ev->len;
+        k->bytes += ev->len;
+        k->consume_conn = ev->conn;
+        k->consume_n = ev->len;
+        return;
+    case TW_TCP_EV_PEER_CLOSED:
+        if (c) {
+            c->want_close = true;
+            c->peer_closed = true;
+        }
+        return;
+    case TW_TCP_EV_WRITABLE:
+    case TW_TCP_EV_CONNECTED:
+        return;
+    default:
+        if (c) {
+            if (ev->kind == TW_TCP_EV_CLOSED && c->peer_closed && !c->mismatch) {
+                k->streams_intact++;
+            } else {
+                k->streams_bad++;
+            }
+            c->conn = -1;
+        }
+        return;
+    }
+}
+
+static bool sink_pop(tw_task *t, tw_ns now, tw_task_output *out)
+{
+    sink *k = tw_task_state(t);
+    memset(out, 0, sizeof(*out));
+    if (k->want_listen) {
+        k->want_listen = false;
+        out->kind = TW_TOUT_TCP_LISTEN;
+        out->u.tcp_open.port = k->port;
+        return true;
+    }
+    if (k->consume_conn >= 0) {
+        out->kind = k->consume_n == UINT64_MAX ? TW_TOUT_TCP_ABORT : TW_TOUT_TCP_CONSUME;
+        out->u.tcp.conn = k->consume_conn;
+        out->u.tcp.len = k->consume_n;
+        k->consume_conn = -1;
+        return true;
+    }
+    for (int i = 0; i < CONNS_MAX; i++) {
+        if (k->c[i].conn >= 0 && k->c[i].want_close) {
+            k->c[i].want_close = false;
+            out->kind = TW_TOUT_TCP_CLOSE;
+            out->u.tcp.conn = k->c[i].conn;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void sink_report(const tw_task *t, tw_metric_sink *m)
+{
+    const sink *k = ((tw_task *)t)->state;
+    m->counter(m, "bytes", k->bytes);
+    m->counter(m, "accepted", k->accepted);
+    m->counter(m, "streams_intact", k->streams_intact);
+    m->counter(m, "streams_bad", k->streams_bad);
+    m->counter(m, "mismatches", k->mismatches);
+    m->counter(m, "listen_error", (uint64_t)(-(int64_t)k->listen_error));
+}
+
+const tw_task_ops tw_app_bulk_sink = {
+    .name = "bulk_sink",
+    .state_size = sizeof(sink),
+    .on_input = sink_on_input,
+    .on_tick = no_tick,
+    .pop_output = sink_pop,
+    .report = sink_report,
+};

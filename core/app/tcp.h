@@ -1,0 +1,57 @@
+/* TCP applications as sans-io tasks: an echo server, and a bulk sender and
+ * sink that verify every byte. The bulk stream's content is a function of
+ * its offset (tw_app_bulk_byte), so the sink checks it without either side
+ * keeping a copy, and a stream is "delivered intact" when the sink saw
+ * every byte, in order, each equal to what the sender sent, and a clean
+ * close. */
+#ifndef TW_APP_TCP_H
+#define TW_APP_TCP_H
+
+#include <stdint.h>
+
+#include "base/time.h"
+#include "rt/task.h"
+#include "wire/ipv4.h"
+
+extern const tw_task_ops tw_app_tcp_echo;
+extern const tw_task_ops tw_app_bulk_send;
+extern const tw_task_ops tw_app_bulk_sink;
+
+typedef struct tw_tcp_echo_args {
+    uint16_t port;
+} tw_tcp_echo_args;
+
+typedef struct tw_bulk_send_args {
+    tw_ipv4_addr server;
+    uint16_t port;
+    uint16_t pad_;
+    uint64_t bytes;   /* to send (the 8-byte header included), then close */
+    uint64_t stream;  /* seeds the content, so streams differ */
+} tw_bulk_send_args;
+
+typedef struct tw_bulk_sink_args {
+    uint16_t port;
+} tw_bulk_sink_args;
+
+/* A bulk stream opens with its 8-byte stream id (big-endian), so the sink
+ * knows what to expect; the byte at offset i >= 8 is tw_app_bulk_byte(s, i). */
+#define TW_BULK_HEADER 8
+
+/* The byte at offset i (>= TW_BULK_HEADER) of stream s. */
+static inline uint8_t tw_app_bulk_byte(uint64_t s, uint64_t i)
+{
+    uint64_t x = (i >> 3) * 0x9e3779b97f4a7c15ull + s;
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 29;
+    return (uint8_t)(x >> ((i & 7) * 8));
+}
+
+/* The byte at offset i of stream s, header included. */
+static inline uint8_t tw_app_bulk_stream_byte(uint64_t s, uint64_t i)
+{
+    return i < TW_BULK_HEADER ? (uint8_t)(s >> (8 * (TW_BULK_HEADER - 1 - i)))
+                              : tw_app_bulk_byte(s, i);
+}
+
+#endif
