@@ -265,8 +265,8 @@ static tw_ns run_tick(tw_sim *s, uint32_t ci, tw_ns t, tw_sim_record *rec)
  * older than anything that could arrive now), else the oldest input:
  * `arrived` when the caller found nothing waiting and the core idle (it is
  * taken straight from the event, saving two copies), else the older of the
- * inbox head and the driver's oldest frame; else, when the driver asked,
- * only the outputs. Fills rec with what was done. */
+ * inbox head and the driver's oldest frame. Before all that, when the
+ * driver asked, only the outputs. Fills rec with what was done. */
 static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_sim_record *rec)
 {
     tw_sim_core *c = &s->cores[ci];
@@ -280,7 +280,12 @@ static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_
     /* The caller hands a message over only when no tick is due. */
     TW_ASSERT(arrived == NULL || deadline > t);
     tw_sim_frame f;
-    if (deadline <= t) {
+    if (c->flush) {
+        /* What the driver caused is older than any tick or input, and the
+         * node must be drained before it takes either. */
+        TW_ASSERT(arrived == NULL);
+        rec->work = TW_SIM_WORK_FLUSH;
+    } else if (deadline <= t) {
         cost = run_tick(s, ci, t, rec);
     } else if (arrived != NULL) {
         TW_ASSERT(tw_mailbox_len(&c->inbox) == 0);
@@ -296,8 +301,6 @@ static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_
         } else if (head != NULL) {
             cost = take_msg(s, ci, t, head, rec);
             inbox_pop(s, c);
-        } else if (c->flush) {
-            rec->work = TW_SIM_WORK_FLUSH;
         } else {
             schedule_wake(s, ci, deadline);
             return;
@@ -463,7 +466,7 @@ int tw_sim_inject(tw_sim *s, uint32_t core, tw_ns at, const tw_msg *m)
 
 void tw_sim_core_flush(tw_sim *s, uint32_t core)
 {
-    TW_ASSERT(core < s->cfg.cores);
+    TW_ASSERT(core <= s->cfg.cores); /* the controller too */
     tw_sim_core *c = &s->cores[core];
     if (c->down) {
         return;
