@@ -60,6 +60,8 @@ void tw_sim_config_default(tw_sim_config *cfg)
     cfg->controller.outq_max = 4096;
 }
 
+static void schedule_wake(tw_sim *s, uint32_t ci, tw_ns at);
+
 static uint32_t core_index(const tw_sim *s, uint32_t endpoint)
 {
     if (endpoint == TW_ENDPOINT_CONTROLLER) {
@@ -87,6 +89,7 @@ void tw_sim_init(tw_sim *s, const tw_sim_config *cfg)
         c->endpoint = i < n ? i : TW_ENDPOINT_CONTROLLER;
         c->is_controller = i == n;
         c->wake_at = TW_NS_NEVER;
+        c->parked_at = TW_NS_NEVER;
         tw_mailbox_init(&c->inbox, cfg->inbox_capacity);
         if (cfg->ext) {
             tw_ring_init(&c->stamps, cfg->inbox_capacity, sizeof(uint64_t));
@@ -105,13 +108,7 @@ void tw_sim_init(tw_sim *s, const tw_sim_config *cfg)
     cc.workers = n;
     tw_controller_init(&s->controller, &cc);
     /* The controller's start is its first deadline. */
-    s->cores[n].wake_pending = true;
-    s->cores[n].wake_at = tw_controller_next_deadline(&s->controller);
-    if (s->cores[n].wake_at != TW_NS_NEVER) {
-        tw_evq_push(&s->q, s->cores[n].wake_at, TW_SIM_EV_WAKE, n, ++s->cores[n].wake_gen);
-    } else {
-        s->cores[n].wake_pending = false;
-    }
+    schedule_wake(s, n, tw_controller_next_deadline(&s->controller));
 }
 
 void tw_sim_free(tw_sim *s)
@@ -162,10 +159,27 @@ static void schedule_wake(tw_sim *s, uint32_t ci, tw_ns at)
     if (at == TW_NS_NEVER || c->down || (c->wake_pending && c->wake_at <= at)) {
         return;
     }
-    /* A later pending wake becomes stale: its generation no longer matches. */
+    if (c->wake_pending) {
+        /* The later wake goes stale (its generation no longer matches) but
+         * stays queued; remember it, as the core usually wants it back
+         * once the earlier work is done (a deadline that input came
+         * before). */
+        c->parked_at = c->wake_at;
+        c->parked_gen = c->wake_gen;
+    } else if (c->parked_at == at) {
+        /* Revive the stale wake still queued for this very time instead
+         * of queueing another: without this, every input that comes
+         * before a deadline would leave one more stale event behind. */
+        c->wake_pending = true;
+        c->wake_at = at;
+        c->wake_gen = c->parked_gen;
+        c->parked_at = TW_NS_NEVER;
+        return;
+    }
     c->wake_pending = true;
     c->wake_at = at;
-    c->wake_gen++;
+    /* Generations are never reused, so a revived one cannot collide. */
+    c->wake_gen = ++c->gen_next;
     int rc = tw_evq_push(&s->q, at, TW_SIM_EV_WAKE, ci, c->wake_gen);
     TW_ASSERT(rc == 0); /* event capacity is sized above the worst case */
 }
@@ -398,6 +412,9 @@ bool tw_sim_step(tw_sim *s, tw_ns until)
         if (ev.kind == TW_SIM_EV_WAKE) {
             tw_sim_core *c = &s->cores[ev.target];
             if (!c->wake_pending || ev.arg != c->wake_gen) {
+                if (ev.arg == c->parked_gen && ev.time == c->parked_at) {
+                    c->parked_at = TW_NS_NEVER; /* it is gone from the queue */
+                }
                 s->stale++;
                 continue; /* superseded by an earlier wake */
             }
@@ -489,7 +506,7 @@ void tw_sim_core_down(tw_sim *s, uint32_t core)
     /* A pending wake goes stale: its generation no longer matches. */
     c->wake_pending = false;
     c->wake_at = TW_NS_NEVER;
-    c->wake_gen++;
+    c->parked_at = TW_NS_NEVER;
     c->busy_until = s->now;
 }
 

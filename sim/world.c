@@ -824,14 +824,13 @@ static void drain_ring(tw_world *w, host_node *h, tw_ring *r, uint32_t core)
     }
 }
 
-static void host_crash(tw_world *w, host_node *h)
+/* Everything of the host goes: what waits at its cores and NICs (dropped,
+ * host_down), its workers with their tasks, its stacks. */
+static void host_stop(tw_world *w, host_node *h)
 {
-    if (!h->up) {
-        return;
-    }
+    TW_ASSERT(h->up);
     h->up = false;
     h->incarnation++;
-    h->stats.crashes++;
     for (uint32_t c = 0; c < h->cfg.cores; c++) {
         uint32_t core = h->first_core + c;
         tw_sim_core_down(&w->sim, core);
@@ -843,6 +842,15 @@ static void host_crash(tw_world *w, host_node *h)
         tw_stack_destroy(h->stacks[c]);
         h->stacks[c] = NULL;
     }
+}
+
+static void host_crash(tw_world *w, host_node *h)
+{
+    if (!h->up) {
+        return;
+    }
+    host_stop(w, h);
+    h->stats.crashes++;
     note_controller(w, h, TW_WORLD_NOTE_CRASHED);
 }
 
@@ -1120,10 +1128,16 @@ int tw_world_start(tw_world *w)
 
     tw_sim_config sc = w->cfg.sim;
     sc.cores = w->ncores;
-    /* Beyond what the runtime needs: a transmit event per frame a ring can
-     * hold, two wakes per link direction (one may be stale), the fault
-     * chain, and a flush of every core. */
-    sc.event_capacity += (uint32_t)(tx_slots + 4ull * w->nlinks + w->ncores + 1);
+    /* At least room for what can be pending at once: a message per
+     * in-flight slot, a transmit event per frame a ring can hold, a few
+     * wakes per core and per link direction (some stale), and the fault
+     * chain. */
+    uint64_t need = (uint64_t)sc.inflight_max + tx_slots + 4ull * (w->ncores + 1) +
+                    8ull * w->nlinks + 1;
+    TW_ASSERT(need < UINT32_MAX);
+    sc.event_capacity = tw_ns_max(sc.event_capacity, need) > UINT32_MAX
+                            ? UINT32_MAX
+                            : (uint32_t)tw_ns_max(sc.event_capacity, need);
     if (sc.controller.program == NULL) {
         sc.controller.program = &w->idle_program;
     }
@@ -1137,6 +1151,11 @@ int tw_world_start(tw_world *w)
     };
     sc.ext = &w->ext;
     tw_sim_init(&w->sim, &sc);
+    for (uint32_t i = 0; i < w->nhosts; i++) {
+        if (w->hosts[i].cfg.start_down) {
+            host_stop(w, &w->hosts[i]); /* powered off until a RESTART boots it */
+        }
+    }
     /* Every stack announced its addresses when its interfaces came up. */
     for (uint32_t c = w->plain_cores; c < w->ncores; c++) {
         tw_sim_core_flush(&w->sim, c);

@@ -149,6 +149,10 @@ typedef struct tw_world_host_config {
     tw_worker_config worker;
     uint32_t rx_ring; /* frames waiting per (interface, core) */
     uint32_t tx_ring; /* frames waiting to leave per core */
+    /* Powered off at start: a RESTART fault boots it (and the controller
+     * is told, as after a crash). Staggered boots spare a large L2 domain
+     * the storm of every host announcing itself at once. */
+    bool start_down;
 } tw_world_host_config;
 
 /* One core, no interfaces, the stack's defaults, 64 task slots of 1 KiB,
