@@ -304,6 +304,48 @@ static void test_world_core_stall_delays_inputs(void **state)
     tw_world_destroy(t.w);
 }
 
+static void test_world_host_started_down_boots_on_restart(void **state)
+{
+    tw_world_config cfg;
+    wt_world_config(&cfg, 1);
+    notes n = {.respawn = true};
+    cfg.sim.controller.program = &program;
+    cfg.sim.controller.program_ctx = &n;
+    tw_world *w = tw_world_create(&cfg);
+    assert_int_equal(wt_host_add(w, 0, 1), 0);
+    tw_world_host_config hc;
+    tw_world_host_config_default(&hc);
+    hc.worker.registry = &wt_registry;
+    hc.worker.task_state_max = WT_STATE_MAX;
+    hc.start_down = true;
+    tw_world_host_config_iface(&hc, tw_mac_from_id(2), wt_addr(1), 24, 1500);
+    assert_int_equal(tw_world_host_add(w, &hc), 1);
+    tw_link_config lc = fast_link();
+    tw_world_link_add(w, tw_world_host_end(0, 0), tw_world_host_end(1, 0), &lc, &lc);
+    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_RESTART, .at = TW_MS(5),
+                                            .target = 1});
+    assert_int_equal(tw_world_start(w), 0);
+    assert_false(tw_world_host_up(w, 1));
+    assert_null(tw_world_stack(w, 1, 0));
+    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 64, .count = 10,
+                        .start_ns = TW_US(1500), .interval_ns = TW_MS(1)};
+    assert_true(tw_world_spawn(w, tw_world_host_core(w, 0, 0), WT_SENDER, 0, &a, sizeof(a)) > 0);
+    tw_world_run_until(w, TW_MS(20));
+    /* Powered off until 5 ms: host 0's announcement and ARP requests found
+     * nobody (ARP retries once a second, so the datagrams waiting on it are
+     * still waiting); then it booted, announced itself, the program put a
+     * sink there, and the waiting datagrams went. */
+    assert_true(tw_world_host_up(w, 1));
+    assert_int_equal(n.restarted, 1);
+    assert_int_equal(n.crashed, 0);
+    assert_int_equal(tw_world_host_stats_get(w, 1)->restarts, 1);
+    assert_true(tw_world_drops(w, TW_SIM_DROP_HOST_DOWN) >= 2);
+    wt_sink *k = wt_task_state(w, tw_world_host_core(w, 1, 0), 0);
+    assert_non_null(k);
+    assert_true(k->received > 0);
+    tw_world_destroy(w);
+}
+
 static void test_world_faults_refused_after_start(void **state)
 {
     net t;
@@ -324,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_world_clog_holds_then_releases),
         cmocka_unit_test(test_world_host_crash_and_restart),
         cmocka_unit_test(test_world_core_stall_delays_inputs),
+        cmocka_unit_test(test_world_host_started_down_boots_on_restart),
         cmocka_unit_test(test_world_faults_refused_after_start),
     };
     return cmocka_run_group_tests(tests, harness_group_setup, NULL);
