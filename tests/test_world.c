@@ -328,6 +328,58 @@ static void test_world_interface_without_link_drops_with_reason(void **state)
     tw_world_destroy(w);
 }
 
+static void test_world_building_refuses_what_cannot_be(void **state)
+{
+    tw_world_config cfg;
+    wt_world_config(&cfg, 1);
+    cfg.hosts_max = 2;
+    cfg.links_max = 1;
+    tw_world *w = tw_world_create(&cfg);
+    assert_int_equal(wt_host_add(w, 0, 1), 0);
+    assert_int_equal(wt_host_add(w, 1, 1), 1);
+    assert_int_equal(wt_host_add(w, 2, 1), -TW_EFULL);
+    tw_world_host_config hc;
+    tw_world_host_config_default(&hc);
+    assert_int_equal(tw_world_host_add(w, &hc), -TW_EFULL);
+    tw_link_config lc = gig_100us();
+    tw_link_config bad = lc;
+    bad.mtu = 0;
+    /* An end that does not exist, a configuration the link refuses, an
+     * end already wired, a link from an end to itself. */
+    assert_int_equal(
+        tw_world_link_add(w, tw_world_host_end(0, 1), tw_world_host_end(1, 0), &lc, &lc),
+        -TW_EINVAL);
+    assert_int_equal(
+        tw_world_link_add(w, tw_world_host_end(0, 0), tw_world_host_end(1, 0), &bad, &lc),
+        -TW_EINVAL);
+    assert_int_equal(
+        tw_world_link_add(w, tw_world_host_end(0, 0), tw_world_host_end(0, 0), &lc, &lc),
+        -TW_EINVAL);
+    assert_int_equal(
+        tw_world_link_add(w, tw_world_host_end(0, 0), tw_world_host_end(1, 0), &lc, &lc), 0);
+    assert_int_equal(tw_world_tap_link(w, 1, TW_WORLD_DIR_BOTH), -TW_EINVAL);
+    assert_int_equal(tw_world_tap_nic(w, 0, 3), -TW_EINVAL);
+    assert_int_equal(tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_CRASH,
+                                                             .at = 1, .target = 2}),
+                     -TW_EINVAL);
+    assert_int_equal(tw_world_start(w), 0);
+    /* Built: nothing more can be added. */
+    assert_int_equal(tw_world_start(w), -TW_ESTATE);
+    assert_int_equal(tw_world_tap_link(w, 0, TW_WORLD_DIR_AB), -TW_ESTATE);
+    assert_int_equal(tw_world_host_core(w, 1, 0), 1);
+    tw_world_destroy(w);
+
+    /* Two interfaces on one subnet: the stack refuses, so start does. */
+    w = tw_world_create(&cfg);
+    tw_world_host_config_default(&hc);
+    hc.worker.registry = &wt_registry;
+    tw_world_host_config_iface(&hc, tw_mac_from_id(1), wt_addr(0), 24, 1500);
+    tw_world_host_config_iface(&hc, tw_mac_from_id(2), wt_addr(1), 24, 1500);
+    assert_int_equal(tw_world_host_add(w, &hc), 0);
+    assert_int_equal(tw_world_start(w), -TW_EINVAL);
+    tw_world_destroy(w);
+}
+
 typedef struct drop_log {
     uint64_t records[TW_SIM_DROP_COUNT];
     uint64_t events;
@@ -400,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_world_corruption_is_caught_by_checksums),
         cmocka_unit_test(test_world_frames_over_the_link_mtu_are_dropped),
         cmocka_unit_test(test_world_interface_without_link_drops_with_reason),
+        cmocka_unit_test(test_world_building_refuses_what_cannot_be),
         cmocka_unit_test(test_world_same_seed_same_hash),
     };
     return cmocka_run_group_tests(tests, harness_group_setup, NULL);
