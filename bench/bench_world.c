@@ -374,16 +374,15 @@ int main(int argc, char **argv)
     printf("world: %" PRIu64 " ms simulated, 3 peers per host, 1 datagram per peer per ms\n",
            sim_ns / TW_MS(1));
     printf("%6s %6s %10s %9s %11s %9s %9s %8s %9s %10s  %s\n", "hosts", "links", "events",
-           "wall_ms", "events/s", "ns/event", "mem_MiB", "ev/host", "B/host", "delivered",
-           "drops");
+           "wall_ms", "events/s", "ns/event", "mem_MiB", "ev/host", "B/host", "delivered", "drops");
     for (uint32_t i = 0; i < n; i++) {
         result r;
         run(sizes[i], sim_ns, &r);
         double wall_s = (double)r.wall_ns / 1e9;
-        printf("%6u %6u %10" PRIu64 " %9.1f %11.0f %9.1f %9.1f %8.0f %9.0f %9.3f%%  %s\n",
-               r.hosts, r.links, r.events, r.wall_ns / 1e6, r.events / wall_s,
-               (double)r.wall_ns / r.events, r.bytes_run / (1024.0 * 1024.0),
-               (double)r.events / r.hosts, (double)r.bytes_run / r.hosts,
+        printf("%6u %6u %10" PRIu64 " %9.1f %11.0f %9.1f %9.1f %8.0f %9.0f %9.3f%%  %s\n", r.hosts,
+               r.links, r.events, r.wall_ns / 1e6, r.events / wall_s, (double)r.wall_ns / r.events,
+               r.bytes_run / (1024.0 * 1024.0), (double)r.events / r.hosts,
+               (double)r.bytes_run / r.hosts,
                r.sent ? 100.0 * (double)r.received / (double)r.sent : 0.0,
                r.why[0] ? r.why : "none");
     }

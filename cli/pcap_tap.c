@@ -24,7 +24,7 @@ typedef struct tap_file {
 
 struct tw_pcap_tap {
     char *dir;
-    pcap_t *pcap; /* a dead handle: link type, snap length and precision */
+    pcap_t *pcap;    /* a dead handle: link type, snap length and precision */
     tap_file *links; /* [2 * link + dir] */
     uint32_t nlinks;
     tap_file *nics; /* [host * TW_WORLD_IFACES_MAX + iface] */
@@ -49,8 +49,7 @@ tw_pcap_tap *tw_pcap_tap_create(const char *dir)
         return NULL;
     }
     t->dir = strdup(dir);
-    t->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, SNAPLEN,
-                                                   PCAP_TSTAMP_PRECISION_NANO);
+    t->pcap = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, SNAPLEN, PCAP_TSTAMP_PRECISION_NANO);
     if (t->dir == NULL || t->pcap == NULL) {
         tw_pcap_tap_close(t);
         errno = ENOMEM;
@@ -192,8 +191,14 @@ const char *tw_pcap_tap_nic_path(const tw_pcap_tap *t, uint32_t host, uint32_t i
     return iface < TW_WORLD_IFACES_MAX && i < t->nnics ? t->nics[i].path : NULL;
 }
 
-uint64_t tw_pcap_tap_frames(const tw_pcap_tap *t) { return t->frames; }
-const char *tw_pcap_tap_error(const tw_pcap_tap *t) { return t->error; }
+uint64_t tw_pcap_tap_frames(const tw_pcap_tap *t)
+{
+    return t->frames;
+}
+const char *tw_pcap_tap_error(const tw_pcap_tap *t)
+{
+    return t->error;
+}
 
 static void close_files(tw_pcap_tap *t, tap_file *files, uint32_t n)
 {

@@ -536,8 +536,7 @@ static void link_note_drops(tw_world *w, uint32_t d)
     }
 }
 
-static void link_send(tw_world *w, uint32_t d, uint32_t sender, const uint8_t *frame,
-                      size_t len)
+static void link_send(tw_world *w, uint32_t d, uint32_t sender, const uint8_t *frame, size_t len)
 {
     dir_state *ds = &w->dirs[d];
     if (tw_link_enqueue(&ds->link, w->sim.now, frame, len, sender) == 0 && ds->tap &&
@@ -588,8 +587,8 @@ static void rx_push(tw_world *w, host_node *h, uint32_t iface, uint32_t local, c
         return;
     }
     memcpy(buf_data(w, b), frame, len);
-    w->buf_meta[b] = (buf_meta){.stamp = tw_sim_stamp(&w->sim), .len = (uint32_t)len,
-                                .iface = iface};
+    w->buf_meta[b] =
+        (buf_meta){.stamp = tw_sim_stamp(&w->sim), .len = (uint32_t)len, .iface = iface};
     int rc = tw_ring_push(r, &b);
     TW_ASSERT(rc == 0);
     h->stats.rx_copies++;
@@ -800,8 +799,8 @@ static bool on_tx(tw_world *w, const tw_event *ev, tw_sim_record *rec)
 
 static void note_controller(tw_world *w, const host_node *h, tw_world_note_kind kind)
 {
-    tw_world_note note = {.kind = kind, .host = h->id, .first_worker = h->first_core,
-                          .cores = h->cfg.cores};
+    tw_world_note note = {
+        .kind = kind, .host = h->id, .first_worker = h->first_core, .cores = h->cfg.cores};
     tw_msg m;
     memset(&m, 0, sizeof(m));
     m.mode = TW_MSG_DIRECT;
@@ -984,8 +983,8 @@ static bool ext_frame_peek(void *ctx, uint32_t core, tw_sim_frame *f)
         return false;
     }
     const buf_meta *m = &w->buf_meta[best];
-    *f = (tw_sim_frame){.stamp = m->stamp, .iface = m->iface, .len = m->len,
-                        .data = buf_data(w, best)};
+    *f = (tw_sim_frame){
+        .stamp = m->stamp, .iface = m->iface, .len = m->len, .data = buf_data(w, best)};
     return true;
 }
 
@@ -1132,8 +1131,8 @@ int tw_world_start(tw_world *w)
      * in-flight slot, a transmit event per frame a ring can hold, a few
      * wakes per core and per link direction (some stale), and the fault
      * chain. */
-    uint64_t need = (uint64_t)sc.inflight_max + tx_slots + 4ull * (w->ncores + 1) +
-                    8ull * w->nlinks + 1;
+    uint64_t need =
+        (uint64_t)sc.inflight_max + tx_slots + 4ull * (w->ncores + 1) + 8ull * w->nlinks + 1;
     TW_ASSERT(need < UINT32_MAX);
     sc.event_capacity = tw_ns_max(sc.event_capacity, need) > UINT32_MAX
                             ? UINT32_MAX
@@ -1259,11 +1258,26 @@ int tw_world_ping(tw_world *w, uint32_t host_id, uint32_t core, tw_ipv4_addr dst
     return rc;
 }
 
-tw_sim *tw_world_sim(tw_world *w) { return &w->sim; }
-tw_ns tw_world_now(const tw_world *w) { return w->sim.now; }
-uint64_t tw_world_trace_hash(const tw_world *w) { return w->sim.trace_hash; }
-uint32_t tw_world_hosts(const tw_world *w) { return w->nhosts; }
-uint32_t tw_world_workers(const tw_world *w) { return w->ncores; }
+tw_sim *tw_world_sim(tw_world *w)
+{
+    return &w->sim;
+}
+tw_ns tw_world_now(const tw_world *w)
+{
+    return w->sim.now;
+}
+uint64_t tw_world_trace_hash(const tw_world *w)
+{
+    return w->sim.trace_hash;
+}
+uint32_t tw_world_hosts(const tw_world *w)
+{
+    return w->nhosts;
+}
+uint32_t tw_world_workers(const tw_world *w)
+{
+    return w->ncores;
+}
 
 uint64_t tw_world_drops(const tw_world *w, tw_sim_drop reason)
 {
@@ -1315,8 +1329,7 @@ const tw_link *tw_world_link(const tw_world *w, uint32_t link, uint32_t dir)
     return &w->dirs[2 * link + dir].link;
 }
 
-const tw_ring *tw_world_rx_ring(const tw_world *w, uint32_t host_id, uint32_t iface,
-                                uint32_t core)
+const tw_ring *tw_world_rx_ring(const tw_world *w, uint32_t host_id, uint32_t iface, uint32_t core)
 {
     TW_ASSERT(host_id < w->nhosts);
     const host_node *h = &w->hosts[host_id];

@@ -301,10 +301,10 @@ typedef struct tw_world_switch_stats {
     uint64_t filtered;  /* unicast for the ingress port */
     uint64_t queue_drops;
     uint64_t partition_drops;
-    uint64_t learned;     /* new table entries */
-    uint64_t moved;       /* a known MAC seen on another port */
-    uint64_t table_full;  /* sources not learned */
-    uint32_t entries;     /* live entries (not aged) when last counted */
+    uint64_t learned;    /* new table entries */
+    uint64_t moved;      /* a known MAC seen on another port */
+    uint64_t table_full; /* sources not learned */
+    uint32_t entries;    /* live entries (not aged) when last counted */
 } tw_world_switch_stats;
 
 tw_sim *tw_world_sim(tw_world *w);
@@ -323,7 +323,6 @@ const tw_world_switch_stats *tw_world_switch_stats_get(tw_world *w, uint32_t sw)
 /* One direction of a link (0: a->b, 1: b->a). */
 const tw_link *tw_world_link(const tw_world *w, uint32_t link, uint32_t dir);
 /* The receive ring of a host's interface for one of its cores. */
-const tw_ring *tw_world_rx_ring(const tw_world *w, uint32_t host, uint32_t iface,
-                                uint32_t core);
+const tw_ring *tw_world_rx_ring(const tw_world *w, uint32_t host, uint32_t iface, uint32_t core);
 
 #endif

@@ -29,8 +29,7 @@ static tw_link_config gig_100us(void)
     return lc;
 }
 
-static void pair_build(pair *p, uint64_t seed, const tw_link_config *ab,
-                       const tw_link_config *ba)
+static void pair_build(pair *p, uint64_t seed, const tw_link_config *ab, const tw_link_config *ba)
 {
     tw_world_config cfg;
     wt_world_config(&cfg, seed);
@@ -112,8 +111,12 @@ static void test_world_udp_arrives_after_serialisation_and_propagation(void **st
     spawn_sink(p.w, p.b, WT_SINK_PORT);
     /* 58 bytes of payload: 100-byte frames, 800 ns at 1 Gbps. The first
      * datagram waits for ARP; the others go straight out. */
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 58, .count = 4,
-                        .start_ns = TW_MS(1), .interval_ns = TW_MS(1)};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 58,
+                        .count = 4,
+                        .start_ns = TW_MS(1),
+                        .interval_ns = TW_MS(1)};
     spawn_sender(p.w, p.a, &a);
     tw_world_run_until(p.w, TW_MS(10));
 
@@ -147,8 +150,12 @@ static void test_world_loss_rate_within_bounds(void **state)
     warm_up(p.w, p.a, wt_addr(1));
     spawn_sink(p.w, p.b, WT_SINK_PORT);
     const uint32_t n = 100000;
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 58, .count = n,
-                        .start_ns = TW_SEC(3), .interval_ns = TW_US(2)};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 58,
+                        .count = n,
+                        .start_ns = TW_SEC(3),
+                        .interval_ns = TW_US(2)};
     spawn_sender(p.w, p.a, &a);
     tw_world_run_until(p.w, TW_SEC(4));
 
@@ -164,9 +171,10 @@ static void test_world_loss_rate_within_bounds(void **state)
     const tw_link_stats *st = tw_link_get_stats(tw_world_link(p.w, p.link, 0));
     assert_int_equal(st->frames_in - st->frames_out, st->drops[TW_LINK_DROP_LOSS]);
     assert_true(st->drops[TW_LINK_DROP_LOSS] >= lost);
-    assert_int_equal(tw_world_drops(p.w, TW_SIM_DROP_LINK_LOSS),
-                     st->drops[TW_LINK_DROP_LOSS] +
-                         tw_link_get_stats(tw_world_link(p.w, p.link, 1))->drops[TW_LINK_DROP_LOSS]);
+    assert_int_equal(
+        tw_world_drops(p.w, TW_SIM_DROP_LINK_LOSS),
+        st->drops[TW_LINK_DROP_LOSS] +
+            tw_link_get_stats(tw_world_link(p.w, p.link, 1))->drops[TW_LINK_DROP_LOSS]);
     tw_world_destroy(p.w);
 }
 
@@ -182,8 +190,12 @@ static void test_world_queue_overflow_is_counted(void **state)
     /* 200 datagrams in one tick: they leave the core 50 ns apart, far
      * faster than the link drains. One serialises, 50 wait, 149 are
      * dropped. */
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 58, .count = 200,
-                        .burst = 200, .start_ns = TW_MS(100)};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 58,
+                        .count = 200,
+                        .burst = 200,
+                        .start_ns = TW_MS(100)};
     spawn_sender(p.w, p.a, &a);
     tw_world_run_until(p.w, TW_MS(200));
 
@@ -212,8 +224,12 @@ static void test_world_codel_drops_under_a_standing_queue(void **state)
      * interval / sqrt(count)). An unresponsive sender keeps it full, so
      * drop-tail takes the rest. */
     const uint32_t n = 27500;
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 58, .count = n,
-                        .start_ns = TW_MS(100), .interval_ns = TW_NS(72727)};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 58,
+                        .count = n,
+                        .start_ns = TW_MS(100),
+                        .interval_ns = TW_NS(72727)};
     spawn_sender(p.w, p.a, &a);
     tw_world_run_until(p.w, TW_SEC(3));
 
@@ -242,8 +258,12 @@ static void test_world_duplication_and_reordering_end_to_end(void **state)
     warm_up(p.w, p.a, wt_addr(1));
     spawn_sink(p.w, p.b, WT_SINK_PORT);
     const uint32_t n = 10000;
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 58, .count = n,
-                        .start_ns = TW_SEC(3), .interval_ns = TW_US(10)};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 58,
+                        .count = n,
+                        .start_ns = TW_SEC(3),
+                        .interval_ns = TW_US(10)};
     spawn_sender(p.w, p.a, &a);
     tw_world_run_until(p.w, TW_SEC(4));
 
@@ -268,8 +288,12 @@ static void test_world_corruption_is_caught_by_checksums(void **state)
     warm_up(p.w, p.a, wt_addr(1));
     spawn_sink(p.w, p.b, WT_SINK_PORT);
     const uint32_t n = 10000;
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 200, .count = n,
-                        .start_ns = TW_SEC(3), .interval_ns = TW_US(10)};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 200,
+                        .count = n,
+                        .start_ns = TW_SEC(3),
+                        .interval_ns = TW_US(10)};
     spawn_sender(p.w, p.a, &a);
     tw_world_run_until(p.w, TW_SEC(4));
 
@@ -303,15 +327,18 @@ static void test_world_frames_over_the_link_mtu_are_dropped(void **state)
     warm_up(p.w, p.a, wt_addr(1));
     spawn_sink(p.w, p.b, WT_SINK_PORT);
     /* Small datagrams pass; 1000-byte ones do not fit 576. */
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 1000, .count = 10,
-                        .start_ns = TW_MS(100), .interval_ns = TW_MS(1)};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 1000,
+                        .count = 10,
+                        .start_ns = TW_MS(100),
+                        .interval_ns = TW_MS(1)};
     spawn_sender(p.w, p.a, &a);
     tw_world_run_until(p.w, TW_MS(200));
     wt_sink *k = wt_task_state(p.w, p.b, 0);
     assert_int_equal(k->received, 0);
     assert_int_equal(tw_world_drops(p.w, TW_SIM_DROP_LINK_MTU), 10);
-    assert_int_equal(
-        tw_link_get_stats(tw_world_link(p.w, p.link, 0))->drops[TW_LINK_DROP_MTU], 10);
+    assert_int_equal(tw_link_get_stats(tw_world_link(p.w, p.link, 0))->drops[TW_LINK_DROP_MTU], 10);
     tw_world_destroy(p.w);
 }
 
@@ -359,8 +386,8 @@ static void test_world_building_refuses_what_cannot_be(void **state)
         tw_world_link_add(w, tw_world_host_end(0, 0), tw_world_host_end(1, 0), &lc, &lc), 0);
     assert_int_equal(tw_world_tap_link(w, 1, TW_WORLD_DIR_BOTH), -TW_EINVAL);
     assert_int_equal(tw_world_tap_nic(w, 0, 3), -TW_EINVAL);
-    assert_int_equal(tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_CRASH,
-                                                             .at = 1, .target = 2}),
+    assert_int_equal(tw_world_fault_add(
+                         w, &(tw_world_fault){.kind = TW_WORLD_FAULT_CRASH, .at = 1, .target = 2}),
                      -TW_EINVAL);
     assert_int_equal(tw_world_start(w), 0);
     /* Built: nothing more can be added. */
@@ -414,8 +441,12 @@ static uint64_t lossy_run(uint64_t seed, drop_log *log)
     }
     warm_up(p.w, p.a, wt_addr(1));
     spawn_sink(p.w, p.b, WT_SINK_PORT);
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 100, .count = 2000,
-                        .start_ns = TW_SEC(3), .interval_ns = TW_US(20)};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 100,
+                        .count = 2000,
+                        .start_ns = TW_SEC(3),
+                        .interval_ns = TW_US(20)};
     spawn_sender(p.w, p.a, &a);
     tw_world_run_until(p.w, TW_SEC(4));
     uint64_t h = tw_world_trace_hash(p.w);

@@ -86,8 +86,7 @@ static void net_build(net *t, bool switched, void (*add)(tw_world *w))
         }
     } else {
         assert_int_equal(
-            tw_world_link_add(t->w, tw_world_host_end(0, 0), tw_world_host_end(1, 0), &lc, &lc),
-            0);
+            tw_world_link_add(t->w, tw_world_host_end(0, 0), tw_world_host_end(1, 0), &lc, &lc), 0);
     }
     add(t->w);
     assert_int_equal(tw_world_start(t->w), 0);
@@ -107,8 +106,12 @@ static void sinks(net *t)
 
 static void flow(net *t, uint32_t from, uint32_t to)
 {
-    wt_sender_args a = {.dst = wt_addr(to), .port = WT_SINK_PORT, .size = 64, .count = SENDS,
-                        .start_ns = TW_US(1500), .interval_ns = TW_MS(1)};
+    wt_sender_args a = {.dst = wt_addr(to),
+                        .port = WT_SINK_PORT,
+                        .size = 64,
+                        .count = SENDS,
+                        .start_ns = TW_US(1500),
+                        .interval_ns = TW_MS(1)};
     assert_true(tw_world_spawn(t->w, t->core[from], WT_SENDER, 0, &a, sizeof(a)) > 0);
 }
 
@@ -125,16 +128,24 @@ static int partition_ab(tw_world *w, bool one_way)
     int id = tw_world_partition_add(w, &a, 1, &b, 1, one_way);
     assert_true(id >= 0);
     assert_int_equal(tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_PARTITION,
-                                                             .at = FROM, .target = (uint32_t)id}),
+                                                             .at = FROM,
+                                                             .target = (uint32_t)id}),
                      0);
-    assert_int_equal(tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_HEAL,
-                                                             .at = UNTIL, .target = (uint32_t)id}),
-                     0);
+    assert_int_equal(
+        tw_world_fault_add(
+            w, &(tw_world_fault){.kind = TW_WORLD_FAULT_HEAL, .at = UNTIL, .target = (uint32_t)id}),
+        0);
     return id;
 }
 
-static void add_one_way(tw_world *w) { partition_ab(w, true); }
-static void add_both_ways(tw_world *w) { partition_ab(w, false); }
+static void add_one_way(tw_world *w)
+{
+    partition_ab(w, true);
+}
+static void add_both_ways(tw_world *w)
+{
+    partition_ab(w, false);
+}
 
 static void check_partition(bool switched, bool one_way)
 {
@@ -173,10 +184,12 @@ static void test_world_partition_one_way_on_a_direct_link(void **state)
 
 static void add_link_down(tw_world *w)
 {
-    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_LINK_DOWN, .at = FROM,
-                                            .target = 0, .dirs = TW_WORLD_DIR_AB});
-    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_LINK_UP, .at = UNTIL,
-                                            .target = 0, .dirs = TW_WORLD_DIR_AB});
+    tw_world_fault_add(
+        w, &(tw_world_fault){
+               .kind = TW_WORLD_FAULT_LINK_DOWN, .at = FROM, .target = 0, .dirs = TW_WORLD_DIR_AB});
+    tw_world_fault_add(
+        w, &(tw_world_fault){
+               .kind = TW_WORLD_FAULT_LINK_UP, .at = UNTIL, .target = 0, .dirs = TW_WORLD_DIR_AB});
 }
 
 static void test_world_link_down_then_up(void **state)
@@ -195,8 +208,11 @@ static void test_world_link_down_then_up(void **state)
 
 static void add_clog(tw_world *w)
 {
-    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_CLOG, .at = FROM, .target = 0,
-                                            .dirs = TW_WORLD_DIR_AB, .duration = UNTIL - FROM});
+    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_CLOG,
+                                            .at = FROM,
+                                            .target = 0,
+                                            .dirs = TW_WORLD_DIR_AB,
+                                            .duration = UNTIL - FROM});
 }
 
 static void test_world_clog_holds_then_releases(void **state)
@@ -227,10 +243,9 @@ static void test_world_clog_holds_then_releases(void **state)
 
 static void add_crash(tw_world *w)
 {
-    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_CRASH, .at = FROM,
-                                            .target = 1});
-    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_RESTART, .at = UNTIL,
-                                            .target = 1});
+    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_CRASH, .at = FROM, .target = 1});
+    tw_world_fault_add(w,
+                       &(tw_world_fault){.kind = TW_WORLD_FAULT_RESTART, .at = UNTIL, .target = 1});
 }
 
 static void test_world_host_crash_and_restart(void **state)
@@ -282,8 +297,11 @@ static void test_world_host_crash_and_restart(void **state)
 
 static void add_stall(tw_world *w)
 {
-    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_STALL, .at = FROM,
-                                            .target = 1, .core = 0, .duration = TW_MS(5)});
+    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_STALL,
+                                            .at = FROM,
+                                            .target = 1,
+                                            .core = 0,
+                                            .duration = TW_MS(5)});
 }
 
 static void test_world_core_stall_delays_inputs(void **state)
@@ -322,13 +340,17 @@ static void test_world_host_started_down_boots_on_restart(void **state)
     assert_int_equal(tw_world_host_add(w, &hc), 1);
     tw_link_config lc = fast_link();
     tw_world_link_add(w, tw_world_host_end(0, 0), tw_world_host_end(1, 0), &lc, &lc);
-    tw_world_fault_add(w, &(tw_world_fault){.kind = TW_WORLD_FAULT_RESTART, .at = TW_MS(5),
-                                            .target = 1});
+    tw_world_fault_add(
+        w, &(tw_world_fault){.kind = TW_WORLD_FAULT_RESTART, .at = TW_MS(5), .target = 1});
     assert_int_equal(tw_world_start(w), 0);
     assert_false(tw_world_host_up(w, 1));
     assert_null(tw_world_stack(w, 1, 0));
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 64, .count = 10,
-                        .start_ns = TW_US(1500), .interval_ns = TW_MS(1)};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 64,
+                        .count = 10,
+                        .start_ns = TW_US(1500),
+                        .interval_ns = TW_MS(1)};
     assert_true(tw_world_spawn(w, tw_world_host_core(w, 0, 0), WT_SENDER, 0, &a, sizeof(a)) > 0);
     tw_world_run_until(w, TW_MS(20));
     /* Powered off until 5 ms: host 0's announcement and ARP requests found
@@ -350,9 +372,10 @@ static void test_world_faults_refused_after_start(void **state)
 {
     net t;
     net_build(&t, false, add_nothing);
-    assert_int_equal(tw_world_fault_add(t.w, &(tw_world_fault){.kind = TW_WORLD_FAULT_CRASH,
-                                                               .at = FROM, .target = 1}),
-                     -TW_ESTATE);
+    assert_int_equal(
+        tw_world_fault_add(
+            t.w, &(tw_world_fault){.kind = TW_WORLD_FAULT_CRASH, .at = FROM, .target = 1}),
+        -TW_ESTATE);
     tw_world_destroy(t.w);
 }
 

@@ -42,16 +42,21 @@ static tw_world *pair(const tw_world_config *cfg, uint32_t cores_a, uint32_t cor
         tw_world_host_config_iface(&hc, tw_mac_from_id(i + 1), wt_addr(i), 24, 1500);
         assert_int_equal(tw_world_host_add(w, &hc), (int)i);
     }
-    assert_int_equal(
-        tw_world_link_add(w, tw_world_host_end(0, 0), tw_world_host_end(1, 0), lc, lc), 0);
+    assert_int_equal(tw_world_link_add(w, tw_world_host_end(0, 0), tw_world_host_end(1, 0), lc, lc),
+                     0);
     return w;
 }
 
 static void sender(tw_world *w, uint32_t worker, uint32_t count, uint32_t burst, tw_ns start,
                    tw_ns interval)
 {
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 64, .count = count,
-                        .burst = burst, .start_ns = start, .interval_ns = interval};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 64,
+                        .count = count,
+                        .burst = burst,
+                        .start_ns = start,
+                        .interval_ns = interval};
     assert_true(tw_world_spawn(w, worker, WT_SENDER, 0, &a, sizeof(a)) > 0);
 }
 
@@ -121,8 +126,8 @@ static void test_world_arp_replies_reach_every_core(void **state)
 
 static void add_stall(tw_world *w)
 {
-    tw_world_fault f = {.kind = TW_WORLD_FAULT_STALL, .at = TW_MS(10), .target = 1,
-                        .duration = TW_MS(1)};
+    tw_world_fault f = {
+        .kind = TW_WORLD_FAULT_STALL, .at = TW_MS(10), .target = 1, .duration = TW_MS(1)};
     assert_int_equal(tw_world_fault_add(w, &f), 0);
 }
 

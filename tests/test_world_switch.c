@@ -42,10 +42,13 @@ static tw_world *star(uint64_t seed, uint32_t hosts, const tw_world_switch_confi
 static void send_from(tw_world *w, uint32_t from, uint32_t to, uint32_t count, tw_ns start,
                       tw_ns interval)
 {
-    wt_sender_args a = {.dst = wt_addr(to), .port = WT_SINK_PORT, .size = 64, .count = count,
-                        .start_ns = start, .interval_ns = interval};
-    assert_true(tw_world_spawn(w, tw_world_host_core(w, from, 0), WT_SENDER, 0, &a, sizeof(a)) >
-                0);
+    wt_sender_args a = {.dst = wt_addr(to),
+                        .port = WT_SINK_PORT,
+                        .size = 64,
+                        .count = count,
+                        .start_ns = start,
+                        .interval_ns = interval};
+    assert_true(tw_world_spawn(w, tw_world_host_core(w, from, 0), WT_SENDER, 0, &a, sizeof(a)) > 0);
 }
 
 static void sink_on(tw_world *w, uint32_t host)
@@ -158,8 +161,12 @@ static void test_world_switch_port_queue_limit_drops(void **state)
     assert_int_equal(tw_world_start(w), 0);
     sink_on(w, 1);
     send_from(w, 0, 1, 1, TW_MS(1), 0); /* ARP first */
-    wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 64, .count = 50,
-                        .burst = 50, .start_ns = TW_MS(10)};
+    wt_sender_args a = {.dst = wt_addr(1),
+                        .port = WT_SINK_PORT,
+                        .size = 64,
+                        .count = 50,
+                        .burst = 50,
+                        .start_ns = TW_MS(10)};
     assert_true(tw_world_spawn(w, tw_world_host_core(w, 0, 0), WT_SENDER, 0, &a, sizeof(a)) > 0);
     tw_world_run_until(w, TW_MS(100));
     /* Frames reach the switch 50 ns apart (the sender's output cost) plus
@@ -211,11 +218,14 @@ static void test_world_router_forwards_between_subnets(void **state)
     /* Many flows (one sender each, its own ephemeral port), so both of R's
      * cores forward some. */
     for (uint32_t i = 0; i < 8; i++) {
-        wt_sender_args s = {.dst = TW_IPV4_ADDR(10, 0, 1, 1), .port = WT_SINK_PORT, .size = 64,
-                            .count = 50, .start_ns = TW_MS(1) + i * TW_US(7),
+        wt_sender_args s = {.dst = TW_IPV4_ADDR(10, 0, 1, 1),
+                            .port = WT_SINK_PORT,
+                            .size = 64,
+                            .count = 50,
+                            .start_ns = TW_MS(1) + i * TW_US(7),
                             .interval_ns = TW_US(100)};
-        assert_true(tw_world_spawn(w, tw_world_host_core(w, 0, 0), WT_SENDER, 0, &s,
-                                   sizeof(s)) > 0);
+        assert_true(tw_world_spawn(w, tw_world_host_core(w, 0, 0), WT_SENDER, 0, &s, sizeof(s)) >
+                    0);
     }
     tw_world_run_until(w, TW_MS(50));
     wt_sink *k = wt_task_state(w, tw_world_host_core(w, 1, 0), 0);

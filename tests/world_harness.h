@@ -231,10 +231,10 @@ static inline bool wt_sender_pop(tw_task *t, tw_ns now, tw_task_output *out)
 
 static void wt_no_tick(tw_task *t, tw_ns now) {}
 
-static const tw_task_ops wt_sink_ops = {"sink", sizeof(wt_sink), wt_sink_input, wt_no_tick,
-                                        wt_sink_pop, NULL};
-static const tw_task_ops wt_sender_ops = {"sender", sizeof(wt_sender), wt_sender_input,
-                                          wt_sender_tick, wt_sender_pop, NULL};
+static const tw_task_ops wt_sink_ops = {"sink",     sizeof(wt_sink), wt_sink_input,
+                                        wt_no_tick, wt_sink_pop,     NULL};
+static const tw_task_ops wt_sender_ops = {"sender",       sizeof(wt_sender), wt_sender_input,
+                                          wt_sender_tick, wt_sender_pop,     NULL};
 static const tw_task_ops *const wt_types[WT_TYPES] = {&wt_sink_ops, &wt_sender_ops};
 static const tw_task_registry wt_registry = {wt_types, WT_TYPES};
 
@@ -243,7 +243,10 @@ static const tw_task_registry wt_registry = {wt_types, WT_TYPES};
 /* ---- templates ------------------------------------------------------------ */
 
 /* 10.0.0.(i+1)/24 */
-static inline tw_ipv4_addr wt_addr(uint32_t i) { return TW_IPV4_ADDR(10, 0, 0, i + 1); }
+static inline tw_ipv4_addr wt_addr(uint32_t i)
+{
+    return TW_IPV4_ADDR(10, 0, 0, i + 1);
+}
 
 static inline void wt_world_config(tw_world_config *cfg, uint64_t seed)
 {

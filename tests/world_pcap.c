@@ -118,8 +118,11 @@ int main(int argc, char **argv)
         spawn_or_die(w, tw_world_host_core(w, 1, core), WT_SINK, NULL, 0);
     }
     for (uint32_t i = 0; i < 3; i += 2) {
-        wt_sender_args a = {.dst = wt_addr(1), .port = WT_SINK_PORT, .size = 100 + 300 * i,
-                            .count = 20, .start_ns = TW_SEC(1) + TW_US(500) * (i + 1),
+        wt_sender_args a = {.dst = wt_addr(1),
+                            .port = WT_SINK_PORT,
+                            .size = 100 + 300 * i,
+                            .count = 20,
+                            .start_ns = TW_SEC(1) + TW_US(500) * (i + 1),
                             .interval_ns = TW_NS(1234567)};
         spawn_or_die(w, tw_world_host_core(w, i, 0), WT_SENDER, &a, sizeof(a));
     }
@@ -140,8 +143,7 @@ int main(int argc, char **argv)
         wt_sink *k = wt_task_state(w, tw_world_host_core(w, 1, core), 0);
         received += k ? k->received : 0;
     }
-    printf("frames %" PRIu64 " received %" PRIu64 " echo_replies %" PRIu64 " hash %016" PRIx64
-           "\n",
+    printf("frames %" PRIu64 " received %" PRIu64 " echo_replies %" PRIu64 " hash %016" PRIx64 "\n",
            c.frames, received, st.icmp->echo_replies_in, tw_world_trace_hash(w));
     tw_world_destroy(w);
     int rc = fclose(c.expect) == 0 ? 0 : 1;
