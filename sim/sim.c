@@ -3,16 +3,44 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/error.h"
 #include "base/hash.h"
 #include "base/mem.h"
+#include "link/link.h"
 
 const tw_cost_profile tw_cost_profile_default = {
     .msg = {.base_ns = 120, .ps_per_byte = 250},
     .timer = {.base_ns = 60, .ps_per_byte = 0},
     .output = {.base_ns = 40, .ps_per_byte = 100},
+    .frame = {.base_ns = 250, .ps_per_byte = 150},
 };
 
-enum { WORK_NONE = 0, WORK_INPUT = 1, WORK_TICK = 2, WORK_DROP = 3 };
+_Static_assert(TW_SIM_DROP_LINK_POOL - TW_SIM_DROP_LINK_QUEUE_BYTES ==
+                   TW_LINK_DROP_POOL - TW_LINK_DROP_QUEUE_BYTES,
+               "link drop reasons mirror tw_link_drop");
+_Static_assert(TW_SIM_DROP_LINK_QUEUE_BYTES + TW_LINK_DROP_COUNT == TW_SIM_DROP_NO_LINK,
+               "every link drop reason has its sim reason");
+
+static const char *const drop_names[] = {
+#define TW_SIM_DROP_NAME(id, name, what) name,
+    TW_SIM_DROPS(TW_SIM_DROP_NAME)
+#undef TW_SIM_DROP_NAME
+};
+static const char *const drop_whats[] = {
+#define TW_SIM_DROP_WHAT(id, name, what) what,
+    TW_SIM_DROPS(TW_SIM_DROP_WHAT)
+#undef TW_SIM_DROP_WHAT
+};
+
+const char *tw_sim_drop_name(tw_sim_drop reason)
+{
+    return (unsigned)reason < TW_SIM_DROP_COUNT ? drop_names[reason] : "?";
+}
+
+const char *tw_sim_drop_what(tw_sim_drop reason)
+{
+    return (unsigned)reason < TW_SIM_DROP_COUNT ? drop_whats[reason] : "?";
+}
 
 void tw_sim_config_default(tw_sim_config *cfg)
 {
@@ -32,6 +60,8 @@ void tw_sim_config_default(tw_sim_config *cfg)
     cfg->controller.outq_max = 4096;
 }
 
+static void schedule_wake(tw_sim *s, uint32_t ci, tw_ns at);
+
 static uint32_t core_index(const tw_sim *s, uint32_t endpoint)
 {
     if (endpoint == TW_ENDPOINT_CONTROLLER) {
@@ -49,6 +79,7 @@ void tw_sim_init(tw_sim *s, const tw_sim_config *cfg)
     s->cfg = *cfg;
     s->trace_hash = tw_hash_fold(TW_TRACE_HASH_INIT, cfg->seed);
     tw_evq_init(&s->q, cfg->event_capacity);
+    s->ext = cfg->ext;
     tw_pool_init(&s->flight, cfg->inflight_max, sizeof(tw_msg));
     uint32_t n = cfg->cores;
     s->cores = tw_mem_calloc(n + 1, sizeof(tw_sim_core));
@@ -58,35 +89,39 @@ void tw_sim_init(tw_sim *s, const tw_sim_config *cfg)
         c->endpoint = i < n ? i : TW_ENDPOINT_CONTROLLER;
         c->is_controller = i == n;
         c->wake_at = TW_NS_NEVER;
+        c->parked_at = TW_NS_NEVER;
         tw_mailbox_init(&c->inbox, cfg->inbox_capacity);
+        if (cfg->ext) {
+            tw_ring_init(&c->stamps, cfg->inbox_capacity, sizeof(uint64_t));
+        }
     }
     for (uint32_t i = 0; i < n; i++) {
         tw_worker_config wc = cfg->worker;
         wc.id = i;
         wc.seed = cfg->seed;
+        if (cfg->ext && cfg->ext->worker_config) {
+            cfg->ext->worker_config(cfg->ext->ctx, i, &wc);
+        }
         tw_worker_init(&s->workers[i], &wc, 0);
     }
     tw_controller_config cc = cfg->controller;
     cc.workers = n;
     tw_controller_init(&s->controller, &cc);
     /* The controller's start is its first deadline. */
-    s->cores[n].wake_pending = true;
-    s->cores[n].wake_at = tw_controller_next_deadline(&s->controller);
-    if (s->cores[n].wake_at != TW_NS_NEVER) {
-        tw_evq_push(&s->q, s->cores[n].wake_at, TW_SIM_EV_WAKE, n, ++s->cores[n].wake_gen);
-    } else {
-        s->cores[n].wake_pending = false;
-    }
+    schedule_wake(s, n, tw_controller_next_deadline(&s->controller));
 }
 
 void tw_sim_free(tw_sim *s)
 {
     for (uint32_t i = 0; i < s->cfg.cores; i++) {
-        tw_worker_free(&s->workers[i]);
+        if (!s->cores[i].down) { /* a crashed host's workers are freed already */
+            tw_worker_free(&s->workers[i]);
+        }
     }
     tw_controller_free(&s->controller);
     for (uint32_t i = 0; i <= s->cfg.cores; i++) {
         tw_mailbox_free(&s->cores[i].inbox);
+        tw_ring_free(&s->cores[i].stamps);
     }
     tw_mem_free(s->workers);
     tw_mem_free(s->cores);
@@ -121,13 +156,30 @@ static bool node_pop(tw_sim *s, uint32_t ci, tw_ns now, tw_output *out)
 static void schedule_wake(tw_sim *s, uint32_t ci, tw_ns at)
 {
     tw_sim_core *c = &s->cores[ci];
-    if (at == TW_NS_NEVER || (c->wake_pending && c->wake_at <= at)) {
+    if (at == TW_NS_NEVER || c->down || (c->wake_pending && c->wake_at <= at)) {
         return;
     }
-    /* A later pending wake becomes stale: its generation no longer matches. */
+    if (c->wake_pending) {
+        /* The later wake goes stale (its generation no longer matches) but
+         * stays queued; remember it, as the core usually wants it back
+         * once the earlier work is done (a deadline that input came
+         * before). */
+        c->parked_at = c->wake_at;
+        c->parked_gen = c->wake_gen;
+    } else if (c->parked_at == at) {
+        /* Revive the stale wake still queued for this very time instead
+         * of queueing another: without this, every input that comes
+         * before a deadline would leave one more stale event behind. */
+        c->wake_pending = true;
+        c->wake_at = at;
+        c->wake_gen = c->parked_gen;
+        c->parked_at = TW_NS_NEVER;
+        return;
+    }
     c->wake_pending = true;
     c->wake_at = at;
-    c->wake_gen++;
+    /* Generations are never reused, so a revived one cannot collide. */
+    c->wake_gen = ++c->gen_next;
     int rc = tw_evq_push(&s->q, at, TW_SIM_EV_WAKE, ci, c->wake_gen);
     TW_ASSERT(rc == 0); /* event capacity is sized above the worst case */
 }
@@ -156,14 +208,83 @@ static void route(tw_sim *s, uint32_t ci, tw_ns depart, const tw_msg *m)
     }
 }
 
+static bool frame_waiting(tw_sim *s, uint32_t ci, tw_sim_frame *f)
+{
+    return s->ext && s->ext->frame_peek && !s->cores[ci].is_controller &&
+           s->ext->frame_peek(s->ext->ctx, ci, f);
+}
+
+static void inbox_pop(tw_sim *s, tw_sim_core *c)
+{
+    tw_mailbox_pop(&c->inbox, NULL);
+    if (s->ext) {
+        tw_ring_pop(&c->stamps, NULL);
+    }
+}
+
+static tw_ns take_msg(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *m, tw_sim_record *rec)
+{
+    tw_sim_core *c = &s->cores[ci];
+    tw_input in = {.kind = TW_IN_MSG, .msg = m};
+    rec->work = TW_SIM_WORK_INPUT;
+    rec->msg_type = m->type;
+    c->inputs++;
+    if (c->is_controller) {
+        tw_controller_on_input(&s->controller, t, &in);
+    } else {
+        tw_worker *w = &s->workers[ci];
+        tw_worker_driver_stats(w, c->busy_ns, tw_mailbox_len(&c->inbox),
+                               c->inbox.ring.high_water, c->inbox.drops);
+        tw_worker_on_input(w, t, &in);
+    }
+    return cost_of(s->cfg.cost.msg, m->len);
+}
+
+static tw_ns take_frame(tw_sim *s, uint32_t ci, tw_ns t, const tw_sim_frame *f,
+                        tw_sim_record *rec)
+{
+    tw_sim_core *c = &s->cores[ci];
+    tw_worker *w = &s->workers[ci];
+    rec->work = TW_SIM_WORK_FRAME;
+    rec->place = f->iface;
+    rec->len = f->len;
+    c->frames++;
+    tw_worker_driver_stats(w, c->busy_ns, tw_mailbox_len(&c->inbox), c->inbox.ring.high_water,
+                           c->inbox.drops);
+    tw_input in = {.kind = TW_IN_FRAME, .iface = f->iface, .frame = f->data, .frame_len = f->len};
+    tw_worker_on_input(w, t, &in);
+    /* The stack copied what it keeps: the NIC buffer can go. */
+    s->ext->frame_taken(s->ext->ctx, ci, f->iface);
+    return cost_of(s->cfg.cost.frame, f->len);
+}
+
+static tw_ns run_tick(tw_sim *s, uint32_t ci, tw_ns t, tw_sim_record *rec)
+{
+    tw_sim_core *c = &s->cores[ci];
+    rec->work = TW_SIM_WORK_TICK;
+    c->ticks++;
+    if (c->is_controller) {
+        tw_controller_on_tick(&s->controller, t);
+        return cost_of(s->cfg.cost.timer, 0);
+    }
+    tw_worker *w = &s->workers[ci];
+    uint64_t before = w->status.timers_fired;
+    tw_worker_on_tick(w, t);
+    /* A wake at a wheel's lower bound fires nothing and costs nothing: it
+     * only cascaded timers. */
+    return (w->status.timers_fired - before) * cost_of(s->cfg.cost.timer, 0);
+}
+
 /* One unit of work on an idle core at time t: a due tick first (timers are
- * older than anything that could arrive now), else the oldest message:
- * `arrived` when the caller found the inbox empty and the core idle (it is
- * taken straight from the event, saving two copies), else the inbox head.
- * Fills rec with what was done. */
+ * older than anything that could arrive now), else the oldest input:
+ * `arrived` when the caller found nothing waiting and the core idle (it is
+ * taken straight from the event, saving two copies), else the older of the
+ * inbox head and the driver's oldest frame. Before all that, when the
+ * driver asked, only the outputs. Fills rec with what was done. */
 static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_sim_record *rec)
 {
     tw_sim_core *c = &s->cores[ci];
+    TW_ASSERT(!c->down);
     if (c->busy_until > t) {
         schedule_wake(s, ci, c->busy_until);
         return;
@@ -172,58 +293,52 @@ static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_
     tw_ns deadline = node_deadline(s, ci);
     /* The caller hands a message over only when no tick is due. */
     TW_ASSERT(arrived == NULL || deadline > t);
-    if (deadline <= t) {
-        rec->work = WORK_TICK;
-        c->ticks++;
-        if (c->is_controller) {
-            tw_controller_on_tick(&s->controller, t);
-            cost = cost_of(s->cfg.cost.timer, 0);
-        } else {
-            tw_worker *w = &s->workers[ci];
-            uint64_t before = w->status.timers_fired;
-            tw_worker_on_tick(w, t);
-            /* A wake at a wheel's lower bound fires nothing and costs
-             * nothing: it only cascaded timers. */
-            cost = (w->status.timers_fired - before) * cost_of(s->cfg.cost.timer, 0);
-        }
+    tw_sim_frame f;
+    if (c->flush) {
+        /* What the driver caused is older than any tick or input, and the
+         * node must be drained before it takes either. */
+        TW_ASSERT(arrived == NULL);
+        rec->work = TW_SIM_WORK_FLUSH;
+    } else if (deadline <= t) {
+        cost = run_tick(s, ci, t, rec);
+    } else if (arrived != NULL) {
+        TW_ASSERT(tw_mailbox_len(&c->inbox) == 0);
+        cost = take_msg(s, ci, t, arrived, rec);
     } else {
-        tw_input in = {.kind = TW_IN_MSG, .msg = arrived};
-        TW_ASSERT(arrived == NULL || tw_mailbox_len(&c->inbox) == 0);
-        if (arrived == NULL) {
-            in.msg = tw_ring_peek(&c->inbox.ring);
-            if (in.msg == NULL) {
-                schedule_wake(s, ci, deadline);
-                return;
-            }
+        const tw_msg *head = tw_ring_peek(&c->inbox.ring);
+        bool frame = frame_waiting(s, ci, &f);
+        if (frame && head != NULL) {
+            frame = f.stamp < *(const uint64_t *)tw_ring_peek(&c->stamps);
         }
-        rec->work = WORK_INPUT;
-        rec->msg_type = in.msg->type;
-        c->inputs++;
-        cost = cost_of(s->cfg.cost.msg, in.msg->len);
-        if (c->is_controller) {
-            tw_controller_on_input(&s->controller, t, &in);
+        if (frame) {
+            cost = take_frame(s, ci, t, &f, rec);
+        } else if (head != NULL) {
+            cost = take_msg(s, ci, t, head, rec);
+            inbox_pop(s, c);
         } else {
-            tw_worker *w = &s->workers[ci];
-            tw_worker_driver_stats(w, c->busy_ns, tw_mailbox_len(&c->inbox),
-                                   c->inbox.ring.high_water, c->inbox.drops);
-            tw_worker_on_input(w, t, &in);
-        }
-        if (arrived == NULL) {
-            tw_mailbox_pop(&c->inbox, NULL);
+            schedule_wake(s, ci, deadline);
+            return;
         }
     }
+    c->flush = false;
     tw_output out;
     while (node_pop(s, ci, t, &out)) {
+        rec->outputs++;
+        if (out.kind == TW_OUT_FRAME) {
+            TW_ASSERT(s->ext != NULL && s->ext->frame_out != NULL);
+            cost += cost_of(s->cfg.cost.output, (uint32_t)out.frame_len);
+            s->ext->frame_out(s->ext->ctx, ci, t + cost, out.iface, out.frame, out.frame_len);
+            continue;
+        }
         TW_ASSERT(out.kind == TW_OUT_MSG);
         cost += cost_of(s->cfg.cost.output, out.msg.len);
-        rec->outputs++;
         route(s, ci, t + cost, &out.msg);
     }
     rec->cost_ns = (uint32_t)(cost > UINT32_MAX ? UINT32_MAX : cost);
     c->busy_ns += cost;
     c->busy_until = t + cost;
-    tw_ns next = tw_mailbox_len(&c->inbox) ? c->busy_until
-                                           : tw_ns_max(node_deadline(s, ci), c->busy_until);
+    bool waiting = tw_mailbox_len(&c->inbox) > 0 || frame_waiting(s, ci, &f);
+    tw_ns next = waiting ? c->busy_until : tw_ns_max(node_deadline(s, ci), c->busy_until);
     schedule_wake(s, ci, next);
 }
 
@@ -234,8 +349,52 @@ static void fold(tw_sim *s, tw_sim_record *rec)
     h = tw_hash_fold(h, ((uint64_t)rec->kind << 56) | ((uint64_t)rec->work << 48) |
                             ((uint64_t)rec->core << 32) | rec->msg_type);
     h = tw_hash_fold(h, ((uint64_t)rec->outputs << 32) | rec->cost_ns);
+    /* Only what the runtime alone never produces folds more, so the hash of
+     * a world without a driver is what it always was. */
+    if (rec->kind >= TW_SIM_EV_DROP || rec->work >= TW_SIM_WORK_FRAME) {
+        h = tw_hash_fold(h, ((uint64_t)rec->drop << 32) | rec->place);
+        h = tw_hash_fold(h, rec->len);
+    }
     s->trace_hash = h;
     rec->hash = h;
+}
+
+static void emit(tw_sim *s, tw_sim_record *rec)
+{
+    fold(s, rec);
+    if (s->hook) {
+        s->hook(s->hook_ctx, rec);
+    }
+}
+
+/* A message reached core ci at its time. */
+static void on_arrive(tw_sim *s, const tw_event *ev, tw_sim_record *rec)
+{
+    uint32_t ci = ev->target;
+    tw_sim_core *c = &s->cores[ci];
+    tw_msg *m = tw_pool_at(&s->flight, ev->arg);
+    rec->msg_type = m->type;
+    tw_sim_frame f;
+    if (c->down) {
+        tw_sim_note_drop(s, TW_SIM_DROP_HOST_DOWN, ci, 0);
+    } else if (c->busy_until <= ev->time && tw_mailbox_len(&c->inbox) == 0 && !c->flush &&
+               node_deadline(s, ci) > ev->time && !frame_waiting(s, ci, &f)) {
+        /* Idle with nothing waiting: the same as queueing it and taking
+         * the head, without the copies. */
+        run_core(s, ci, ev->time, m, rec);
+    } else if (tw_mailbox_push(&c->inbox, m) < 0) {
+        rec->work = TW_SIM_WORK_DROP;
+        s->inbox_drops++;
+        s->drops[TW_SIM_DROP_INBOX]++;
+    } else {
+        if (s->ext) {
+            uint64_t stamp = tw_sim_stamp(s);
+            int rc = tw_ring_push(&c->stamps, &stamp);
+            TW_ASSERT(rc == 0); /* as large as the inbox */
+        }
+        run_core(s, ci, ev->time, NULL, rec);
+    }
+    tw_pool_put(&s->flight, m);
 }
 
 bool tw_sim_step(tw_sim *s, tw_ns until)
@@ -248,40 +407,131 @@ bool tw_sim_step(tw_sim *s, tw_ns until)
         tw_evq_pop(&s->q, &ev);
         TW_ASSERT(ev.time >= s->now);
         s->now = ev.time;
-        tw_sim_core *c = &s->cores[ev.target];
         tw_sim_record rec = {.index = s->events, .time = ev.time, .kind = ev.kind,
                              .core = ev.target};
         if (ev.kind == TW_SIM_EV_WAKE) {
+            tw_sim_core *c = &s->cores[ev.target];
             if (!c->wake_pending || ev.arg != c->wake_gen) {
+                if (ev.arg == c->parked_gen && ev.time == c->parked_at) {
+                    c->parked_at = TW_NS_NEVER; /* it is gone from the queue */
+                }
                 s->stale++;
                 continue; /* superseded by an earlier wake */
             }
             c->wake_pending = false;
             c->wake_at = TW_NS_NEVER;
             run_core(s, ev.target, ev.time, NULL, &rec);
+        } else if (ev.kind == TW_SIM_EV_ARRIVE) {
+            on_arrive(s, &ev, &rec);
         } else {
-            TW_ASSERT(ev.kind == TW_SIM_EV_ARRIVE);
-            tw_msg *m = tw_pool_at(&s->flight, ev.arg);
-            rec.msg_type = m->type;
-            if (c->busy_until <= ev.time && tw_mailbox_len(&c->inbox) == 0 &&
-                node_deadline(s, ev.target) > ev.time) {
-                /* Idle with nothing queued: the same as queueing it and
-                 * taking the head, without the copies. */
-                run_core(s, ev.target, ev.time, m, &rec);
-            } else if (tw_mailbox_push(&c->inbox, m) < 0) {
-                rec.work = WORK_DROP;
-                s->inbox_drops++;
-            } else {
-                run_core(s, ev.target, ev.time, NULL, &rec);
+            TW_ASSERT(ev.kind >= TW_SIM_EV_DRIVER);
+            TW_ASSERT(s->ext != NULL && s->ext->on_event != NULL);
+            if (!s->ext->on_event(s->ext->ctx, &ev, &rec)) {
+                s->stale++;
+                continue;
             }
-            tw_pool_put(&s->flight, m);
         }
         s->events++;
-        fold(s, &rec);
-        if (s->hook) {
-            s->hook(s->hook_ctx, &rec);
-        }
+        emit(s, &rec);
         return true;
+    }
+}
+
+/* ---- for drivers ------------------------------------------------------- */
+
+int tw_sim_schedule(tw_sim *s, tw_ns at, uint16_t kind, uint16_t target, uint32_t arg)
+{
+    TW_ASSERT(kind >= TW_SIM_EV_DRIVER);
+    TW_ASSERT(at >= s->now);
+    return tw_evq_push(&s->q, at, kind, target, arg);
+}
+
+void tw_sim_wake(tw_sim *s, uint32_t core, tw_ns at)
+{
+    TW_ASSERT(core < s->cfg.cores);
+    schedule_wake(s, core, tw_ns_max(tw_ns_max(at, s->now), s->cores[core].busy_until));
+}
+
+void tw_sim_note_drop(tw_sim *s, tw_sim_drop reason, uint32_t place, uint32_t len)
+{
+    TW_ASSERT((unsigned)reason < TW_SIM_DROP_COUNT);
+    s->drops[reason]++;
+    tw_sim_record rec = {.index = s->events, .time = s->now, .kind = TW_SIM_EV_DROP,
+                         .drop = reason, .place = place, .len = len};
+    emit(s, &rec);
+}
+
+void tw_sim_fold(tw_sim *s, uint64_t word) { s->trace_hash = tw_hash_fold(s->trace_hash, word); }
+
+int tw_sim_inject(tw_sim *s, uint32_t core, tw_ns at, const tw_msg *m)
+{
+    TW_ASSERT(core <= s->cfg.cores);
+    TW_ASSERT(at >= s->now);
+    tw_msg *slot = tw_pool_take(&s->flight);
+    if (slot == NULL) {
+        s->msgs_lost++;
+        return -TW_EFULL;
+    }
+    *slot = *m;
+    if (tw_evq_push(&s->q, at, TW_SIM_EV_ARRIVE, core, tw_pool_index(&s->flight, slot)) < 0) {
+        tw_pool_put(&s->flight, slot);
+        s->msgs_lost++;
+        return -TW_EFULL;
+    }
+    return 0;
+}
+
+void tw_sim_core_flush(tw_sim *s, uint32_t core)
+{
+    TW_ASSERT(core <= s->cfg.cores); /* the controller too */
+    tw_sim_core *c = &s->cores[core];
+    if (c->down) {
+        return;
+    }
+    c->flush = true;
+    schedule_wake(s, core, tw_ns_max(s->now, c->busy_until));
+}
+
+void tw_sim_core_down(tw_sim *s, uint32_t core)
+{
+    TW_ASSERT(core < s->cfg.cores);
+    tw_sim_core *c = &s->cores[core];
+    TW_ASSERT(!c->down);
+    while (tw_mailbox_len(&c->inbox) > 0) {
+        tw_sim_note_drop(s, TW_SIM_DROP_HOST_DOWN, core, 0);
+        inbox_pop(s, c);
+    }
+    c->down = true;
+    c->flush = false;
+    /* A pending wake goes stale: its generation no longer matches. */
+    c->wake_pending = false;
+    c->wake_at = TW_NS_NEVER;
+    c->parked_at = TW_NS_NEVER;
+    c->busy_until = s->now;
+}
+
+void tw_sim_core_up(tw_sim *s, uint32_t core)
+{
+    TW_ASSERT(core < s->cfg.cores);
+    tw_sim_core *c = &s->cores[core];
+    TW_ASSERT(c->down);
+    c->down = false;
+    c->busy_until = s->now;
+    /* A fresh node may have something to say at once (an announcement). */
+    tw_sim_core_flush(s, core);
+}
+
+void tw_sim_core_stall(tw_sim *s, uint32_t core, tw_ns until)
+{
+    TW_ASSERT(core < s->cfg.cores);
+    tw_sim_core *c = &s->cores[core];
+    if (c->down || until <= s->now) {
+        return;
+    }
+    tw_ns from = tw_ns_max(s->now, c->busy_until);
+    if (until > from) {
+        c->stalled_ns += until - from;
+        c->busy_until = until;
     }
 }
 

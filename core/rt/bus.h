@@ -57,6 +57,7 @@ enum {
     TW_MSG_STATUS_REQ,     /* controller -> worker */
     TW_MSG_STATUS,         /* worker -> controller: tw_worker_status */
     TW_MSG_EXITED,         /* worker -> controller: a task exited */
+    TW_MSG_WORLD,          /* driver -> controller: news of a simulated world (sim/world.h) */
     TW_MSG_APP = 0x100
 };
 
