@@ -70,6 +70,10 @@ typedef struct host_node {
     tw_stack **stacks; /* per core */
     tw_ring *rx;       /* [iface * cores + core]: buffer indices */
     uint16_t indir[TW_RSS_INDIR_LEN];
+    /* The world's hash with this host's table, for TCP's choice of local
+     * ports that come back to the core that opened them (multi-core TCP
+     * hosts only; NULL otherwise). */
+    tw_rss *tcp_rss;
     tw_world_host_stats stats;
 } host_node;
 
@@ -441,9 +445,19 @@ static uint8_t *buf_data(const tw_world *w, uint32_t b)
 
 /* ---- stacks and workers of a host ------------------------------------- */
 
-static tw_stack *stack_build(const host_node *h, tw_ns now)
+static tw_stack *stack_build(const tw_world *w, const host_node *h, uint32_t core, tw_ns now)
 {
-    tw_stack *st = tw_stack_create(&h->cfg.stack, now);
+    tw_stack_config sc = h->cfg.stack;
+    if (sc.tcp_enabled) {
+        /* Each core's TCP draws its own ISNs and ports: keyed by the
+         * world's seed, the host, the core and the host's incarnation. */
+        sc.tcp.seed = tw_hash_fold(tw_hash_fold(tw_hash_fold(w->cfg.sim.seed, h->id), core),
+                                   h->incarnation);
+        sc.tcp.rss = h->tcp_rss;
+        sc.tcp.core = (uint16_t)core;
+        sc.tcp.ncores = (uint16_t)h->cfg.cores;
+    }
+    tw_stack *st = tw_stack_create(&sc, now);
     for (uint32_t i = 0; i < h->cfg.ifaces; i++) {
         int rc = tw_stack_iface_add(st, &h->cfg.iface[i]);
         TW_ASSERT(rc == (int)i); /* tw_world_start checked the configuration */
@@ -497,6 +511,8 @@ static void host_worker_config(const tw_world *w, uint32_t core, tw_worker_confi
     wc->seed = h->incarnation ? tw_hash_fold(w->cfg.sim.seed, h->incarnation) : w->cfg.sim.seed;
     wc->stack = h->stacks[cm->local];
     wc->net_endpoints_max = h->cfg.stack.udp.endpoints_max;
+    wc->tcp_conns_max = h->cfg.stack.tcp_enabled ? h->cfg.stack.tcp.conns_max : 0;
+    wc->tcp_listeners_max = h->cfg.stack.tcp_enabled ? h->cfg.stack.tcp.listeners_max : 0;
 }
 
 static void ext_worker_config(void *ctx, uint32_t core, tw_worker_config *wc)
@@ -864,7 +880,7 @@ static void host_restart(tw_world *w, host_node *h)
     tw_mem_unseal();
     for (uint32_t c = 0; c < h->cfg.cores; c++) {
         uint32_t core = h->first_core + c;
-        h->stacks[c] = stack_build(h, w->sim.now);
+        h->stacks[c] = stack_build(w, h, c, w->sim.now);
         tw_worker_config wc = {.id = core};
         host_worker_config(w, core, &wc);
         tw_worker_init(tw_sim_worker(&w->sim, core), &wc, w->sim.now);
@@ -1115,12 +1131,17 @@ int tw_world_start(tw_world *w)
         for (uint32_t e = 0; e < TW_RSS_INDIR_LEN; e++) {
             h->indir[e] = (uint16_t)(e % n);
         }
+        if (h->cfg.stack.tcp_enabled && n > 1) {
+            h->tcp_rss = tw_mem_calloc(1, sizeof(tw_rss));
+            *h->tcp_rss = w->rss;
+            tw_rss_indir_spread(h->tcp_rss, (uint16_t)n);
+        }
         for (uint32_t c = 0; c < n; c++) {
             core_map *cm = &w->cores[next + c];
             cm->host = i;
             cm->local = c;
             tw_ring_init(&cm->tx, h->cfg.tx_ring, sizeof(uint32_t));
-            h->stacks[c] = stack_build(h, 0);
+            h->stacks[c] = stack_build(w, h, c, 0);
         }
         next += n;
     }
@@ -1181,6 +1202,7 @@ void tw_world_destroy(tw_world *w)
         }
         tw_mem_free(h->rx);
         tw_mem_free(h->stacks);
+        tw_mem_free(h->tcp_rss);
     }
     for (uint32_t c = 0; w->cores && c < w->ncores; c++) {
         tw_ring_free(&w->cores[c].tx);
