@@ -1,55 +1,74 @@
 /* IMPLEMENTATION NOTES
  *
  * Placement. A timer with deadline d armed while the wheel's time is e lives
- * at level L = (highest bit of d ^ e) / 6, slot s = (d >> 6L) & 63. Because
+ * at level L = (highest bit of d ^ e) / 8, slot s = (d >> 8L) & 255. Because
  * d > e and they agree above group L, s is strictly greater than e's own
  * digit at level L ("the position"), and every level-L timer is later than
- * every level-(L-1) timer. Level 10 holds bits 60..63 only, so its slots
- * run 0..15.
+ * every level-(L-1) timer. Level 7 holds bits 56..63.
  *
  * The invariant that makes this work: for the current time e, every timer
  * at (L, s) agrees with e above group L and s > position_L(e). It survives
  * any move of e to a time T with e <= T <= (every deadline in the wheel)
  * and T below the start of every occupied slot but the one being drained.
- * So the earliest timer is always in the lowest non-empty level, in its
- * lowest occupied slot: O(1) to find with count-trailing-zeros on a bitmap
- * of levels and one of slots, no masking by position needed (asserted).
+ * So the earliest slot is the lowest occupied one in (level, slot) order,
+ * which is the order of the flat index g = L * 256 + s: one bitmap over all
+ * slots (32 words) and a summary word of its non-empty words find it with
+ * two count-trailing-zeros, no masking by position needed (asserted).
+ *
+ * Lazy re-arm. A timer's slot only promises that its deadline is not
+ * earlier than the slot's start (and not earlier than slot_min). Pushing a
+ * deadline later keeps that promise, so a timer above level 0 re-armed
+ * later just stores the new deadline: no list surgery, no neighbours
+ * touched. When its slot is drained it is placed by its true deadline like
+ * any other, possibly at a higher level than the one it came from. Level 0
+ * is left out so that a level-0 slot_min stays exact.
  *
  * Draining. Each slot keeps slot_min, the smallest deadline armed into it
  * since it was last empty: a lower bound of its deadlines, exact unless that
- * timer was cancelled (a cancel only ever raises the true minimum, so a
- * stale value stays a lower bound). The earliest slot is drained once its
- * start is due, at T = min(now, slot_min): time moves to T, timers with
- * deadline T expire, and the others are placed again relative to T, which
- * puts them strictly lower (they agree with T down to and including digit
- * L). Draining at T rather than at the slot start is what lets a timer
- * alone in a high slot expire without passing through every level below,
- * and what makes next_deadline (slot_min of the earliest slot) exact in
- * the common case, so a driver seldom wakes for nothing.
+ * timer was cancelled or pushed later since (either only raises the true
+ * minimum). The earliest slot is drained once its start is due, at
+ * T = min(now, slot_min): time moves to T and every timer of the slot is
+ * either placed again relative to T (which puts one whose deadline is still
+ * inside the slot strictly lower, as it agrees with T down to and including
+ * digit L) or, when the slot holds at most TW_WHEEL_NEAR_MAX timers, those
+ * inside the slot go to the near list in deadline order and fire from there
+ * without another move. Draining at T rather than at the slot start is what
+ * lets a timer alone in a high slot expire without passing through every
+ * level below, and what makes next_deadline exact in the common case, so a
+ * driver seldom wakes for nothing.
  *
- * NOTE: unlike a wheel that dumps every "deadline <= now" timer of a high
- * slot into the expired list, this never does, because the timers of one
- * high slot are not sorted and the API promises non-decreasing order; they
- * reach the expired list one distinct deadline at a time.
- *
- * The expired list is kept sorted by deadline, ties in arrival order.
- * Entries from the wheel carry the current time, which is at least every
- * deadline already there, so they append in O(1); only a deadline armed in
- * the past walks back from the tail over the expired timers later than it.
- * Time does not advance while the expired list is non-empty, which is what
- * keeps those appends sorted. */
+ * The near list is sorted by deadline, ties in arrival order, and holds
+ * every timer with a deadline <= near_last: expired ones (near_last >=
+ * elapsed always) and, after a small slot was drained, that slot's timers
+ * (near_last = the slot's last nanosecond). Every wheel slot starts after
+ * near_last: a placement relative to e lands after e's own slot at every
+ * level, and e stays inside the drained slot until the near list is empty
+ * and the wheel moves on. So the near head, when there is one, is the
+ * earliest timer, exactly. A deadline armed at or below near_last is put
+ * in order, walking back from the tail; a walk longer than NEAR_WALK for a
+ * future deadline gives the near list's future timers back to the wheel
+ * instead (near_last drops to elapsed), so a burst of arms into a small
+ * slot's range stays O(1) amortised. Only past deadlines walk without
+ * bound, as before. The wheel drains a slot only when the near list is
+ * empty, and then appends the timers with deadline T in O(1). */
 #include "base/timer.h"
 
 #include <string.h>
 
 #include "base/assert.h"
 
-#define LEVEL_BITS 6u
-#define EXPIRED_LEVEL TW_WHEEL_LEVELS
+#define LEVEL_BITS ((uint32_t)TW_WHEEL_LEVEL_BITS)
+#define SLOTS TW_WHEEL_SLOTS
+#define NEAR_LEVEL TW_WHEEL_LEVELS
+/* Steps a future deadline may walk the near list before it is flushed. */
+#define NEAR_WALK 32u
 
-TW_STATIC_ASSERT(TW_WHEEL_SLOTS == 1u << LEVEL_BITS, "one slot per value of a six-bit digit");
+TW_STATIC_ASSERT(TW_WHEEL_SLOTS == 1u << LEVEL_BITS, "one slot per value of a digit");
 TW_STATIC_ASSERT(TW_WHEEL_LEVELS *LEVEL_BITS >= 64, "the levels cover every bit of tw_ns");
 TW_STATIC_ASSERT((TW_WHEEL_LEVELS - 1) * LEVEL_BITS < 64, "the top level holds some bits");
+TW_STATIC_ASSERT(TW_WHEEL_SLOTS >= 64, "whole occupancy words per level");
+TW_STATIC_ASSERT(TW_WHEEL_WORDS <= 64, "the summary word covers every occupancy word");
+TW_STATIC_ASSERT(TW_WHEEL_SLOTS <= 1u << 16, "a slot fits in tw_timer.slot");
 
 static inline void list_append(tw_timer_list *l, tw_timer *t)
 {
@@ -81,102 +100,125 @@ static inline void list_unlink(tw_timer_list *l, tw_timer *t)
     t->prev = NULL;
 }
 
-/* The first time at which slot s of level L is due, given that the wheel's
- * time agrees with it above that level. */
-static tw_ns slot_start(tw_ns elapsed, uint32_t level, uint32_t slot)
+/* The first time of slot g (flat index), given that the wheel's time agrees
+ * with it above its level. Two shifts by less than 64 each, so the top
+ * level, with nothing above it, needs no special case. */
+static inline tw_ns slot_start(tw_ns elapsed, uint32_t g)
 {
-    uint32_t shift = level * LEVEL_BITS;
-    uint32_t above = shift + LEVEL_BITS;
-    /* Level 10's digit reaches past bit 63: nothing lies above it. */
-    tw_ns high = above >= 64 ? 0 : elapsed & ~((TW_NS(1) << above) - 1);
-    return high + ((tw_ns)slot << shift);
+    uint32_t shift = g / SLOTS * LEVEL_BITS;
+    tw_ns above = elapsed >> shift >> LEVEL_BITS << LEVEL_BITS;
+    return (above | (g % SLOTS)) << shift;
+}
+
+/* The last nanosecond of the slot at `level` that starts at `start`. */
+static inline tw_ns slot_last(tw_ns start, uint32_t level)
+{
+    return start + ((TW_NS(1) << (level * LEVEL_BITS)) - 1);
 }
 
 /* The digit of `elapsed` at `level`: slots at or below it must be empty. */
-static uint32_t position(tw_ns elapsed, uint32_t level)
+static inline uint32_t position(tw_ns elapsed, uint32_t level)
 {
-    return (uint32_t)(elapsed >> (level * LEVEL_BITS)) & (TW_WHEEL_SLOTS - 1);
+    return (uint32_t)(elapsed >> (level * LEVEL_BITS)) & (SLOTS - 1);
 }
 
-/* The lowest level holding a timer, or TW_WHEEL_LEVELS when the wheel proper
- * (not counting the expired list) is empty. */
-static uint32_t lowest_level(const tw_wheel *w)
+/* The earliest occupied slot as a flat index; the wheel must not be empty. */
+static inline uint32_t lowest_slot(const tw_wheel *w)
 {
-    return w->levels ? (uint32_t)__builtin_ctz(w->levels) : TW_WHEEL_LEVELS;
+    uint32_t word = (uint32_t)__builtin_ctzll(w->summary);
+    return word * 64 + (uint32_t)__builtin_ctzll(w->occupied[word]);
 }
 
-static void expire_append(tw_wheel *w, tw_timer *t)
-{
-    t->level = EXPIRED_LEVEL;
-    t->slot = 0;
-    list_append(&w->expired, t);
-}
-
-/* A deadline already in the past: insert it after every expired timer with a
- * deadline <= its own, so the list stays sorted and ties stay FIFO. */
-static void expire_insert_sorted(tw_wheel *w, tw_timer *t)
-{
-    tw_timer *after = w->expired.tail;
-    while (after && after->deadline > t->deadline) {
-        after = after->prev;
-    }
-    t->level = EXPIRED_LEVEL;
-    t->slot = 0;
-    if (!after) {
-        t->prev = NULL;
-        t->next = w->expired.head;
-        if (w->expired.head) {
-            w->expired.head->prev = t;
-        } else {
-            w->expired.tail = t;
-        }
-        w->expired.head = t;
-        return;
-    }
-    t->prev = after;
-    t->next = after->next;
-    if (after->next) {
-        after->next->prev = t;
-    } else {
-        w->expired.tail = t;
-    }
-    after->next = t;
-}
-
-/* Places t, whose deadline is later than the wheel's time, in its slot. */
+/* Places t, whose deadline is after near_last (and so after the wheel's
+ * time), in its slot. */
 static inline void place(tw_wheel *w, tw_timer *t)
 {
-    TW_ASSERT(t->deadline > w->elapsed);
+    TW_ASSERT(t->deadline > w->near_last);
     uint32_t bit = 63u - (uint32_t)__builtin_clzll(t->deadline ^ w->elapsed);
     uint32_t level = bit / LEVEL_BITS;
-    uint32_t slot = (uint32_t)(t->deadline >> (level * LEVEL_BITS)) & (TW_WHEEL_SLOTS - 1);
-    TW_ASSERT(slot > position(w->elapsed, level));
+    /* d > e, and at bit `bit` d has a 1 where e has a 0: d's digit at this
+     * level is above e's, the position (the invariant of the notes). */
+    uint32_t slot = (uint32_t)(t->deadline >> (level * LEVEL_BITS)) & (SLOTS - 1);
+    uint32_t g = level * SLOTS + slot;
     t->level = (uint8_t)level;
-    t->slot = (uint8_t)slot;
+    t->slot = (uint16_t)slot;
     list_append(&w->slots[level][slot], t);
-    w->occupied[level] |= 1ull << slot;
-    w->levels |= 1u << level;
-    if (t->deadline < w->slot_min[level][slot]) {
-        w->slot_min[level][slot] = t->deadline;
+    w->occupied[g / 64] |= 1ull << (g % 64);
+    w->summary |= 1ull << (g / 64);
+    tw_ns *min = &w->slot_min[level][slot];
+    if (t->deadline < *min) {
+        *min = t->deadline;
     }
 }
 
 /* Marks slot (level, slot) empty; its list must already be. */
-static void slot_emptied(tw_wheel *w, uint32_t level, uint32_t slot)
+static inline void slot_emptied(tw_wheel *w, uint32_t level, uint32_t slot)
 {
-    w->occupied[level] &= ~(1ull << slot);
-    if (!w->occupied[level]) {
-        w->levels &= ~(1u << level);
+    uint32_t g = level * SLOTS + slot;
+    w->occupied[g / 64] &= ~(1ull << (g % 64));
+    if (!w->occupied[g / 64]) {
+        w->summary &= ~(1ull << (g / 64));
     }
     w->slot_min[level][slot] = TW_NS_NEVER;
+}
+
+/* Puts t in order into the near list: after every timer with a deadline <=
+ * its own, walking back from the tail. Gives up, changing nothing, when
+ * that takes more than `limit` steps. */
+static inline bool near_insert(tw_wheel *w, tw_timer *t, uint32_t limit)
+{
+    tw_timer *after = w->expired.tail;
+    for (uint32_t steps = 0; after && after->deadline > t->deadline; steps++) {
+        if (steps == limit) {
+            return false;
+        }
+        after = after->prev;
+    }
+    t->level = NEAR_LEVEL;
+    t->slot = 0;
+    t->prev = after;
+    t->next = after ? after->next : w->expired.head;
+    if (t->next) {
+        t->next->prev = t;
+    } else {
+        w->expired.tail = t;
+    }
+    if (after) {
+        after->next = t;
+    } else {
+        w->expired.head = t;
+    }
+    return true;
+}
+
+/* Gives the near list's timers that are not yet due back to the wheel and
+ * lowers near_last to the wheel's time. */
+static void near_flush(tw_wheel *w)
+{
+    w->near_last = w->elapsed;
+    tw_timer *first = w->expired.tail;
+    if (!first || first->deadline <= w->elapsed) {
+        return;
+    }
+    while (first->prev && first->prev->deadline > w->elapsed) {
+        first = first->prev;
+    }
+    while (first) {
+        tw_timer *next = first->next;
+        list_unlink(&w->expired, first);
+        place(w, first);
+        first = next;
+    }
 }
 
 void tw_wheel_init(tw_wheel *w, tw_ns now)
 {
     memset(w, 0, sizeof(*w));
     w->elapsed = now;
+    w->near_last = now;
+    w->ahead_g = UINT32_MAX;
     for (uint32_t level = 0; level < TW_WHEEL_LEVELS; level++) {
-        for (uint32_t slot = 0; slot < TW_WHEEL_SLOTS; slot++) {
+        for (uint32_t slot = 0; slot < SLOTS; slot++) {
             w->slot_min[level][slot] = TW_NS_NEVER;
         }
     }
@@ -185,14 +227,18 @@ void tw_wheel_init(tw_wheel *w, tw_ns now)
 /* Takes an armed timer out of whichever list holds it. */
 static inline void disarm(tw_wheel *w, tw_timer *t)
 {
+    if (t == w->ahead_head || t == w->ahead_tail) {
+        w->ahead_head = NULL;
+    }
     TW_ASSERT(t->armed);
     TW_ASSERT(w->count > 0);
-    TW_ASSERT(t->level <= EXPIRED_LEVEL);
-    if (t->level == EXPIRED_LEVEL) {
+    TW_ASSERT(t->level <= NEAR_LEVEL);
+    if (t->level == NEAR_LEVEL) {
         list_unlink(&w->expired, t);
     } else {
         tw_timer_list *l = &w->slots[t->level][t->slot];
-        TW_ASSERT(w->occupied[t->level] & (1ull << t->slot));
+        uint32_t g = t->level * SLOTS + t->slot;
+        TW_ASSERT(w->occupied[g / 64] & (1ull << (g % 64)));
         list_unlink(l, t);
         if (!l->head) {
             slot_emptied(w, t->level, t->slot);
@@ -209,20 +255,20 @@ void tw_wheel_cancel(tw_wheel *w, tw_timer *t)
     }
 }
 
-/* True when an armed timer moved to `deadline` would land in the slot it
- * already occupies: the same digits from its level up. Then it can stay in
- * place, which spares touching its list neighbours (two cache misses when
- * timers are many). */
+/* True when an armed timer in the wheel (not the near list) may take
+ * `deadline` where it is: inside its slot's range. Then it can stay in
+ * place, which spares touching its list neighbours. */
 static bool stays_in_slot(const tw_wheel *w, const tw_timer *t, tw_ns deadline)
 {
-    if (t->level == EXPIRED_LEVEL || deadline <= w->elapsed) {
+    if (t->level == NEAR_LEVEL) {
         return false;
     }
-    uint32_t shift = t->level * LEVEL_BITS;
-    return (deadline >> shift) == (t->deadline >> shift);
+    tw_ns start = slot_start(w->elapsed, t->level * SLOTS + t->slot);
+    return deadline >= start && deadline <= slot_last(start, t->level);
 }
 
-void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline)
+/* Everything but the lazy re-arm. */
+__attribute__((noinline)) static void arm_slow(tw_wheel *w, tw_timer *t, tw_ns deadline)
 {
     if (t->armed) {
         if (stays_in_slot(w, t, deadline)) {
@@ -237,13 +283,25 @@ void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline)
     t->deadline = deadline;
     t->armed = 1;
     w->count++;
-    if (deadline > w->elapsed) {
+    if (deadline > w->near_last) {
         place(w, t);
-    } else if (!w->expired.tail || w->expired.tail->deadline <= deadline) {
-        expire_append(w, t);
-    } else {
-        expire_insert_sorted(w, t);
+    } else if (deadline <= w->elapsed) {
+        near_insert(w, t, UINT32_MAX);
+    } else if (!near_insert(w, t, NEAR_WALK)) {
+        near_flush(w);
+        place(w, t);
     }
+}
+
+void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline)
+{
+    /* Armed, above level 0 and outside the near list, and later: lazy (see
+     * the notes). */
+    if (t->armed && (uint32_t)t->level - 1u < TW_WHEEL_LEVELS - 1u && deadline >= t->deadline) {
+        t->deadline = deadline;
+        return;
+    }
+    arm_slow(w, t, deadline);
 }
 
 tw_ns tw_wheel_next_deadline(const tw_wheel *w)
@@ -251,55 +309,114 @@ tw_ns tw_wheel_next_deadline(const tw_wheel *w)
     if (w->expired.head) {
         return w->expired.head->deadline;
     }
-    uint32_t level = lowest_level(w);
-    if (level == TW_WHEEL_LEVELS) {
+    if (!w->summary) {
         return TW_NS_NEVER;
     }
-    uint32_t slot = (uint32_t)__builtin_ctzll(w->occupied[level]);
-    tw_ns min = w->slot_min[level][slot];
-    TW_ASSERT(min >= slot_start(w->elapsed, level, slot));
+    uint32_t g = lowest_slot(w);
+    tw_ns min = w->slot_min[g / SLOTS][g % SLOTS];
+    TW_ASSERT(min > w->near_last);
     return min;
 }
 
-/* Moves one timer of a slot being drained at the wheel's time. */
-static inline void drain_one(tw_wheel *w, tw_timer *t, uint32_t level)
+/* Takes the near list's head, which is due, moving the wheel's time to its
+ * deadline unless that is in the past. */
+static inline tw_timer *near_pop(tw_wheel *w, tw_timer *t)
+{
+    w->elapsed = tw_ns_max(w->elapsed, t->deadline);
+    w->expired.head = t->next;
+    if (t->next) {
+        t->next->prev = NULL;
+    } else {
+        w->expired.tail = NULL;
+    }
+    t->next = NULL;
+    t->armed = 0;
+    TW_ASSERT(w->count > 0);
+    w->count--;
+    return t;
+}
+
+/* Moves one timer of a slot being drained (in cascade mode) at the wheel's
+ * time. The near list holds only timers with that deadline. */
+static inline void drain_one(tw_wheel *w, tw_timer *t)
 {
     TW_ASSERT(t->deadline >= w->elapsed);
     if (t->deadline == w->elapsed) {
-        expire_append(w, t);
+        t->level = NEAR_LEVEL;
+        t->slot = 0;
+        list_append(&w->expired, t);
         return;
     }
     place(w, t);
-    TW_ASSERT(t->level < level);
     w->cascades++;
 }
 
-/* Empties the earliest slot, which is due, at time `at` (T in the notes):
- * timers with deadline `at` expire, the others move to lower levels. */
-static void drain_slot(tw_wheel *w, uint32_t level, uint32_t slot, tw_ns at)
+/* Empties the earliest slot g, which starts at `start`, at time `at` (T in
+ * the notes), into the near list or lower levels. */
+static void drain_slot(tw_wheel *w, uint32_t g, tw_ns start, tw_ns at)
 {
+    uint32_t level = g / SLOTS;
+    uint32_t slot = g % SLOTS;
     tw_timer_list *l = &w->slots[level][slot];
     tw_timer *head = l->head;
     tw_timer *tail = l->tail;
+    TW_ASSERT(head != NULL);
+    TW_ASSERT(w->expired.head == NULL);
     l->head = NULL;
     l->tail = NULL;
     slot_emptied(w, level, slot);
     w->elapsed = at;
+    if (g == w->ahead_g) {
+        w->ahead_head = NULL;
+        w->ahead_g = UINT32_MAX;
+    }
+
+    /* Count up to NEAR_MAX + 1 timers, from both ends at once (two chains of
+     * dependent loads in flight rather than one). */
+    uint32_t n = 0;
+    for (tw_timer *a = head, *b = tail; n <= TW_WHEEL_NEAR_MAX; a = a->next, b = b->prev) {
+        if (a == b) {
+            n++;
+            break;
+        }
+        n += 2;
+        if (a->next == b) {
+            break;
+        }
+    }
+    if (n <= TW_WHEEL_NEAR_MAX) {
+        tw_ns last = slot_last(start, level);
+        w->near_last = last;
+        for (tw_timer *t = head, *next; t; t = next) {
+            next = t->next;
+            TW_ASSERT(t->deadline >= at);
+            if (t->deadline <= last) {
+                near_insert(w, t, UINT32_MAX);
+            } else {
+                place(w, t); /* pushed past its slot since it was placed */
+            }
+            w->cascades += t->deadline != at;
+        }
+        return;
+    }
+
+    w->near_last = at;
+    w->ahead_level = level;
     /* The walk is a chain of dependent loads over timers scattered in
      * memory. Walking from both ends at once runs two chains, so two cache
      * misses are in flight instead of one; the order stays a function of
      * the list alone, so it is still deterministic. */
     while (head) {
         if (head == tail) {
-            drain_one(w, head, level);
+            drain_one(w, head);
             break;
         }
         tw_timer *head_next = head->next;
         tw_timer *tail_prev = tail->prev;
         __builtin_prefetch(head_next);
         __builtin_prefetch(tail_prev);
-        drain_one(w, head, level);
-        drain_one(w, tail, level);
+        drain_one(w, head);
+        drain_one(w, tail);
         if (head_next == tail) {
             break;
         }
@@ -308,35 +425,101 @@ static void drain_slot(tw_wheel *w, uint32_t level, uint32_t slot, tw_ns at)
     }
 }
 
-tw_timer *tw_wheel_pop_expired(tw_wheel *w, tw_ns now)
+/* One step of the read-ahead: prefetches the next timer from each end of
+ * the slot being read ahead, or, when idle, starts on the earliest slot of
+ * the level last drained by cascading, the next big drain. The timers
+ * prefetched last time have arrived by now, so following their links does
+ * not stall. */
+static inline void ahead_step(tw_wheel *w)
 {
-    TW_ASSERT(now >= w->elapsed);
+    tw_timer *a = w->ahead_head;
+    if (a) {
+        tw_timer *b = w->ahead_tail;
+        if (a == b || a->next == b) {
+            w->ahead_head = NULL;
+            return;
+        }
+        a = a->next;
+        b = b->prev;
+        __builtin_prefetch(a);
+        __builtin_prefetch(b);
+        w->ahead_head = a;
+        w->ahead_tail = b;
+        return;
+    }
+    uint32_t words = SLOTS / 64;
+    uint64_t m = w->summary & (((1ull << words) - 1) << (w->ahead_level * words));
+    if (!m) {
+        return;
+    }
+    uint32_t word = (uint32_t)__builtin_ctzll(m);
+    uint32_t g = word * 64 + (uint32_t)__builtin_ctzll(w->occupied[word]);
+    if (g == w->ahead_g) {
+        return; /* read ahead already */
+    }
+    w->ahead_g = g;
+    tw_timer_list *l = &w->slots[g / SLOTS][g % SLOTS];
+    w->ahead_head = l->head;
+    w->ahead_tail = l->tail;
+    __builtin_prefetch(l->head);
+    __builtin_prefetch(l->tail);
+}
+
+/* Moves the wheel's time to now, when nothing is due by then. */
+static inline void advance(tw_wheel *w, tw_ns now)
+{
+    w->elapsed = now;
+    w->near_last = tw_ns_max(w->near_last, now);
+}
+
+__attribute__((noinline)) static tw_timer *pop_slow(tw_wheel *w, tw_ns now)
+{
     for (;;) {
         tw_timer *t = w->expired.head;
         if (t) {
-            list_unlink(&w->expired, t);
-            t->armed = 0;
-            TW_ASSERT(w->count > 0);
-            w->count--;
-            return t;
-        }
-        uint32_t level = lowest_level(w);
-        if (level == TW_WHEEL_LEVELS) {
-            w->elapsed = now;
+            if (t->deadline <= now) {
+                return near_pop(w, t);
+            }
+            /* Every slot starts after near_last >= this deadline > now. */
+            advance(w, now);
+            ahead_step(w);
             return NULL;
         }
-        uint64_t bits = w->occupied[level];
-        uint32_t slot = (uint32_t)__builtin_ctzll(bits);
+        if (!w->summary) {
+            advance(w, now);
+            return NULL;
+        }
+        uint32_t g = lowest_slot(w);
         /* The invariant of the notes above: nothing at or behind the
          * position, so the lowest set bit is the earliest slot. */
-        TW_ASSERT(slot > position(w->elapsed, level));
-        tw_ns start = slot_start(w->elapsed, level, slot);
+        TW_ASSERT(g % SLOTS > position(w->elapsed, g / SLOTS));
+        tw_ns start = slot_start(w->elapsed, g);
         if (start > now) {
-            w->elapsed = now;
+            /* The next drain starts with this slot's timers: fetch the
+             * first while the caller does other work. */
+            __builtin_prefetch(w->slots[g / SLOTS][g % SLOTS].head);
+            advance(w, now);
+            ahead_step(w);
             return NULL;
         }
-        tw_ns min = w->slot_min[level][slot];
+        tw_ns min = w->slot_min[g / SLOTS][g % SLOTS];
         TW_ASSERT(min >= start);
-        drain_slot(w, level, slot, tw_ns_min(now, min));
+        drain_slot(w, g, start, tw_ns_min(now, min));
     }
+}
+
+tw_timer *tw_wheel_pop_expired(tw_wheel *w, tw_ns now)
+{
+    TW_ASSERT(now >= w->elapsed);
+    tw_timer *t = w->expired.head;
+    if (t) {
+        if (t->deadline <= now) {
+            return near_pop(w, t);
+        }
+        /* Every slot starts after near_last >= this deadline > now. */
+        advance(w, now);
+        ahead_step(w);
+        return NULL;
+    }
+    return pop_slow(w, now);
 }
