@@ -133,47 +133,36 @@ static inline uint32_t lowest_slot(const tw_wheel *w)
  * time), in its slot. */
 static inline void place(tw_wheel *w, tw_timer *t)
 {
-    TW_ASSERT(t->deadline > w->near_last);
-    uint32_t bit = 63u - (uint32_t)__builtin_clzll(t->deadline ^ w->elapsed);
+    tw_ns d = t->deadline;
+    TW_ASSERT(d > w->near_last);
+    uint32_t bit = (uint32_t)__builtin_clzll(d ^ w->elapsed) ^ 63u;
     uint32_t level = bit / LEVEL_BITS;
     /* d > e, and at bit `bit` d has a 1 where e has a 0: d's digit at this
      * level is above e's, the position (the invariant of the notes). */
-    uint32_t slot = (uint32_t)(t->deadline >> (level * LEVEL_BITS)) & (SLOTS - 1);
+    uint32_t slot = (uint32_t)(d >> (level * LEVEL_BITS)) & (SLOTS - 1);
     uint32_t g = level * SLOTS + slot;
     t->level = (uint8_t)level;
     t->slot = (uint16_t)slot;
-    list_append(&w->slots[level][slot], t);
+    tw_wheel_slot *s = &w->slots[g];
+    list_append(&s->list, t);
+    s->min = tw_ns_min(s->min, d);
     w->occupied[g / 64] |= 1ull << (g % 64);
     w->summary |= 1ull << (g / 64);
-    tw_ns *min = &w->slot_min[level][slot];
-    if (t->deadline < *min) {
-        *min = t->deadline;
-    }
 }
 
-/* Marks slot (level, slot) empty; its list must already be. */
-static inline void slot_emptied(tw_wheel *w, uint32_t level, uint32_t slot)
+/* Marks slot g empty; its list must already be. */
+static inline void slot_emptied(tw_wheel *w, uint32_t g)
 {
-    uint32_t g = level * SLOTS + slot;
     w->occupied[g / 64] &= ~(1ull << (g % 64));
     if (!w->occupied[g / 64]) {
         w->summary &= ~(1ull << (g / 64));
     }
-    w->slot_min[level][slot] = TW_NS_NEVER;
+    w->slots[g].min = TW_NS_NEVER;
 }
 
-/* Puts t in order into the near list: after every timer with a deadline <=
- * its own, walking back from the tail. Gives up, changing nothing, when
- * that takes more than `limit` steps. */
-static inline bool near_insert(tw_wheel *w, tw_timer *t, uint32_t limit)
+/* Links t into the near list after `after` (at the head when NULL). */
+static inline void near_link(tw_wheel *w, tw_timer *after, tw_timer *t)
 {
-    tw_timer *after = w->expired.tail;
-    for (uint32_t steps = 0; after && after->deadline > t->deadline; steps++) {
-        if (steps == limit) {
-            return false;
-        }
-        after = after->prev;
-    }
     t->level = NEAR_LEVEL;
     t->slot = 0;
     t->prev = after;
@@ -188,6 +177,31 @@ static inline bool near_insert(tw_wheel *w, tw_timer *t, uint32_t limit)
     } else {
         w->expired.head = t;
     }
+}
+
+/* Puts t in order into the near list: after every timer with a deadline <=
+ * its own, walking back from the tail. */
+static inline void near_insert(tw_wheel *w, tw_timer *t)
+{
+    tw_timer *after = w->expired.tail;
+    while (after && after->deadline > t->deadline) {
+        after = after->prev;
+    }
+    near_link(w, after, t);
+}
+
+/* The same, unless that takes more than NEAR_WALK steps: then false, and
+ * nothing changed. */
+static bool near_insert_short(tw_wheel *w, tw_timer *t)
+{
+    tw_timer *after = w->expired.tail;
+    for (uint32_t steps = 0; after && after->deadline > t->deadline; steps++) {
+        if (steps == NEAR_WALK) {
+            return false;
+        }
+        after = after->prev;
+    }
+    near_link(w, after, t);
     return true;
 }
 
@@ -217,10 +231,8 @@ void tw_wheel_init(tw_wheel *w, tw_ns now)
     w->elapsed = now;
     w->near_last = now;
     w->ahead_g = UINT32_MAX;
-    for (uint32_t level = 0; level < TW_WHEEL_LEVELS; level++) {
-        for (uint32_t slot = 0; slot < SLOTS; slot++) {
-            w->slot_min[level][slot] = TW_NS_NEVER;
-        }
+    for (uint32_t g = 0; g < TW_WHEEL_LEVELS * SLOTS; g++) {
+        w->slots[g].min = TW_NS_NEVER;
     }
 }
 
@@ -236,12 +248,12 @@ static inline void disarm(tw_wheel *w, tw_timer *t)
     if (t->level == NEAR_LEVEL) {
         list_unlink(&w->expired, t);
     } else {
-        tw_timer_list *l = &w->slots[t->level][t->slot];
         uint32_t g = t->level * SLOTS + t->slot;
+        tw_timer_list *l = &w->slots[g].list;
         TW_ASSERT(w->occupied[g / 64] & (1ull << (g % 64)));
         list_unlink(l, t);
         if (!l->head) {
-            slot_emptied(w, t->level, t->slot);
+            slot_emptied(w, g);
         }
     }
     t->armed = 0;
@@ -267,41 +279,57 @@ static bool stays_in_slot(const tw_wheel *w, const tw_timer *t, tw_ns deadline)
     return deadline >= start && deadline <= slot_last(start, t->level);
 }
 
-/* Everything but the lazy re-arm. */
-__attribute__((noinline)) static void arm_slow(tw_wheel *w, tw_timer *t, tw_ns deadline)
+/* Arms t, not armed, whose deadline is at or before near_last. */
+__attribute__((noinline)) static void arm_near(tw_wheel *w, tw_timer *t)
 {
-    if (t->armed) {
-        if (stays_in_slot(w, t, deadline)) {
-            t->deadline = deadline;
-            tw_ns *min = &w->slot_min[t->level][t->slot];
-            *min = tw_ns_min(*min, deadline);
-            return;
-        }
-        disarm(w, t);
-    }
-    TW_ASSERT(w->count < UINT32_MAX);
-    t->deadline = deadline;
-    t->armed = 1;
-    w->count++;
-    if (deadline > w->near_last) {
-        place(w, t);
-    } else if (deadline <= w->elapsed) {
-        near_insert(w, t, UINT32_MAX);
-    } else if (!near_insert(w, t, NEAR_WALK)) {
+    if (t->deadline <= w->elapsed) {
+        near_insert(w, t);
+    } else if (!near_insert_short(w, t)) {
         near_flush(w);
         place(w, t);
     }
 }
 
-void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline)
+/* Arms t, not armed. */
+static inline void arm_fresh(tw_wheel *w, tw_timer *t, tw_ns deadline)
 {
-    /* Armed, above level 0 and outside the near list, and later: lazy (see
-     * the notes). */
-    if (t->armed && (uint32_t)t->level - 1u < TW_WHEEL_LEVELS - 1u && deadline >= t->deadline) {
+    TW_ASSERT(w->count < UINT32_MAX);
+    t->deadline = deadline;
+    t->armed = 1;
+    w->count++;
+    if (__builtin_expect(deadline > w->near_last, 1)) {
+        place(w, t);
+    } else {
+        arm_near(w, t);
+    }
+}
+
+/* Re-arms t, armed, other than lazily. */
+__attribute__((noinline)) static void rearm(tw_wheel *w, tw_timer *t, tw_ns deadline)
+{
+    if (stays_in_slot(w, t, deadline)) {
         t->deadline = deadline;
+        tw_ns *min = &w->slots[t->level * SLOTS + t->slot].min;
+        *min = tw_ns_min(*min, deadline);
         return;
     }
-    arm_slow(w, t, deadline);
+    disarm(w, t);
+    arm_fresh(w, t, deadline);
+}
+
+void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline)
+{
+    if (t->armed) {
+        /* Above level 0 and outside the near list, and later: lazy (see
+         * the notes). */
+        if ((uint32_t)t->level - 1u < TW_WHEEL_LEVELS - 1u && deadline >= t->deadline) {
+            t->deadline = deadline;
+            return;
+        }
+        rearm(w, t, deadline);
+        return;
+    }
+    arm_fresh(w, t, deadline);
 }
 
 tw_ns tw_wheel_next_deadline(const tw_wheel *w)
@@ -313,7 +341,7 @@ tw_ns tw_wheel_next_deadline(const tw_wheel *w)
         return TW_NS_NEVER;
     }
     uint32_t g = lowest_slot(w);
-    tw_ns min = w->slot_min[g / SLOTS][g % SLOTS];
+    tw_ns min = w->slots[g].min;
     TW_ASSERT(min > w->near_last);
     return min;
 }
@@ -356,51 +384,41 @@ static inline void drain_one(tw_wheel *w, tw_timer *t)
 static void drain_slot(tw_wheel *w, uint32_t g, tw_ns start, tw_ns at)
 {
     uint32_t level = g / SLOTS;
-    uint32_t slot = g % SLOTS;
-    tw_timer_list *l = &w->slots[level][slot];
+    tw_timer_list *l = &w->slots[g].list;
     tw_timer *head = l->head;
     tw_timer *tail = l->tail;
     TW_ASSERT(head != NULL);
     TW_ASSERT(w->expired.head == NULL);
     l->head = NULL;
     l->tail = NULL;
-    slot_emptied(w, level, slot);
+    slot_emptied(w, g);
     w->elapsed = at;
     if (g == w->ahead_g) {
         w->ahead_head = NULL;
         w->ahead_g = UINT32_MAX;
     }
 
-    /* Count up to NEAR_MAX + 1 timers, from both ends at once (two chains of
-     * dependent loads in flight rather than one). */
+    /* Optimistically sort the slot's timers into the near list; past
+     * NEAR_MAX of them, give up and cascade the rest (and those). */
+    w->near_last = slot_last(start, level);
     uint32_t n = 0;
-    for (tw_timer *a = head, *b = tail; n <= TW_WHEEL_NEAR_MAX; a = a->next, b = b->prev) {
-        if (a == b) {
-            n++;
+    for (tw_timer *next; head; head = next) {
+        next = head->next;
+        TW_ASSERT(head->deadline >= at);
+        if (head->deadline > w->near_last) {
+            place(w, head); /* pushed past its slot since it was placed */
+        } else if (n++ < TW_WHEEL_NEAR_MAX) {
+            near_insert(w, head);
+        } else {
             break;
         }
-        n += 2;
-        if (a->next == b) {
-            break;
-        }
+        w->cascades += head->deadline != at;
     }
-    if (n <= TW_WHEEL_NEAR_MAX) {
-        tw_ns last = slot_last(start, level);
-        w->near_last = last;
-        for (tw_timer *t = head, *next; t; t = next) {
-            next = t->next;
-            TW_ASSERT(t->deadline >= at);
-            if (t->deadline <= last) {
-                near_insert(w, t, UINT32_MAX);
-            } else {
-                place(w, t); /* pushed past its slot since it was placed */
-            }
-            w->cascades += t->deadline != at;
-        }
+    if (!head) {
         return;
     }
-
-    w->near_last = at;
+    near_flush(w);
+    TW_ASSERT(w->near_last == at);
     w->ahead_level = level;
     /* The walk is a chain of dependent loads over timers scattered in
      * memory. Walking from both ends at once runs two chains, so two cache
@@ -458,7 +476,7 @@ static inline void ahead_step(tw_wheel *w)
         return; /* read ahead already */
     }
     w->ahead_g = g;
-    tw_timer_list *l = &w->slots[g / SLOTS][g % SLOTS];
+    tw_timer_list *l = &w->slots[g].list;
     w->ahead_head = l->head;
     w->ahead_tail = l->tail;
     __builtin_prefetch(l->head);
@@ -497,12 +515,12 @@ __attribute__((noinline)) static tw_timer *pop_slow(tw_wheel *w, tw_ns now)
         if (start > now) {
             /* The next drain starts with this slot's timers: fetch the
              * first while the caller does other work. */
-            __builtin_prefetch(w->slots[g / SLOTS][g % SLOTS].head);
+            __builtin_prefetch(w->slots[g].list.head);
             advance(w, now);
             ahead_step(w);
             return NULL;
         }
-        tw_ns min = w->slot_min[g / SLOTS][g % SLOTS];
+        tw_ns min = w->slots[g].min;
         TW_ASSERT(min >= start);
         drain_slot(w, g, start, tw_ns_min(now, min));
     }

@@ -35,14 +35,18 @@
 
 #include "base/time.h"
 
+#ifndef TW_WHEEL_LEVEL_BITS
 #define TW_WHEEL_LEVEL_BITS 8
+#endif
 #define TW_WHEEL_SLOTS (1u << TW_WHEEL_LEVEL_BITS) /* per level */
 #define TW_WHEEL_LEVELS ((64 + TW_WHEEL_LEVEL_BITS - 1) / TW_WHEEL_LEVEL_BITS)
 /* Occupancy words: bit (level * TW_WHEEL_SLOTS + slot) of the array. */
 #define TW_WHEEL_WORDS (TW_WHEEL_LEVELS * TW_WHEEL_SLOTS / 64)
 /* A drained slot with at most this many timers is sorted into the near list
  * instead of cascading. */
+#ifndef TW_WHEEL_NEAR_MAX
 #define TW_WHEEL_NEAR_MAX 16
+#endif
 
 typedef struct tw_timer tw_timer;
 struct tw_timer {
@@ -61,6 +65,14 @@ typedef struct tw_timer_list {
     tw_timer *tail;
 } tw_timer_list;
 
+typedef struct tw_wheel_slot {
+    tw_timer_list list;
+    /* A lower bound of the slot's deadlines (TW_NS_NEVER when empty): the
+     * wheel drains the slot at this time rather than at its start, and it
+     * is what next_deadline answers. */
+    tw_ns min;
+} tw_wheel_slot;
+
 typedef struct tw_wheel {
     tw_ns elapsed; /* the wheel's current time: the last `now` polled */
     /* The near list holds, sorted by deadline (ties in arrival order), every
@@ -78,11 +90,8 @@ typedef struct tw_wheel {
     tw_timer *ahead_tail;
     uint32_t ahead_g;     /* its flat index */
     uint32_t ahead_level; /* the level of the last slot drained by cascading */
-    tw_timer_list slots[TW_WHEEL_LEVELS][TW_WHEEL_SLOTS];
-    /* Per slot, a lower bound of its deadlines (TW_NS_NEVER when empty):
-     * the wheel drains a slot at this time rather than at the slot start,
-     * and it is what next_deadline answers. */
-    tw_ns slot_min[TW_WHEEL_LEVELS][TW_WHEEL_SLOTS];
+    /* By flat index level * TW_WHEEL_SLOTS + slot. */
+    tw_wheel_slot slots[TW_WHEEL_LEVELS * TW_WHEEL_SLOTS];
 } tw_wheel;
 
 void tw_wheel_init(tw_wheel *w, tw_ns now);
