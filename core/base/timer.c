@@ -364,6 +364,26 @@ static inline tw_timer *near_pop(tw_wheel *w, tw_timer *t)
     return t;
 }
 
+/* Starts the read-ahead on the earliest slot of `level`, the next to be
+ * drained by cascading after one at that level was. */
+static void ahead_start(tw_wheel *w, uint32_t level)
+{
+    uint32_t words = SLOTS / 64;
+    uint64_t m = w->summary & (((1ull << words) - 1) << (level * words));
+    if (!m) {
+        w->ahead_head = NULL;
+        return;
+    }
+    uint32_t word = (uint32_t)__builtin_ctzll(m);
+    uint32_t g = word * 64 + (uint32_t)__builtin_ctzll(w->occupied[word]);
+    tw_timer_list *l = &w->slots[g].list;
+    w->ahead_g = g;
+    w->ahead_head = l->head;
+    w->ahead_tail = l->tail;
+    __builtin_prefetch(l->head);
+    __builtin_prefetch(l->tail);
+}
+
 /* Moves one timer of a slot being drained (in cascade mode) at the wheel's
  * time. The near list holds only timers with that deadline. */
 static inline void drain_one(tw_wheel *w, tw_timer *t)
@@ -419,7 +439,6 @@ static void drain_slot(tw_wheel *w, uint32_t g, tw_ns start, tw_ns at)
     }
     near_flush(w);
     TW_ASSERT(w->near_last == at);
-    w->ahead_level = level;
     /* The walk is a chain of dependent loads over timers scattered in
      * memory. Walking from both ends at once runs two chains, so two cache
      * misses are in flight instead of one; the order stays a function of
@@ -441,46 +460,29 @@ static void drain_slot(tw_wheel *w, uint32_t g, tw_ns start, tw_ns at)
         head = head_next;
         tail = tail_prev;
     }
+    ahead_start(w, level);
 }
 
 /* One step of the read-ahead: prefetches the next timer from each end of
- * the slot being read ahead, or, when idle, starts on the earliest slot of
- * the level last drained by cascading, the next big drain. The timers
- * prefetched last time have arrived by now, so following their links does
- * not stall. */
+ * the slot being read ahead. The timers prefetched last time have arrived
+ * by now, so following their links does not stall. */
 static inline void ahead_step(tw_wheel *w)
 {
     tw_timer *a = w->ahead_head;
-    if (a) {
-        tw_timer *b = w->ahead_tail;
-        if (a == b || a->next == b) {
-            w->ahead_head = NULL;
-            return;
-        }
-        a = a->next;
-        b = b->prev;
-        __builtin_prefetch(a);
-        __builtin_prefetch(b);
-        w->ahead_head = a;
-        w->ahead_tail = b;
+    if (!a) {
         return;
     }
-    uint32_t words = SLOTS / 64;
-    uint64_t m = w->summary & (((1ull << words) - 1) << (w->ahead_level * words));
-    if (!m) {
+    tw_timer *b = w->ahead_tail;
+    if (a == b || a->next == b) {
+        w->ahead_head = NULL;
         return;
     }
-    uint32_t word = (uint32_t)__builtin_ctzll(m);
-    uint32_t g = word * 64 + (uint32_t)__builtin_ctzll(w->occupied[word]);
-    if (g == w->ahead_g) {
-        return; /* read ahead already */
-    }
-    w->ahead_g = g;
-    tw_timer_list *l = &w->slots[g].list;
-    w->ahead_head = l->head;
-    w->ahead_tail = l->tail;
-    __builtin_prefetch(l->head);
-    __builtin_prefetch(l->tail);
+    a = a->next;
+    b = b->prev;
+    __builtin_prefetch(a);
+    __builtin_prefetch(b);
+    w->ahead_head = a;
+    w->ahead_tail = b;
 }
 
 /* Moves the wheel's time to now, when nothing is due by then. */

@@ -84,12 +84,12 @@ typedef struct tw_wheel {
     uint64_t summary; /* bit i set when occupied[i] != 0 */
     uint64_t occupied[TW_WHEEL_WORDS];
     uint64_t cascades; /* timers moved out of a drained slot without firing */
-    /* Read-ahead of the next big slot's list (see the notes): two cursors
-     * walking in from its ends, NULL when idle. */
+    /* Read-ahead of the next slot to be drained by cascading (see the
+     * implementation notes): two cursors walking in from its ends, NULL
+     * when idle, and its flat index. */
     tw_timer *ahead_head;
     tw_timer *ahead_tail;
-    uint32_t ahead_g;     /* its flat index */
-    uint32_t ahead_level; /* the level of the last slot drained by cascading */
+    uint32_t ahead_g;
     /* By flat index level * TW_WHEEL_SLOTS + slot. */
     tw_wheel_slot slots[TW_WHEEL_LEVELS * TW_WHEEL_SLOTS];
 } tw_wheel;
