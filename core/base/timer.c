@@ -14,6 +14,7 @@
  * which is the order of the flat index g = L * 256 + s: one bitmap over all
  * slots (32 words) and a summary word of its non-empty words find it with
  * two count-trailing-zeros, no masking by position needed (asserted).
+ * Each slot keeps its list and slot_min (tw_wheel_slot.min) side by side.
  *
  * Lazy re-arm. A timer's slot only promises that its deadline is not
  * earlier than the slot's start (and not earlier than slot_min). Pushing a
@@ -50,7 +51,16 @@
  * instead (near_last drops to elapsed), so a burst of arms into a small
  * slot's range stays O(1) amortised. Only past deadlines walk without
  * bound, as before. The wheel drains a slot only when the near list is
- * empty, and then appends the timers with deadline T in O(1). */
+ * empty, and then appends the timers with deadline T in O(1).
+ *
+ * Read-ahead. Draining a big slot walks a list of timers scattered in
+ * memory, each step waiting for the previous one's cache miss. After a slot
+ * is drained by cascading, the earliest slot of its level, the next big
+ * drain, is read ahead in the background: each poll that finds nothing due
+ * prefetches one more timer from each end of its list, following links
+ * that the previous poll's prefetches have brought in by then. It changes
+ * nothing but the cache; the cursors are dropped when their slot is drained
+ * or a timer under them is disarmed. */
 #include "base/timer.h"
 
 #include <string.h>

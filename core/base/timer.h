@@ -35,18 +35,14 @@
 
 #include "base/time.h"
 
-#ifndef TW_WHEEL_LEVEL_BITS
 #define TW_WHEEL_LEVEL_BITS 8
-#endif
 #define TW_WHEEL_SLOTS (1u << TW_WHEEL_LEVEL_BITS) /* per level */
 #define TW_WHEEL_LEVELS ((64 + TW_WHEEL_LEVEL_BITS - 1) / TW_WHEEL_LEVEL_BITS)
 /* Occupancy words: bit (level * TW_WHEEL_SLOTS + slot) of the array. */
 #define TW_WHEEL_WORDS (TW_WHEEL_LEVELS * TW_WHEEL_SLOTS / 64)
 /* A drained slot with at most this many timers is sorted into the near list
  * instead of cascading. */
-#ifndef TW_WHEEL_NEAR_MAX
 #define TW_WHEEL_NEAR_MAX 16
-#endif
 
 typedef struct tw_timer tw_timer;
 struct tw_timer {
@@ -96,9 +92,10 @@ typedef struct tw_wheel {
 
 void tw_wheel_init(tw_wheel *w, tw_ns now);
 
-/* Arms t to fire at deadline; re-arming an armed timer moves it. O(1),
- * except that a deadline at or below near_last is put in order in the near
- * list, walking past those with a later deadline. */
+/* Arms t to fire at deadline; re-arming an armed timer moves it (to a later
+ * deadline, lazily: see above). O(1), except that a deadline at or below
+ * near_last is put in order in the near list, walking past those with a
+ * later deadline. */
 void tw_wheel_arm(tw_wheel *w, tw_timer *t, tw_ns deadline);
 /* Disarms t; a no-op when it is not armed. */
 void tw_wheel_cancel(tw_wheel *w, tw_timer *t);
