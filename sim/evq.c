@@ -6,94 +6,152 @@
 #include "base/error.h"
 #include "base/mem.h"
 
+#define NIL UINT32_MAX
+
 void tw_evq_init(tw_evq *q, uint32_t capacity)
 {
     TW_ASSERT(capacity > 0);
+    TW_ASSERT(capacity < NIL);
     memset(q, 0, sizeof(*q));
-    q->heap = tw_mem_calloc(capacity, sizeof(tw_event));
+    q->ev = tw_mem_calloc(capacity, sizeof(tw_event));
+    q->next = tw_mem_calloc(capacity, sizeof(uint32_t));
     q->capacity = capacity;
+    for (uint32_t i = 0; i < capacity; i++) {
+        q->next[i] = i + 1 < capacity ? i + 1 : NIL;
+    }
+    q->free = 0;
+    for (uint32_t b = 0; b < TW_EVQ_BUCKETS; b++) {
+        q->bucket[b].head = q->bucket[b].tail = NIL;
+    }
 }
 
 void tw_evq_free(tw_evq *q)
 {
-    tw_mem_free(q->heap);
-    q->heap = NULL;
+    tw_mem_free(q->ev);
+    tw_mem_free(q->next);
+    q->ev = NULL;
+    q->next = NULL;
 }
 
-/* (time, seq) as one 128-bit key: a single comparison the compiler can do
- * without branches. */
-static inline unsigned __int128 key(const tw_event *e)
+static inline uint32_t bucket_of(tw_ns last, tw_ns time)
 {
-    return ((unsigned __int128)e->time << 64) | e->seq;
+    return time == last ? 0 : 64u - (uint32_t)__builtin_clzll(time ^ last);
 }
 
-static inline bool before(const tw_event *a, const tw_event *b) { return key(a) < key(b); }
+static inline void append(tw_evq *q, uint32_t b, uint32_t node)
+{
+    tw_evq_list *l = &q->bucket[b];
+    q->next[node] = NIL;
+    if (l->tail == NIL) {
+        l->head = node;
+        q->occupied[b >> 6] |= 1ull << (b & 63);
+    } else {
+        q->next[l->tail] = node;
+    }
+    l->tail = node;
+}
 
 int tw_evq_push(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t arg)
 {
-    if (q->len == q->capacity) {
+    TW_ASSERT(time >= q->last);
+    if (q->free == NIL) {
         q->overflows++;
         return -TW_EFULL;
     }
-    tw_event ev = {.time = time, .seq = q->next_seq++, .arg = arg, .target = target, .kind = kind};
-    uint32_t i = q->len++;
-    while (i > 0) {
-        uint32_t parent = (i - 1) >> 2;
-        if (!before(&ev, &q->heap[parent])) {
-            break;
-        }
-        q->heap[i] = q->heap[parent];
-        i = parent;
+    uint32_t node = q->free;
+    q->free = q->next[node];
+    q->ev[node] = (tw_event){.time = time, .seq = q->next_seq++, .arg = arg, .target = target,
+                             .kind = kind};
+    append(q, bucket_of(q->last, time), node);
+    q->len++;
+    if (q->peek_valid && time < q->peeked) {
+        q->peeked = time;
     }
-    q->heap[i] = ev;
     return 0;
 }
 
-/* Bottom-up deletion: walk the hole at the root down to a leaf along the
- * smallest children (no comparison with the displaced last element on the
- * way), then sift that element up from the leaf. In an event queue the last
- * element almost always belongs near the bottom, so this does about half the
- * comparisons of the textbook sift-down. */
-bool tw_evq_pop(tw_evq *q, tw_event *out)
+/* Makes bucket 0 non-empty when any event is queued: the lowest non-empty
+ * bucket is re-filed around its earliest time, in list order, so events of
+ * equal time keep their order. */
+static uint32_t lowest_bucket(const tw_evq *q)
 {
+    uint32_t b = q->occupied[0] ? (uint32_t)__builtin_ctzll(q->occupied[0])
+                                : 64u + (uint32_t)__builtin_ctzll(q->occupied[1]);
+    TW_ASSERT(b < TW_EVQ_BUCKETS);
+    return b;
+}
+
+/* Every event of a lower bucket is earlier than every event of a higher
+ * one, so the earliest of all is the earliest of the lowest bucket. */
+static tw_ns earliest_of(const tw_evq *q, uint32_t b)
+{
+    tw_ns min = TW_NS_NEVER;
+    for (uint32_t n = q->bucket[b].head; n != NIL; n = q->next[n]) {
+        if (q->ev[n].time < min) {
+            min = q->ev[n].time;
+        }
+    }
+    return min;
+}
+
+static bool settle(tw_evq *q)
+{
+    if (q->bucket[0].head != NIL) {
+        return true;
+    }
     if (q->len == 0) {
         return false;
     }
-    *out = q->heap[0];
-    uint32_t n = --q->len;
-    if (n == 0) {
-        return true;
+    uint32_t b = lowest_bucket(q);
+    TW_ASSERT(b > 0);
+    tw_ns min = q->peek_valid ? q->peeked : earliest_of(q, b);
+    q->peek_valid = false;
+    tw_evq_list l = q->bucket[b];
+    q->bucket[b].head = q->bucket[b].tail = NIL;
+    q->occupied[b >> 6] &= ~(1ull << (b & 63));
+    q->last = min;
+    for (uint32_t n = l.head; n != NIL;) {
+        uint32_t nx = q->next[n];
+        uint32_t nb = bucket_of(min, q->ev[n].time);
+        /* Everything in bucket b lies below the next power of two: it can
+         * only move down. */
+        TW_ASSERT(nb < b);
+        append(q, nb, n);
+        n = nx;
     }
-    tw_event last = q->heap[n];
-    tw_event *h = q->heap;
-    uint32_t i = 0;
-    for (;;) {
-        uint32_t first = (i << 2) + 1;
-        if (first >= n) {
-            break;
-        }
-        uint32_t best = first;
-        unsigned __int128 bk = key(&h[first]);
-        uint32_t end = first + 4 < n ? first + 4 : n;
-        for (uint32_t c = first + 1; c < end; c++) {
-            unsigned __int128 ck = key(&h[c]);
-            if (ck < bk) {
-                bk = ck;
-                best = c;
-            }
-        }
-        h[i] = h[best];
-        i = best;
-    }
-    unsigned __int128 lk = key(&last);
-    while (i > 0) {
-        uint32_t parent = (i - 1) >> 2;
-        if (!(lk < key(&h[parent]))) {
-            break;
-        }
-        h[i] = h[parent];
-        i = parent;
-    }
-    h[i] = last;
     return true;
+}
+
+bool tw_evq_pop(tw_evq *q, tw_event *out)
+{
+    if (!settle(q)) {
+        return false;
+    }
+    tw_evq_list *l = &q->bucket[0];
+    uint32_t node = l->head;
+    *out = q->ev[node];
+    l->head = q->next[node];
+    if (l->head == NIL) {
+        l->tail = NIL;
+        q->occupied[0] &= ~1ull;
+    }
+    q->next[node] = q->free;
+    q->free = node;
+    q->len--;
+    return true;
+}
+
+tw_ns tw_evq_peek_time(tw_evq *q)
+{
+    if (q->bucket[0].head != NIL) {
+        return q->last;
+    }
+    if (q->len == 0) {
+        return TW_NS_NEVER;
+    }
+    if (!q->peek_valid) {
+        q->peeked = earliest_of(q, lowest_bucket(q));
+        q->peek_valid = true;
+    }
+    return q->peeked;
 }

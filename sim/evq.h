@@ -1,8 +1,19 @@
-/* The simulator's event queue: a bounded 4-ary min-heap ordered by
- * (time, insertion sequence). The sequence makes the order of simultaneous
- * events a function of the order they were scheduled in, never of heap
- * layout, so a run is bit-for-bit reproducible. A 4-ary heap halves the
- * depth of a binary one and keeps siblings in one cache line. */
+/* The simulator's event queue, ordered by (time, insertion sequence): the
+ * sequence makes the order of simultaneous events a function of the order
+ * they were scheduled in, so a run is bit-for-bit reproducible.
+ *
+ * A radix heap (Ahuja, Mehlhorn, Orlin and Tarjan, 1990), which fits a
+ * discrete-event simulator exactly: nothing is ever scheduled before the
+ * last event taken (time is monotone), so an event can live in the bucket
+ * of the highest bit in which its time differs from that last time. Bucket
+ * 0 holds events at exactly the last time. Taking an event from an empty
+ * bucket 0 re-files the lowest non-empty bucket around its earliest time;
+ * each event moves at most 64 times over its life and in practice two or
+ * three, so push and pop are O(1) amortised with no comparisons of
+ * sequence numbers at all: buckets are FIFO lists, and events of equal
+ * time always share a bucket, so they come out in the order they went in.
+ *
+ * Bounded: a push beyond `capacity` events fails with -TW_EFULL, counted. */
 #ifndef TW_SIM_EVQ_H
 #define TW_SIM_EVQ_H
 
@@ -11,7 +22,6 @@
 
 #include "base/time.h"
 
-/* 24 bytes, so more of the heap's hot top stays in cache. */
 typedef struct tw_event {
     tw_ns time;
     uint64_t seq;
@@ -20,23 +30,38 @@ typedef struct tw_event {
     uint16_t kind;
 } tw_event;
 
+#define TW_EVQ_BUCKETS 65
+
+typedef struct tw_evq_list {
+    uint32_t head;
+    uint32_t tail;
+} tw_evq_list;
+
 typedef struct tw_evq {
-    tw_event *heap;
+    tw_event *ev;     /* node storage */
+    uint32_t *next;   /* FIFO links, by node */
+    uint32_t free;    /* free node list */
     uint32_t len;
     uint32_t capacity;
+    tw_ns last;       /* the time of the last event taken (monotone) */
+    tw_ns peeked;     /* the earliest time, when bucket 0 is empty and peek_valid */
+    bool peek_valid;
     uint64_t next_seq;
     uint64_t overflows;
+    uint64_t occupied[2]; /* bit b: bucket b non-empty */
+    tw_evq_list bucket[TW_EVQ_BUCKETS];
 } tw_evq;
 
 void tw_evq_init(tw_evq *q, uint32_t capacity);
 void tw_evq_free(tw_evq *q);
-/* 0, or -TW_EFULL (counted) when the queue holds `capacity` events. */
+/* 0, or -TW_EFULL (counted) when the queue holds `capacity` events. `time`
+ * must not be before the last event taken. */
 int tw_evq_push(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t arg);
 bool tw_evq_pop(tw_evq *q, tw_event *out);
-/* TW_NS_NEVER when empty. */
-static inline tw_ns tw_evq_peek_time(const tw_evq *q)
-{
-    return q->len ? q->heap[0].time : TW_NS_NEVER;
-}
+/* The time of the next event, TW_NS_NEVER when empty. Remembers what it
+ * found (pushes keep it right), hence not const; it never moves the
+ * queue's time, so events may still be pushed at any time >= the last one
+ * taken. */
+tw_ns tw_evq_peek_time(tw_evq *q);
 
 #endif

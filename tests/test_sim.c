@@ -45,6 +45,75 @@ static void test_sim_evq_orders_by_time_then_sequence(void **state)
     tw_evq_free(&q);
 }
 
+static void test_sim_evq_peek_then_earlier_push(void **state)
+{
+    tw_evq q;
+    tw_evq_init(&q, 16);
+    tw_evq_push(&q, 1000, 0, 0, 1);
+    tw_evq_push(&q, 3000, 0, 0, 2);
+    assert_int_equal(tw_evq_peek_time(&q), 1000);
+    /* A peek does not move the queue's time: a driver may still schedule
+     * something earlier than what it saw. */
+    tw_evq_push(&q, 500, 0, 0, 3);
+    assert_int_equal(tw_evq_peek_time(&q), 500);
+    tw_event ev;
+    uint32_t order[4];
+    int n = 0;
+    while (tw_evq_pop(&q, &ev)) {
+        order[n++] = ev.arg;
+        if (ev.arg == 3) {
+            /* Scheduling at exactly the current time, between pops. */
+            tw_evq_push(&q, 500, 0, 0, 4);
+        }
+    }
+    assert_int_equal(n, 4);
+    assert_int_equal(order[0], 3);
+    assert_int_equal(order[1], 4);
+    assert_int_equal(order[2], 1);
+    assert_int_equal(order[3], 2);
+    assert_int_equal(tw_evq_peek_time(&q), TW_NS_NEVER);
+    tw_evq_free(&q);
+}
+
+static void test_sim_evq_random_against_reference(void **state)
+{
+    /* A driver loop over a wide spread of times: every pop is the
+     * (time, seq) minimum of what is queued, checked by brute force. */
+    enum { N = 2000 };
+    static tw_event ref[N];
+    uint32_t nref = 0;
+    tw_evq q;
+    tw_evq_init(&q, N);
+    tw_rng rng;
+    tw_rng_init(&rng, 11, 0);
+    tw_ns now = 0;
+    uint64_t seq = 0;
+    for (int step = 0; step < 200000; step++) {
+        if (nref < N && (nref == 0 || tw_rng_below(&rng, 2))) {
+            tw_ns t = now + (tw_rng_below(&rng, 4) ? tw_rng_below(&rng, 1000)
+                                                   : tw_rng_below(&rng, 1ull << 40));
+            assert_int_equal(tw_evq_push(&q, t, 0, 0, 0), 0);
+            ref[nref++] = (tw_event){.time = t, .seq = seq++};
+            continue;
+        }
+        uint32_t best = 0;
+        for (uint32_t i = 1; i < nref; i++) {
+            if (ref[i].time < ref[best].time ||
+                (ref[i].time == ref[best].time && ref[i].seq < ref[best].seq)) {
+                best = i;
+            }
+        }
+        assert_int_equal(tw_evq_peek_time(&q), ref[best].time);
+        tw_event ev;
+        assert_true(tw_evq_pop(&q, &ev));
+        assert_int_equal(ev.time, ref[best].time);
+        assert_int_equal(ev.seq, ref[best].seq);
+        now = ev.time;
+        ref[best] = ref[--nref];
+    }
+    tw_evq_free(&q);
+}
+
 static void test_sim_evq_full_refuses_and_counts(void **state)
 {
     tw_evq q;
@@ -335,6 +404,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sim_evq_orders_by_time_then_sequence),
         cmocka_unit_test(test_sim_evq_full_refuses_and_counts),
+        cmocka_unit_test(test_sim_evq_peek_then_earlier_push),
+        cmocka_unit_test(test_sim_evq_random_against_reference),
         cmocka_unit_test(test_sim_core_busy_delays_later_inputs),
         cmocka_unit_test(test_sim_inbox_overflow_is_counted),
         cmocka_unit_test(test_sim_bus_latency_sets_round_trip),
