@@ -72,6 +72,7 @@ typedef enum tw_task_output_kind {
     TW_TOUT_TCP_CONSUME, /* tcp: frees n received bytes */
     TW_TOUT_TCP_CLOSE,   /* tcp: graceful close of our direction */
     TW_TOUT_TCP_ABORT,   /* tcp: reset and forget the connection */
+    TW_TOUT_TCP_NODELAY, /* tcp: len != 0 turns Nagle's algorithm off, 0 on */
 } tw_task_output_kind;
 
 typedef struct tw_task_output {

@@ -603,6 +603,11 @@ static void apply_tcp(tw_worker *w, tw_task *t, tw_ns now, const tw_task_output 
             conn_slot(w, conn)->owner = TW_ADDR_NONE;
         }
         return;
+    case TW_TOUT_TCP_NODELAY:
+        if (owns_conn(w, t, conn)) {
+            tw_tcp_set_nodelay(w->tcp, conn, to->u.tcp.len != 0);
+        }
+        return;
     default:
         TW_UNREACHABLE();
     }
@@ -738,6 +743,7 @@ static bool apply(tw_worker *w, tw_task *t, tw_ns now, tw_task_output *to, tw_ou
     case TW_TOUT_TCP_CONSUME:
     case TW_TOUT_TCP_CLOSE:
     case TW_TOUT_TCP_ABORT:
+    case TW_TOUT_TCP_NODELAY:
         if (w->tcp == NULL) {
             bool answered = to->kind == TW_TOUT_TCP_LISTEN || to->kind == TW_TOUT_TCP_CONNECT ||
                             to->kind == TW_TOUT_TCP_SEND;
