@@ -109,8 +109,9 @@ static int load_cpus(sc_ctx *c, const yaml_node_t *n)
             return rc;
         }
         if (sc_seq_len(v) != host->cores) {
-            return sc_fail(c, v, "host '%s' has %u cores but %u CPUs are listed", host->name,
-                           host->cores, sc_seq_len(v));
+            return sc_fail(c, v, "host '%s' has %u core%s but %u CPU%s listed", host->name,
+                           host->cores, host->cores == 1 ? "" : "s", sc_seq_len(v),
+                           sc_seq_len(v) == 1 ? " is" : "s are");
         }
         uint32_t *cpus = sc_alloc(c->arena, host->cores, sizeof(uint32_t));
         for (uint32_t i = 0; i < host->cores; i++) {

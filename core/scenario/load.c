@@ -319,7 +319,7 @@ static int route_iface(sc_ctx *c, const yaml_node_t *n, const tw_scenario_host *
     sc_fmt_addr(via, text, sizeof(text));
     for (uint32_t i = 0; i < h->iface_count; i++) {
         if (h->ifaces[i].addr == via) {
-            return sc_fail(c, n, "gateway %s is host '%s''s own address", text, h->name);
+            return sc_fail(c, n, "gateway %s is an address of host '%s' itself", text, h->name);
         }
     }
     for (uint32_t i = 0; i < h->iface_count; i++) {
@@ -332,7 +332,8 @@ static int route_iface(sc_ctx *c, const yaml_node_t *n, const tw_scenario_host *
     char net[16];
     tw_ipv4_addr first = h->ifaces[0].addr & tw_ipv4_prefix_mask(h->ifaces[0].prefix_len);
     sc_fmt_addr(first, net, sizeof(net));
-    return sc_fail(c, n, "gateway %s is on none of host '%s''s connected prefixes (such as %s/%u)",
+    return sc_fail(c, n,
+                   "gateway %s is on none of the connected prefixes of host '%s' (such as %s/%u)",
                    text, h->name, net, h->ifaces[0].prefix_len);
 }
 
@@ -754,18 +755,30 @@ static int load_link_props(sc_ctx *c, const yaml_node_t *n, tw_link_config *cfg,
     return 0;
 }
 
+/* Where a direction's property was set: its own `forward:`/`reverse:`
+ * entry, else the link's shared one, else the link itself. */
+static const yaml_node_t *prop_node(sc_ctx *c, const yaml_node_t *n, int dir, const char *key)
+{
+    const yaml_node_t *dn = sc_get(c, n, dir == TW_SCENARIO_FORWARD ? "forward" : "reverse");
+    const yaml_node_t *v = dn ? sc_get(c, dn, key) : NULL;
+    if (v == NULL) {
+        v = sc_get(c, n, key);
+    }
+    return v ? v : n;
+}
+
 static int check_link_dir(sc_ctx *c, const yaml_node_t *n, const tw_scenario_link *l, int dir)
 {
     const tw_link_config *cfg = &l->dir[dir];
     const char *dname = dir == TW_SCENARIO_FORWARD ? "forward" : "reverse";
     if (cfg->reorder.num > 0 && cfg->reorder_delay_ns == 0) {
-        return sc_fail(c, n,
+        return sc_fail(c, prop_node(c, n, dir, "reorder"),
                        "link '%s' %s: reorder needs a 'delay' (how long reordered frames are "
                        "held back): write reorder: {ratio: ..., delay: ...}",
                        l->name, dname);
     }
     if (cfg->queue_bytes_limit < cfg->mtu + cfg->header_bytes) {
-        return sc_fail(c, n,
+        return sc_fail(c, prop_node(c, n, dir, "queue"),
                        "link '%s' %s: queue bytes (%u) must hold one full frame (%u bytes: mtu "
                        "%u plus a %u-byte header)",
                        l->name, dname, cfg->queue_bytes_limit, cfg->mtu + cfg->header_bytes,

@@ -215,17 +215,30 @@ const char *sc_suggest(const char *s, const char *const *candidates, size_t n)
 
 /* ---- mappings ------------------------------------------------------------- */
 
-static const char *node_kind(const yaml_node_t *n)
+/* What a node is, for "expected X, got Y": a scalar by its text. */
+static const char *node_kind_buf(const yaml_node_t *n, char *buf, size_t len)
 {
     switch (n->type) {
     case YAML_SEQUENCE_NODE:
         return "a list";
     case YAML_MAPPING_NODE:
         return "a mapping";
+    case YAML_SCALAR_NODE: {
+        char q[64];
+        const char *t = (const char *)n->data.scalar.value;
+        if (strlen(t) != n->data.scalar.length) {
+            return "a value holding a NUL byte";
+        }
+        sc_quote(t, q, sizeof(q));
+        snprintf(buf, len, "'%s'", q);
+        return buf;
+    }
     default:
         return "a value";
     }
 }
+
+#define node_kind(n) node_kind_buf((n), (char[80]){0}, 80)
 
 static bool is_null(const yaml_node_t *n)
 {
