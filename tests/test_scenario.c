@@ -51,7 +51,10 @@ typedef struct file_list {
     uint32_t count;
 } file_list;
 
-static int cmp_names(const void *a, const void *b) { return strcmp(a, b); }
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
 
 /* The *.yaml files of a directory under the source tree, sorted. */
 static void list_yaml(const char *dir, file_list *out)
@@ -268,35 +271,36 @@ static void test_scenario_load_error_truncates_message(void **state)
 
 /* ---- the model ------------------------------------------------------------ */
 
-static const char two_hosts[] = "duration: 3s\n"
-                                "hosts:\n"
-                                "  - name: server\n"
-                                "    cores: 2\n"
-                                "    address: 10.0.0.1/24\n"
-                                "    apps: [{type: udp_echo, port: 7}]\n"
-                                "  - name: client\n"
-                                "    interfaces:\n"
-                                "      - {name: eth0, address: 10.0.0.2/24, mtu: 9000}\n"
-                                "      - {name: eth1, address: 10.9.0.2/16, mac: 02:aa:bb:cc:dd:ee}\n"
-                                "    gateway: 10.9.0.1\n"
-                                "    routes: [{to: 192.168.0.0/16, via: 10.0.0.1}]\n"
-                                "    apps:\n"
-                                "      - {type: udp_client, server: 10.0.0.1, port: 7, rate: 50/s,\n"
-                                "         size: 1KiB, start: 250ms, duration: 1.5s}\n"
-                                "links:\n"
-                                "  - endpoints: [client.eth0, server]\n"
-                                "    bandwidth: 1.5Gbps\n"
-                                "    delay: 250us\n"
-                                "    loss: 1.5%\n"
-                                "    queue: {bytes: 64KiB, packets: 50}\n"
-                                "    forward: {delay: 1ms, loss: {gilbert: {good_to_bad: 1/100, "
-                                "bad_to_good: 30%}}}\n"
-                                "    reverse: {reorder: {ratio: 2%, delay: 3ms}, mtu: 9000,\n"
-                                "              queue: {bytes: 1MB}}\n"
-                                "faults:\n"
-                                "  - {at: 2s, crash: server, for: 500ms}\n"
-                                "  - {at: 1s, clog: link0, for: 10ms}\n"
-                                "  - {at: 1s, link_down: link0}\n";
+static const char two_hosts[] =
+    "duration: 3s\n"
+    "hosts:\n"
+    "  - name: server\n"
+    "    cores: 2\n"
+    "    address: 10.0.0.1/24\n"
+    "    apps: [{type: udp_echo, port: 7}]\n"
+    "  - name: client\n"
+    "    interfaces:\n"
+    "      - {name: eth0, address: 10.0.0.2/24, mtu: 9000}\n"
+    "      - {name: eth1, address: 10.9.0.2/16, mac: 02:aa:bb:cc:dd:ee}\n"
+    "    gateway: 10.9.0.1\n"
+    "    routes: [{to: 192.168.0.0/16, via: 10.0.0.1}]\n"
+    "    apps:\n"
+    "      - {type: udp_client, server: 10.0.0.1, port: 7, rate: 50/s,\n"
+    "         size: 1KiB, start: 250ms, duration: 1.5s}\n"
+    "links:\n"
+    "  - endpoints: [client.eth0, server]\n"
+    "    bandwidth: 1.5Gbps\n"
+    "    delay: 250us\n"
+    "    loss: 1.5%\n"
+    "    queue: {bytes: 64KiB, packets: 50}\n"
+    "    forward: {delay: 1ms, loss: {gilbert: {good_to_bad: 1/100, "
+    "bad_to_good: 30%}}}\n"
+    "    reverse: {reorder: {ratio: 2%, delay: 3ms}, mtu: 9000,\n"
+    "              queue: {bytes: 1MB}}\n"
+    "faults:\n"
+    "  - {at: 2s, crash: server, for: 500ms}\n"
+    "  - {at: 1s, clog: link0, for: 10ms}\n"
+    "  - {at: 1s, link_down: link0}\n";
 
 static void test_scenario_model_units_defaults_and_directions(void **state)
 {
@@ -439,6 +443,7 @@ static void test_scenario_set_overrides_apply(void **state)
     expect_set(s, "links.l1.forward.delay", "5ms"); /* creates `forward:` */
     expect_set(s, "hosts.server.cores", "4");
     expect_set(s, "hosts.client.apps.0.count", "10");
+    expect_set(s, "hosts.client.apps.client.size", "100B"); /* the app's default name */
     expect_set(s, "expect.0.==", "10");
     expect_set(s, "name", "overridden");
     assert_int_equal(s->seed, 7);
@@ -451,6 +456,7 @@ static void test_scenario_set_overrides_apply(void **state)
     assert_int_equal(l->dir[1].delay_ns, TW_US(50));
     assert_int_equal(s->hosts[0].cores, 4);
     assert_int_equal(s->apps[tw_scenario_find_app(s, "client")].count, 10);
+    assert_int_equal(s->apps[tw_scenario_find_app(s, "client")].size_bytes, 100);
     assert_int_equal(s->expects[0].lo, 10);
     assert_string_equal(s->name, "overridden");
     /* Earlier overrides survive later ones, and a later one wins. */
@@ -478,10 +484,12 @@ static void test_scenario_set_overrides_rejected(void **state)
     expect_set_error(s, "links.l1.loss", "0.02",
                      "--set links.l1.loss=0.02: expected a probability such as 1.5% or 1/1000, "
                      "got '0.02'");
-    expect_set_error(s, "links.l1", "x", "--set links.l1=x: 'l1' names a whole entry of 'links', "
-                                         "not a value");
-    expect_set_error(s, "seed.x", "1", "--set seed.x=1: 'seed' is a value, so 'x' cannot be set "
-                                       "inside it");
+    expect_set_error(s, "links.l1", "x",
+                     "--set links.l1=x: 'l1' names a whole entry of 'links', "
+                     "not a value");
+    expect_set_error(s, "seed.x", "1",
+                     "--set seed.x=1: 'seed' is a value, so 'x' cannot be set "
+                     "inside it");
     expect_set_error(s, "links..loss", "1%",
                      "--set links..loss=1%: expected a key path such as links.l1.loss");
     assert_int_equal(s->seed, 9);

@@ -68,10 +68,10 @@ static void test_units_rate_si_units(void **state)
 
 static void test_units_rate_rejects_inexact_and_malformed(void **state)
 {
-    expect_u64_error(tw_parse_rate, "0.5bps", -TW_EINVAL);    /* no half bits */
+    expect_u64_error(tw_parse_rate, "0.5bps", -TW_EINVAL); /* no half bits */
     expect_u64_error(tw_parse_rate, "1.0000000001kbps", -TW_EINVAL);
-    expect_u64_error(tw_parse_rate, "100", -TW_EINVAL);       /* a unit is required */
-    expect_u64_error(tw_parse_rate, "100mbps", -TW_EINVAL);   /* case matters */
+    expect_u64_error(tw_parse_rate, "100", -TW_EINVAL);     /* a unit is required */
+    expect_u64_error(tw_parse_rate, "100mbps", -TW_EINVAL); /* case matters */
     expect_u64_error(tw_parse_rate, "100 Mbps", -TW_EINVAL);
     expect_u64_error(tw_parse_rate, "Mbps", -TW_EINVAL);
     expect_u64_error(tw_parse_rate, "-1Mbps", -TW_EINVAL);

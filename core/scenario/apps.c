@@ -11,8 +11,8 @@
 #include "scenario/scenario.h"
 
 static const char *const app_type_names[TW_SCENARIO_APP_COUNT] = {
-    "udp_echo", "udp_client", "tcp_echo", "tcp_client",
-    "bulk_send", "bulk_sink", "http_server", "http_client",
+    "udp_echo",  "udp_client", "tcp_echo",    "tcp_client",
+    "bulk_send", "bulk_sink",  "http_server", "http_client",
 };
 
 const char *tw_scenario_app_type_name(tw_scenario_app_type t)
@@ -60,8 +60,9 @@ static const app_key app_keys[K_COUNT_KEYS] = {
     [K_TYPE] = {"type", ALL_TYPES, 0},
     [K_CORE] = {"core", 0, ALL_TYPES},
     [K_START] = {"start", 0, ALL_TYPES},
-    [K_PORT] = {"port", T(UDP_ECHO) | T(TCP_ECHO) | T(BULK_SINK) | T(UDP_CLIENT) | T(TCP_CLIENT) |
-                            T(BULK_SEND),
+    [K_PORT] = {"port",
+                T(UDP_ECHO) | T(TCP_ECHO) | T(BULK_SINK) | T(UDP_CLIENT) | T(TCP_CLIENT) |
+                    T(BULK_SEND),
                 T(HTTP_SERVER) | T(HTTP_CLIENT)},
     [K_SERVER] = {"server", REQUESTERS, 0},
     [K_TO] = {"to", T(BULK_SEND), 0},
@@ -169,8 +170,8 @@ static int load_core(sc_ctx *c, const yaml_node_t *n, tw_scenario_app *a)
 {
     const tw_scenario_host *h = &c->s->hosts[a->host];
     a->core = TW_SCENARIO_CORE_ANY;
-    if (n == NULL || (n->type == YAML_SCALAR_NODE &&
-                      strcmp((const char *)n->data.scalar.value, "any") == 0)) {
+    if (n == NULL ||
+        (n->type == YAML_SCALAR_NODE && strcmp((const char *)n->data.scalar.value, "any") == 0)) {
         return 0;
     }
     uint64_t core = 0;
@@ -247,8 +248,8 @@ static int load_peer(sc_ctx *c, const yaml_node_t *n, tw_scenario_app *a)
                        a->name, ph->name);
     }
     if (pf->link == TW_SCENARIO_NONE) {
-        return sc_fail(c, n, "interface '%s.%s' is on no link, but app '%s' sends to it",
-                       ph->name, pf->name, a->name);
+        return sc_fail(c, n, "interface '%s.%s' is on no link, but app '%s' sends to it", ph->name,
+                       pf->name, a->name);
     }
     return 0;
 }
@@ -340,57 +341,58 @@ static int load_loop(sc_ctx *c, const yaml_node_t *n, tw_scenario_app *a)
     return rate ? load_rate(c, rate, &a->rate_per_s) : 0;
 }
 
+static bool uses(tw_scenario_app_type t, app_key_id k)
+{
+    return ((app_keys[k].required | app_keys[k].optional) >> t) & 1u;
+}
+
 static int load_fields(sc_ctx *c, const yaml_node_t *n, tw_scenario_app *a)
 {
     tw_scenario *s = c->s;
-    uint64_t v = 0;
-    uint32_t u = 0;
+    uint32_t site = 0;
     int rc;
-    a->port = a->type == TW_SCENARIO_APP_HTTP_SERVER || a->type == TW_SCENARIO_APP_HTTP_CLIENT
-                  ? 80
-                  : 0;
-    a->connections = 1;
-    a->size_bytes = 64;
-    a->verify = true;
-    a->stop_ns = s->duration_ns;
-    uint32_t port = a->port;
-    uint64_t size = a->size_bytes;
+    uint32_t port =
+        a->type == TW_SCENARIO_APP_HTTP_SERVER || a->type == TW_SCENARIO_APP_HTTP_CLIENT ? 80 : 0;
+    uint64_t size = 64;
     uint64_t size_max = is_udp(a->type) ? UDP_PAYLOAD_MAX : 16u << 20;
     tw_ns duration = 0;
+    a->connections = 1;
+    a->verify = true;
+    a->pages = 100;
+    a->stop_ns = s->duration_ns;
     if ((rc = load_core(c, sc_get(c, n, "core"), a)) < 0 ||
         (rc = sc_duration(c, sc_get(c, n, "start"), "start", 0, TW_SCENARIO_DURATION_MAX,
                           &a->start_ns)) < 0 ||
         (rc = sc_u32(c, sc_get(c, n, "port"), "port", 1, 65535, &port)) < 0 ||
-        (rc = sc_u32(c, sc_get(c, n, "connections"), "connections", 1, 65535,
-                     &a->connections)) < 0 ||
+        (rc = sc_u32(c, sc_get(c, n, "connections"), "connections", 1, 65535, &a->connections)) <
+            0 ||
         (rc = sc_size(c, sc_get(c, n, "size"), "size", 1, size_max, &size)) < 0 ||
         (rc = sc_u64(c, sc_get(c, n, "count"), "count", 1, 1ull << 40, &a->count)) < 0 ||
         (rc = sc_duration(c, sc_get(c, n, "duration"), "duration", 1, TW_SCENARIO_DURATION_MAX,
                           &duration)) < 0 ||
         (rc = sc_size(c, sc_get(c, n, "bytes"), "bytes", 1, 1ull << 40, &a->bytes)) < 0 ||
         (rc = sc_bool(c, sc_get(c, n, "verify"), "verify", &a->verify)) < 0 ||
-        (rc = sc_enum(c, sc_get(c, n, "site"), "site", site_names, 1, &u)) < 0 ||
+        (rc = sc_enum(c, sc_get(c, n, "site"), "site", site_names, 1, &site)) < 0 ||
         (rc = sc_u32(c, sc_get(c, n, "pages"), "pages", 1, 1000000, &a->pages)) < 0 ||
         (rc = load_page_size(c, sc_get(c, n, "page_size"), &a->page_size)) < 0) {
         return rc;
     }
-    (void)v;
     a->port = (uint16_t)port;
     a->size_bytes = (uint32_t)size;
-    if (a->type == TW_SCENARIO_APP_HTTP_SERVER && a->pages == 0) {
-        a->pages = 100;
-    }
-    if (a->type != TW_SCENARIO_APP_HTTP_SERVER) {
-        a->page_size = (tw_scenario_size_dist){0};
-    }
-    if (!(SERVERS & (1u << a->type))) {
-        a->size_bytes = a->type == TW_SCENARIO_APP_UDP_CLIENT || a->type == TW_SCENARIO_APP_TCP_CLIENT
-                            ? a->size_bytes
-                            : 0;
-    } else {
+    /* Fields a type does not take stay 0, so a driver never reads a
+     * default that means nothing for it. */
+    if (!uses(a->type, K_SIZE)) {
         a->size_bytes = 0;
-        a->connections = 0;
+    }
+    if (!uses(a->type, K_CONNECTIONS) && a->type != TW_SCENARIO_APP_BULK_SEND) {
+        a->connections = 0; /* bulk_send is one connection */
+    }
+    if (!uses(a->type, K_VERIFY)) {
         a->verify = false;
+    }
+    if (!uses(a->type, K_PAGES)) {
+        a->pages = 0;
+        a->page_size = (tw_scenario_size_dist){0};
     }
     if (a->start_ns >= s->duration_ns) {
         char at[32], end[32];
@@ -404,12 +406,8 @@ static int load_fields(sc_ctx *c, const yaml_node_t *n, tw_scenario_app *a)
     if (duration && duration < s->duration_ns - a->start_ns) {
         a->stop_ns = a->start_ns + duration;
     }
-    if (REQUESTERS & (1u << a->type)) {
-        if ((rc = load_loop(c, n, a)) < 0) {
-            return rc;
-        }
-    } else {
-        a->connections = a->type == TW_SCENARIO_APP_BULK_SEND ? 1 : a->connections;
+    if ((REQUESTERS & (1u << a->type)) && (rc = load_loop(c, n, a)) < 0) {
+        return rc;
     }
     const yaml_node_t *peer = sc_get(c, n, a->type == TW_SCENARIO_APP_BULK_SEND ? "to" : "server");
     return peer ? load_peer(c, peer, a) : 0;
@@ -461,11 +459,12 @@ static int check_ports(sc_ctx *c, const yaml_node_t *n, uint32_t index)
     }
     for (uint32_t i = s->hosts[a->host].first_app; i < index; i++) {
         const tw_scenario_app *b = &s->apps[i];
-        if ((SERVERS & (1u << b->type)) && b->port == a->port && is_udp(a->type) == is_udp(b->type)) {
+        if ((SERVERS & (1u << b->type)) && b->port == a->port &&
+            is_udp(a->type) == is_udp(b->type)) {
             const yaml_node_t *port = sc_get(c, n, "port");
-            return sc_fail(c, port ? port : n, "%s port %u on host '%s' is already used by app '%s'",
-                           is_udp(a->type) ? "UDP" : "TCP", a->port, s->hosts[a->host].name,
-                           b->name);
+            return sc_fail(
+                c, port ? port : n, "%s port %u on host '%s' is already used by app '%s'",
+                is_udp(a->type) ? "UDP" : "TCP", a->port, s->hosts[a->host].name, b->name);
         }
     }
     return 0;

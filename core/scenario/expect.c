@@ -46,9 +46,9 @@ static const char *const form_keys[F_COUNT][8] = {
     [F_DELIVERED] = {"name", "delivered", NULL},
     [F_EVENTUALLY] = {"name", "eventually", NULL},
 };
-static const char *const any_keys[] = {"name",     "metric",     "latency",   "percentile",
-                                       "throughput", "resets",   "timeouts",  "balance",
-                                       "delivered", "eventually", OPS,        NULL};
+static const char *const any_keys[] = {"name",       "metric",     "latency",  "percentile",
+                                       "throughput", "resets",     "timeouts", "balance",
+                                       "delivered",  "eventually", OPS,        NULL};
 static const char *const eventually_keys[] = {"within", "after", "metric", "delta", OPS, NULL};
 static const char *const percentile_names[] = {"p50", "p90", "p99", "p999", "max"};
 
@@ -114,8 +114,8 @@ static int load_op(sc_ctx *c, const yaml_node_t *n, tw_scenario_expect *e, bool 
         }
         if (found) {
             return sc_fail(c, sc_get_key(c, n, op_names[i]),
-                           "an expectation has one comparison, got '%s' and '%s'",
-                           op_names[e->op], op_names[i]);
+                           "an expectation has one comparison, got '%s' and '%s'", op_names[e->op],
+                           op_names[i]);
         }
         found = v;
         e->op = (tw_scenario_op)i;
@@ -228,7 +228,7 @@ static int load_eventually(sc_ctx *c, const yaml_node_t *n, tw_scenario_expect *
     }
     sc_format(within_text, sizeof(within_text), "%s", scalar(within));
     sc_format(name, len, "eventually within %s after %s: %s%s %s", within_text, after_text,
-             e->delta ? "increase of " : "", e->metric, cmp);
+              e->delta ? "increase of " : "", e->metric, cmp);
     return 0;
 }
 

@@ -53,7 +53,8 @@ int sc_load_capture(sc_ctx *c, const yaml_node_t *root)
     if (pcap == NULL) {
         return 0;
     }
-    if (pcap->type == YAML_SCALAR_NODE && strcmp((const char *)pcap->data.scalar.value, "all") == 0) {
+    if (pcap->type == YAML_SCALAR_NODE &&
+        strcmp((const char *)pcap->data.scalar.value, "all") == 0) {
         cap->pcap_all = true;
         return 0;
     }
@@ -156,8 +157,8 @@ int sc_load_live(sc_ctx *c, const yaml_node_t *root)
 
 /* ---- swarm ---------------------------------------------------------------- */
 
-static const char *const swarm_keys[] = {"links",   "loss",      "duplicate",  "reorder",
-                                         "corrupt", "delay",     "jitter",     "bandwidth",
+static const char *const swarm_keys[] = {"links",      "loss",    "duplicate", "reorder",
+                                         "corrupt",    "delay",   "jitter",    "bandwidth",
                                          "partitions", "crashes", "stalls",    NULL};
 
 /* A [low, high] pair: the two nodes, or an error. */

@@ -114,8 +114,8 @@ static int load_partition(sc_ctx *c, const yaml_node_t *n, tw_scenario_fault *f)
     for (uint32_t i = 0; i < f->side_b_count; i++) {
         for (uint32_t j = 0; j < f->side_a_count; j++) {
             if (f->side_b[i] == f->side_a[j]) {
-                const yaml_node_t *at = b->type == YAML_SEQUENCE_NODE ? sc_node(c, sc_seq_item(b, i))
-                                                                      : b;
+                const yaml_node_t *at =
+                    b->type == YAML_SEQUENCE_NODE ? sc_node(c, sc_seq_item(b, i)) : b;
                 return sc_fail(c, at, "host '%s' is on both sides of the partition",
                                c->s->hosts[f->side_b[i]].name);
             }

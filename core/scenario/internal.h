@@ -134,10 +134,8 @@ int sc_u64(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t min, uint6
            uint64_t *out);
 int sc_u32(sc_ctx *c, const yaml_node_t *n, const char *key, uint32_t min, uint32_t max,
            uint32_t *out);
-int sc_duration(sc_ctx *c, const yaml_node_t *n, const char *key, tw_ns min, tw_ns max,
-                tw_ns *out);
-int sc_duration_ps(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t max,
-                   uint64_t *out);
+int sc_duration(sc_ctx *c, const yaml_node_t *n, const char *key, tw_ns min, tw_ns max, tw_ns *out);
+int sc_duration_ps(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t max, uint64_t *out);
 int sc_rate(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t min, uint64_t max,
             uint64_t *out);
 int sc_size(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t min, uint64_t max,

@@ -129,8 +129,7 @@ static uint32_t find_iface(const tw_scenario_host *h, const char *name)
     return TW_SCENARIO_NONE;
 }
 
-int sc_ref_iface(sc_ctx *c, const yaml_node_t *n, const char *text, uint32_t *host,
-                 uint32_t *iface)
+int sc_ref_iface(sc_ctx *c, const yaml_node_t *n, const char *text, uint32_t *host, uint32_t *iface)
 {
     char hname[TW_SCENARIO_NAME_MAX];
     const char *dot = strchr(text, '.');
@@ -161,8 +160,7 @@ int sc_ref_iface(sc_ctx *c, const yaml_node_t *n, const char *text, uint32_t *ho
     }
     char q[64];
     sc_quote(dot + 1, q, sizeof(q));
-    const char *hint =
-        suggest_name(c, dot + 1, h->ifaces, sizeof(*h->ifaces), h->iface_count);
+    const char *hint = suggest_name(c, dot + 1, h->ifaces, sizeof(*h->ifaces), h->iface_count);
     if (hint) {
         return sc_fail(c, n, "host '%s' has no interface '%s' (did you mean '%s'?)", h->name, q,
                        hint);
@@ -172,9 +170,9 @@ int sc_ref_iface(sc_ctx *c, const yaml_node_t *n, const char *text, uint32_t *ho
 
 /* ---- hosts ---------------------------------------------------------------- */
 
-static const char *const host_keys[] = {"name",  "kind",   "cores", "router", "interfaces",
-                                        "address", "gateway", "routes", "cost",  "apps",
-                                        NULL};
+static const char *const host_keys[] = {"name",       "kind",    "cores",   "router",
+                                        "interfaces", "address", "gateway", "routes",
+                                        "cost",       "apps",    NULL};
 static const char *const iface_keys[] = {"name", "address", "mtu", "mac", NULL};
 static const char *const route_keys[] = {"to", "via", NULL};
 static const char *const cost_keys[] = {"msg", "timer", "output", NULL};
@@ -312,8 +310,8 @@ static int load_ifaces(sc_ctx *c, const yaml_node_t *hn, uint32_t host)
 }
 
 /* The interface whose connected prefix holds `via`, or an error. */
-static int route_iface(sc_ctx *c, const yaml_node_t *n, const tw_scenario_host *h,
-                       tw_ipv4_addr via, uint32_t *out)
+static int route_iface(sc_ctx *c, const yaml_node_t *n, const tw_scenario_host *h, tw_ipv4_addr via,
+                       uint32_t *out)
 {
     char text[16];
     sc_fmt_addr(via, text, sizeof(text));
@@ -391,8 +389,8 @@ static int load_routes(sc_ctx *c, const yaml_node_t *hn, tw_scenario_host *h)
             char text[16], net[16];
             sc_fmt_addr(dest, text, sizeof(text));
             sc_fmt_addr(dest & tw_ipv4_prefix_mask(len), net, sizeof(net));
-            return sc_fail(c, to, "%s/%u is not a network address (did you mean %s/%u?)", text,
-                           len, net, len);
+            return sc_fail(c, to, "%s/%u is not a network address (did you mean %s/%u?)", text, len,
+                           net, len);
         }
         if ((rc = add_route(c, to, h, dest, len, via)) < 0) {
             return rc;
@@ -428,8 +426,7 @@ static int load_cost(sc_ctx *c, const yaml_node_t *hn, tw_scenario_host *h)
         }
         tw_scenario_cost *cost = &h->cost[k];
         uint64_t ps = 0;
-        if ((rc = sc_duration(c, sc_get(c, e, "base"), "base", 0, TW_SEC(1), &cost->base_ns)) <
-                0 ||
+        if ((rc = sc_duration(c, sc_get(c, e, "base"), "base", 0, TW_SEC(1), &cost->base_ns)) < 0 ||
             (rc = sc_duration_ps(c, sc_get(c, e, "per_byte"), "per_byte", 1000000000ull, &ps)) <
                 0) {
             return rc;
@@ -480,8 +477,8 @@ static int assign_macs(sc_ctx *c, const yaml_node_t *hosts)
         for (uint32_t i = 0; i < s->hosts[h].iface_count; i++) {
             tw_scenario_iface *f = &s->hosts[h].ifaces[i];
             if (!f->mac_given) {
-                const uint8_t mac[6] = {0x02, 0x74, 0x77, (uint8_t)(h >> 8), (uint8_t)h,
-                                        (uint8_t)i};
+                const uint8_t mac[6] = {0x02,       0x74,      0x77, (uint8_t)(h >> 8),
+                                        (uint8_t)h, (uint8_t)i};
                 memcpy(f->mac, mac, 6);
             }
         }
@@ -602,11 +599,11 @@ int sc_load_switches(sc_ctx *c, const yaml_node_t *root)
 
 /* ---- links ---------------------------------------------------------------- */
 
-#define LINK_PROP_KEYS "bandwidth", "delay", "jitter", "queue", "loss", "duplicate", "reorder", \
-                       "corrupt", "mtu"
+#define LINK_PROP_KEYS                                                                             \
+    "bandwidth", "delay", "jitter", "queue", "loss", "duplicate", "reorder", "corrupt", "mtu"
 
-static const char *const link_keys[] = {"name", "endpoints", LINK_PROP_KEYS, "forward",
-                                        "reverse", NULL};
+static const char *const link_keys[] = {"name",    "endpoints", LINK_PROP_KEYS,
+                                        "forward", "reverse",   NULL};
 static const char *const link_dir_keys[] = {LINK_PROP_KEYS, NULL};
 static const char *const jitter_keys[] = {"max", "reorders", NULL};
 static const char *const queue_keys[] = {"packets", "bytes", "aqm", "target", "interval", NULL};
@@ -661,8 +658,8 @@ static int load_queue(sc_ctx *c, const yaml_node_t *n, tw_link_config *cfg)
         (rc = sc_enum(c, sc_get(c, n, "aqm"), "queue discipline", aqm_names, 2, &aqm)) < 0 ||
         (rc = sc_duration(c, sc_get(c, n, "target"), "target", 1, TW_LINK_CODEL_INTERVAL_MAX,
                           &cfg->codel_target_ns)) < 0 ||
-        (rc = sc_duration(c, sc_get(c, n, "interval"), "interval", 1,
-                          TW_LINK_CODEL_INTERVAL_MAX, &cfg->codel_interval_ns)) < 0) {
+        (rc = sc_duration(c, sc_get(c, n, "interval"), "interval", 1, TW_LINK_CODEL_INTERVAL_MAX,
+                          &cfg->codel_interval_ns)) < 0) {
         return rc;
     }
     cfg->queue_bytes_limit = (uint32_t)bytes;
@@ -822,8 +819,8 @@ static int attach(sc_ctx *c, const yaml_node_t *n, uint32_t link, uint32_t end)
     if (strchr(t, '.') == NULL && tw_scenario_find_host(s, t) == TW_SCENARIO_NONE) {
         char q[64];
         sc_quote(t, q, sizeof(q));
-        const char **cands = sc_alloc(c->arena, s->host_count + s->switch_count + 1,
-                                      sizeof(char *));
+        const char **cands =
+            sc_alloc(c->arena, s->host_count + s->switch_count + 1, sizeof(char *));
         for (uint32_t i = 0; i < s->host_count; i++) {
             cands[i] = s->hosts[i].name;
         }

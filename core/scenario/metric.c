@@ -165,8 +165,14 @@ static bool drop_leaf(const char *rest, const char *(*name)(int), int count)
     return false;
 }
 
-static const char *stack_drop_name(int i) { return tw_drop_name((tw_drop_reason)i); }
-static const char *link_drop_name(int i) { return tw_link_drop_name((tw_link_drop)i); }
+static const char *stack_drop_name(int i)
+{
+    return tw_drop_name((tw_drop_reason)i);
+}
+static const char *link_drop_name(int i)
+{
+    return tw_link_drop_name((tw_link_drop)i);
+}
 
 /* Splits "name.rest" at the first dot into name (bounded) and rest. */
 static bool split(const char *s, char *head, size_t len, const char **rest)
@@ -203,12 +209,12 @@ static int host_metric(sc_ctx *c, const yaml_node_t *n, uint32_t h, const char *
         if (*p != '\0' || core >= host->cores) {
             char q[32];
             sc_quote(head, q, sizeof(q));
-            return sc_fail(c, n, "host '%s' has no core '%s' (its cores are 0 to %u)",
-                           host->name, q, host->cores - 1);
+            return sc_fail(c, n, "host '%s' has no core '%s' (its cores are 0 to %u)", host->name,
+                           q, host->cores - 1);
         }
         add_leaves(&cs, core_leaves, TW_ARRAY_LEN(core_leaves), 0);
         sc_format(owner, sizeof(owner), "core %llu of host '%s'", (unsigned long long)core,
-                 host->name);
+                  host->name);
         return match(c, n, leafname, &cs, owner, unit);
     }
     if (strncmp(rest, "iface.", 6) == 0 && split(rest + 6, head, sizeof(head), &leafname)) {
@@ -236,8 +242,9 @@ static int link_metric(sc_ctx *c, const yaml_node_t *n, uint32_t l, const char *
     const char *name = c->s->links[l].name;
     if (!split(rest, dir, sizeof(dir), &leafname) ||
         (strcmp(dir, "forward") != 0 && strcmp(dir, "reverse") != 0)) {
-        return sc_fail(c, n, "link metrics name a direction: 'link.%s.forward.<metric>' or "
-                             "'link.%s.reverse.<metric>'",
+        return sc_fail(c, n,
+                       "link metrics name a direction: 'link.%s.forward.<metric>' or "
+                       "'link.%s.reverse.<metric>'",
                        name, name);
     }
     if (drop_leaf(leafname, link_drop_name, TW_LINK_DROP_COUNT)) {

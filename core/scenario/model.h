@@ -32,16 +32,16 @@
 #define TW_SCENARIO_EXPECT_NAME_MAX 160
 #define TW_SCENARIO_HOSTS_MAX 1024
 #define TW_SCENARIO_CORES_MAX 256
-#define TW_SCENARIO_IFACES_MAX 16    /* per host */
-#define TW_SCENARIO_ROUTES_MAX 256   /* per host, the default route included */
-#define TW_SCENARIO_APPS_MAX 64      /* per host */
+#define TW_SCENARIO_IFACES_MAX 16  /* per host */
+#define TW_SCENARIO_ROUTES_MAX 256 /* per host, the default route included */
+#define TW_SCENARIO_APPS_MAX 64    /* per host */
 #define TW_SCENARIO_LINKS_MAX 4096
 #define TW_SCENARIO_SWITCHES_MAX 256
 #define TW_SCENARIO_SWITCH_PORTS_MAX 1024
 #define TW_SCENARIO_FAULTS_MAX 4096
 #define TW_SCENARIO_EXPECTS_MAX 1024
 #define TW_SCENARIO_PCAPS_MAX 1024
-#define TW_SCENARIO_CPUS_MAX 4096    /* live cpu numbers are below this */
+#define TW_SCENARIO_CPUS_MAX 4096 /* live cpu numbers are below this */
 #define TW_SCENARIO_DURATION_MAX TW_SEC(7 * 24 * 3600)
 
 #define TW_SCENARIO_NONE UINT32_MAX
@@ -105,8 +105,8 @@ typedef enum tw_scenario_app_type {
 } tw_scenario_app_type;
 
 typedef enum tw_scenario_dist {
-    TW_SCENARIO_DIST_FIXED = 0, /* always `min` (== max) */
-    TW_SCENARIO_DIST_UNIFORM,   /* uniform in [min, max] */
+    TW_SCENARIO_DIST_FIXED = 0,   /* always `min` (== max) */
+    TW_SCENARIO_DIST_UNIFORM,     /* uniform in [min, max] */
     TW_SCENARIO_DIST_EXPONENTIAL, /* mean `mean`, clamped to [min, max] */
 } tw_scenario_dist;
 
@@ -123,9 +123,9 @@ typedef struct tw_scenario_app {
     char name[TW_SCENARIO_NAME_MAX]; /* unique across the scenario */
     tw_scenario_app_type type;
     uint32_t host;
-    uint32_t core;   /* < the host's cores, or TW_SCENARIO_CORE_ANY */
-    tw_ns start_ns;  /* when it starts (clients; servers listen from 0) */
-    uint16_t port;   /* servers: where they listen; clients: the server's port */
+    uint32_t core;  /* < the host's cores, or TW_SCENARIO_CORE_ANY */
+    tw_ns start_ns; /* when it starts: servers listen, clients begin sending */
+    uint16_t port;  /* servers: where they listen; clients: the server's port */
 
     /* Clients (udp_client, tcp_client, bulk_send, http_client): the peer,
      * resolved to one interface of one host. */
@@ -207,7 +207,7 @@ typedef struct tw_scenario_link {
 
 typedef struct tw_scenario_switch {
     char name[TW_SCENARIO_NAME_MAX];
-    uint32_t ports;        /* as given, or, for `ports: auto`, the links attached */
+    uint32_t ports; /* as given, or, for `ports: auto`, the links attached */
     uint32_t ports_used;
     bool ports_auto;
     uint32_t queue_packets_limit; /* per output port */
@@ -301,8 +301,8 @@ typedef struct tw_scenario_capture {
     bool pcap_all; /* every link */
     tw_scenario_pcap *pcaps;
     uint32_t pcap_count;
-    bool trace;                  /* the per-event trace */
-    tw_ns metrics_interval_ns;   /* sampling; 0: only at the end */
+    bool trace;                /* the per-event trace */
+    tw_ns metrics_interval_ns; /* sampling; 0: only at the end */
 } tw_scenario_capture;
 
 typedef enum tw_scenario_backend {

@@ -259,8 +259,7 @@ static size_t key_count(const char *const *keys)
     return n;
 }
 
-static int unknown_key(sc_ctx *c, const yaml_node_t *k, const char *text,
-                       const char *const *keys)
+static int unknown_key(sc_ctx *c, const yaml_node_t *k, const char *text, const char *const *keys)
 {
     char q[64];
     sc_quote(text, q, sizeof(q));
@@ -487,8 +486,11 @@ static void fmt_rate(uint64_t bps, char *buf, size_t len)
     static const struct {
         const char *unit;
         uint64_t scale;
-    } units[] = {{"Tbps", 1000000000000ull}, {"Gbps", 1000000000ull}, {"Mbps", 1000000ull},
-                 {"kbps", 1000ull}, {"bps", 1}};
+    } units[] = {{"Tbps", 1000000000000ull},
+                 {"Gbps", 1000000000ull},
+                 {"Mbps", 1000000ull},
+                 {"kbps", 1000ull},
+                 {"bps", 1}};
     for (size_t i = 0; i < TW_ARRAY_LEN(units); i++) {
         if (bps >= units[i].scale && bps % units[i].scale == 0) {
             snprintf(buf, len, "%llu%s", (unsigned long long)(bps / units[i].scale), units[i].unit);
@@ -503,7 +505,10 @@ static void fmt_size(uint64_t b, char *buf, size_t len)
     static const struct {
         const char *unit;
         uint64_t scale;
-    } units[] = {{"TiB", 1ull << 40}, {"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10},
+    } units[] = {{"TiB", 1ull << 40},
+                 {"GiB", 1ull << 30},
+                 {"MiB", 1ull << 20},
+                 {"KiB", 1ull << 10},
                  {"B", 1}};
     for (size_t i = 0; i < TW_ARRAY_LEN(units); i++) {
         if (b >= units[i].scale && b % units[i].scale == 0) {
@@ -518,8 +523,7 @@ typedef int (*u64_parser)(const char *, uint64_t *);
 typedef void (*u64_formatter)(uint64_t, char *, size_t);
 
 static int read_unit(sc_ctx *c, const yaml_node_t *n, const char *key, const char *expected,
-                     u64_parser parse, u64_formatter fmt, uint64_t min, uint64_t max,
-                     uint64_t *out)
+                     u64_parser parse, u64_formatter fmt, uint64_t min, uint64_t max, uint64_t *out)
 {
     const char *t;
     uint64_t v;
@@ -547,13 +551,15 @@ static int read_unit(sc_ctx *c, const yaml_node_t *n, const char *key, const cha
     return 0;
 }
 
-static int parse_duration_u64(const char *t, uint64_t *out) { return tw_parse_duration(t, out); }
-
-int sc_duration(sc_ctx *c, const yaml_node_t *n, const char *key, tw_ns min, tw_ns max,
-                tw_ns *out)
+static int parse_duration_u64(const char *t, uint64_t *out)
 {
-    return read_unit(c, n, key, "a duration such as 250us", parse_duration_u64,
-                     sc_fmt_duration, min, max, out);
+    return tw_parse_duration(t, out);
+}
+
+int sc_duration(sc_ctx *c, const yaml_node_t *n, const char *key, tw_ns min, tw_ns max, tw_ns *out)
+{
+    return read_unit(c, n, key, "a duration such as 250us", parse_duration_u64, sc_fmt_duration,
+                     min, max, out);
 }
 
 static void fmt_ps(uint64_t ps, char *buf, size_t len)
@@ -561,18 +567,16 @@ static void fmt_ps(uint64_t ps, char *buf, size_t len)
     snprintf(buf, len, "%llups", (unsigned long long)ps);
 }
 
-int sc_duration_ps(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t max,
-                   uint64_t *out)
+int sc_duration_ps(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t max, uint64_t *out)
 {
-    return read_unit(c, n, key, "a duration such as 50ps", tw_parse_duration_ps, fmt_ps, 0,
-                     max, out);
+    return read_unit(c, n, key, "a duration such as 50ps", tw_parse_duration_ps, fmt_ps, 0, max,
+                     out);
 }
 
 int sc_rate(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t min, uint64_t max,
             uint64_t *out)
 {
-    return read_unit(c, n, key, "a rate such as 100Mbps", tw_parse_rate, fmt_rate, min, max,
-                     out);
+    return read_unit(c, n, key, "a rate such as 100Mbps", tw_parse_rate, fmt_rate, min, max, out);
 }
 
 int sc_size(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t min, uint64_t max,
@@ -593,8 +597,8 @@ static void fmt_ppm(uint64_t ppm, char *buf, size_t len)
 
 int sc_ppm(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t *out)
 {
-    return read_unit(c, n, key, "a percentage such as 150%", tw_parse_ppm, fmt_ppm, 0,
-                     UINT64_MAX, out);
+    return read_unit(c, n, key, "a percentage such as 150%", tw_parse_ppm, fmt_ppm, 0, UINT64_MAX,
+                     out);
 }
 
 int sc_ratio(sc_ctx *c, const yaml_node_t *n, const char *key, tw_ratio *out)
@@ -677,8 +681,8 @@ int sc_enum(sc_ctx *c, const yaml_node_t *n, const char *what, const char *const
     char expected[256];
     size_t used = (size_t)snprintf(expected, sizeof(expected), "one of");
     for (uint32_t i = 0; i < count && used < sizeof(expected); i++) {
-        int w = snprintf(expected + used, sizeof(expected) - used, "%s%s", i ? ", " : " ",
-                         names[i]);
+        int w =
+            snprintf(expected + used, sizeof(expected) - used, "%s%s", i ? ", " : " ", names[i]);
         if (w < 0) {
             break;
         }

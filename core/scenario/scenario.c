@@ -11,9 +11,8 @@
 #include "base/mem.h"
 #include "scenario/internal.h"
 
-static const char *const top_keys[] = {"name",   "seed",   "duration", "hosts",   "switches",
-                                       "links",  "faults", "expect",   "capture", "live",
-                                       "swarm",  NULL};
+static const char *const top_keys[] = {"name",   "seed",   "duration", "hosts", "switches", "links",
+                                       "faults", "expect", "capture",  "live",  "swarm",    NULL};
 
 /* ---- libyaml's own errors ------------------------------------------------- */
 

@@ -47,8 +47,11 @@ static const char *item_name(const sc_ctx *c, const yaml_node_t *item)
 }
 
 /* The entry of list `seq` (under key `parent`) that seg names: by name,
- * by the automatic name "link<i>" of an unnamed link, or by index. */
-static int find_item(sc_ctx *c, yaml_mark_t m, int seq, const char *parent, const char *seg)
+ * by the default name of an unnamed entry ("link<i>" for a link, the
+ * host's name for a host's only app, as the loader names them), or by
+ * index. `owner` is the name of the entry the list belongs to, if any. */
+static int find_item(sc_ctx *c, yaml_mark_t m, int seq, const char *parent, const char *owner,
+                     const char *seg)
 {
     const yaml_node_t *n = sc_node(c, seq);
     uint32_t len = sc_seq_len(n);
@@ -57,7 +60,9 @@ static int find_item(sc_ctx *c, yaml_mark_t m, int seq, const char *parent, cons
         const char *name = item_name(c, item);
         char autoname[24];
         snprintf(autoname, sizeof(autoname), "link%u", i);
-        if ((name && strcmp(name, seg) == 0) ||
+        bool default_app =
+            !name && len == 1 && strcmp(parent, "apps") == 0 && owner && strcmp(seg, owner) == 0;
+        if ((name && strcmp(name, seg) == 0) || default_app ||
             (!name && strcmp(parent, "links") == 0 && strcmp(seg, autoname) == 0)) {
             return sc_seq_item(n, i);
         }
@@ -131,6 +136,7 @@ int sc_apply_override(sc_ctx *c, uint32_t index)
     }
     int node = 1; /* the root: the document's first node */
     const char *parent = "the scenario";
+    const char *owner = NULL; /* the name of the last list entry passed */
     for (uint32_t i = 0; i < nseg; i++) {
         bool last = i + 1 == nseg;
         const yaml_node_t *n = sc_node(c, node);
@@ -139,9 +145,10 @@ int sc_apply_override(sc_ctx *c, uint32_t index)
                 return sc_fail_mark(c, m, "'%s' names a whole entry of '%s', not a value", seg[i],
                                     parent);
             }
-            if ((node = find_item(c, m, node, parent, seg[i])) == 0) {
+            if ((node = find_item(c, m, node, parent, owner, seg[i])) == 0) {
                 return -TW_EINVAL;
             }
+            owner = seg[i];
         } else if (n->type == YAML_MAPPING_NODE) {
             long pair = find_pair(c, node, seg[i]);
             if (last) {
