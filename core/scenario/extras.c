@@ -201,7 +201,7 @@ static int ratio_range(sc_ctx *c, const yaml_node_t *map, const char *key,
 typedef int (*u64_reader)(sc_ctx *, const yaml_node_t *, const char *, uint64_t, uint64_t,
                           uint64_t *);
 
-static int u64_range(sc_ctx *c, const yaml_node_t *map, const char *key, u64_reader read,
+static int u64_range(sc_ctx *c, const yaml_node_t *map, const char *key, u64_reader parse_one,
                      uint64_t min, uint64_t max, tw_scenario_swarm_u64 *out)
 {
     const yaml_node_t *n = sc_get(c, map, key);
@@ -210,8 +210,9 @@ static int u64_range(sc_ctx *c, const yaml_node_t *map, const char *key, u64_rea
     if (n == NULL) {
         return 0;
     }
-    if ((rc = range(c, n, key, &lo, &hi)) < 0 || (rc = read(c, lo, key, min, max, &out->lo)) < 0 ||
-        (rc = read(c, hi, key, min, max, &out->hi)) < 0) {
+    if ((rc = range(c, n, key, &lo, &hi)) < 0 ||
+        (rc = parse_one(c, lo, key, min, max, &out->lo)) < 0 ||
+        (rc = parse_one(c, hi, key, min, max, &out->hi)) < 0) {
         return rc;
     }
     if (out->lo > out->hi) {
