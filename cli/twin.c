@@ -56,10 +56,11 @@ static void usage(FILE *f)
     fputs("usage: twin <command> [options]\n"
           "\n"
           "twin runs sans-io network stacks and tasks under a deterministic,\n"
-          "seeded simulator (and, later, live on io_uring and AF_XDP).\n"
+          "seeded simulator, from scenario files (docs/scenarios.md).\n"
           "\n"
           "commands:\n"
-          "  run      run the built-in runtime demo in the simulator\n"
+          "  run      run a scenario file in the simulator (default: the quickstart)\n"
+          "  demo     run the built-in demo of the seed runtime\n"
           "  help     show help for a command: twin help run\n"
           "\n"
           "exit status: 0 ok, 1 a check failed, 2 bad usage or input\n",
@@ -86,6 +87,10 @@ int main(int argc, char **argv)
             char *args[] = {"run", "--help", NULL};
             return tw_cmd_run(2, args);
         }
+        if (argc > 2 && !strcmp(argv[2], "demo")) {
+            char *args[] = {"demo", "--help", NULL};
+            return tw_cmd_demo(2, args);
+        }
         if (argc > 2) {
             fprintf(stderr, "twin: no help for unknown command '%s'\n", argv[2]);
             return TW_EXIT_USAGE;
@@ -95,6 +100,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "run")) {
         return tw_cmd_run(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "demo")) {
+        return tw_cmd_demo(argc - 1, argv + 1);
     }
     fprintf(stderr, "twin: unknown command '%s'\n\n", cmd);
     usage(stderr);

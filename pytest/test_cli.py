@@ -34,6 +34,8 @@ def assert_usage_error(result, *names):
     (["-h"], "usage: twin <command>"),
     (["help"], "usage: twin <command>"),
     (["help", "run"], "usage: twin run"),
+    (["help", "demo"], "usage: twin demo"),
+    (["demo", "--help"], "usage: twin demo"),
     (["run", "--help"], "usage: twin run"),
     (["run", "-h"], "usage: twin run"),
 ])
@@ -46,7 +48,7 @@ def test_help_exits_0_on_stdout(run_twin, args, head):
 
 
 def test_run_help_lists_every_option(run_twin):
-    out = run_twin("run", "--help").stdout
+    out = run_twin("demo", "--help").stdout
     for opt in ("--seed", "--cores", "--tasks", "--period", "--duration", "--trace",
                 "--check-determinism", "--quiet"):
         assert opt in out
@@ -78,7 +80,7 @@ def test_unknown_command_is_usage_error_naming_it(run_twin, args, name):
 
 @pytest.mark.parametrize("opt", ["--bogus", "-x", "--seeds", "--quiets"])
 def test_unknown_option_is_usage_error_naming_it(run_twin, opt):
-    assert_usage_error(run_twin("run", opt), f"'{opt}'")
+    assert_usage_error(run_twin("demo", opt), f"'{opt}'")
 
 
 BAD_VALUES = [
@@ -93,13 +95,13 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize("opt, value", [(o, v) for o, vs in BAD_VALUES for v in vs])
 def test_bad_value_is_usage_error_naming_the_option(run_twin, opt, value):
-    assert_usage_error(run_twin("run", *SHORT, opt, value), opt)
+    assert_usage_error(run_twin("demo", *SHORT, opt, value), opt)
 
 
 @pytest.mark.parametrize("opt", ["--seed", "--cores", "--tasks", "--period", "--duration",
                                  "--trace", "--debug-perturb-at"])
 def test_missing_value_is_usage_error_naming_the_option(run_twin, opt):
-    result = run_twin("run", opt)
+    result = run_twin("demo", opt)
     assert_usage_error(result, f"'{opt}'")
     assert "needs a value" in result.stderr
 
@@ -108,25 +110,25 @@ def test_missing_value_is_usage_error_naming_the_option(run_twin, opt):
 # unbounded options do not.
 @pytest.mark.parametrize("opt", ["--seed", "--debug-perturb-at"])
 def test_negative_value_with_leading_blank_is_rejected(run_twin, opt):
-    assert_usage_error(run_twin("run", *SHORT, opt, " -1"), opt)
+    assert_usage_error(run_twin("demo", *SHORT, opt, " -1"), opt)
 
 
 @pytest.mark.parametrize("args", [["scenario.yaml"], ["--seed", "3", "a.yaml"],
                                   ["a.yaml", "--seed", "3"]])
-def test_positional_scenario_is_not_supported_yet(run_twin, args):
-    result = run_twin("run", *args)
+def test_demo_takes_no_file(run_twin, args):
+    result = run_twin("demo", *args)
     assert_usage_error(result, ".yaml'")
-    assert "not supported" in result.stderr
+    assert "twin run FILE" in result.stderr
 
 
 def test_unwritable_trace_path_is_usage_error(run_twin, tmp_path):
     path = tmp_path / "no-such-dir" / "trace.txt"
-    assert_usage_error(run_twin("run", *SHORT, "--trace", path), "--trace", str(path))
+    assert_usage_error(run_twin("demo", *SHORT, "--trace", path), "--trace", str(path))
 
 
 def test_equals_form_is_the_same_option(run_twin):
-    a = run_twin("run", *SHORT, "--quiet", "--seed", "7")
-    b = run_twin("run", *SHORT, "--quiet", "--seed=7")
+    a = run_twin("demo", *SHORT, "--quiet", "--seed", "7")
+    b = run_twin("demo", *SHORT, "--quiet", "--seed=7")
     assert a.rc == b.rc == EXIT_OK
     assert a.stdout == b.stdout
 
@@ -136,7 +138,7 @@ def test_equals_form_is_the_same_option(run_twin):
 @pytest.fixture(scope="module")
 def default_run(run_twin):
     """The documented default run: seed 1, 4 cores, 64 tasks, 1s."""
-    result = run_twin("run")
+    result = run_twin("demo")
     return result, parse_summary(result.stdout)
 
 
@@ -165,7 +167,7 @@ def test_summary_has_one_line_per_core_and_the_controller(default_run):
 
 @pytest.mark.parametrize("cores, tasks", [(1, 2), (7, 64), (16, 500)])
 def test_summary_follows_the_options(run_twin, cores, tasks):
-    rc, out, _ = run_twin("run", "--duration", "50ms", "--seed", "9", "--cores", cores,
+    rc, out, _ = run_twin("demo", "--duration", "50ms", "--seed", "9", "--cores", cores,
                           "--tasks", tasks)
     s = parse_summary(out)
     assert rc == EXIT_OK, out
@@ -176,8 +178,8 @@ def test_summary_follows_the_options(run_twin, cores, tasks):
 
 
 def test_quiet_prints_only_the_same_trace_hash(run_twin):
-    loud = parse_summary(run_twin("run", *SHORT).stdout)
-    rc, out, err = run_twin("run", *SHORT, "--quiet")
+    loud = parse_summary(run_twin("demo", *SHORT).stdout)
+    rc, out, err = run_twin("demo", *SHORT, "--quiet")
     assert rc == EXIT_OK
     assert err == ""
     assert out == f"  trace hash {loud.trace_hash}\n"
@@ -188,7 +190,7 @@ OVERLOAD = ("--period", "1us", "--duration", "1ms")
 
 
 def test_failed_check_exits_1_and_is_marked(run_twin):
-    rc, out, _ = run_twin("run", *OVERLOAD)
+    rc, out, _ = run_twin("demo", *OVERLOAD)
     s = parse_summary(out)
     assert rc == EXIT_FAILED, out
     assert s.failed
@@ -196,7 +198,7 @@ def test_failed_check_exits_1_and_is_marked(run_twin):
 
 
 def test_quiet_still_names_failed_checks(run_twin):
-    rc, out, _ = run_twin("run", *OVERLOAD, "--quiet")
+    rc, out, _ = run_twin("demo", *OVERLOAD, "--quiet")
     assert rc == EXIT_FAILED
     assert "✗" in out
 
@@ -206,7 +208,7 @@ def test_quiet_still_names_failed_checks(run_twin):
 @pytest.mark.parametrize("args", [SHORT, ("--duration", "100ms", "--seed", "5", "--cores", "3")])
 def test_trace_has_one_line_per_event_ending_in_the_trace_hash(run_twin, tmp_path, args):
     path = tmp_path / "trace.txt"
-    rc, out, _ = run_twin("run", *args, "--trace", path)
+    rc, out, _ = run_twin("demo", *args, "--trace", path)
     assert rc == EXIT_OK
     s = parse_summary(out)
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -222,21 +224,21 @@ def test_trace_has_one_line_per_event_ending_in_the_trace_hash(run_twin, tmp_pat
 
 
 def test_tracing_does_not_change_the_run(run_twin, tmp_path):
-    plain = run_twin("run", *SHORT, "--seed", "3")
-    traced = run_twin("run", *SHORT, "--seed", "3", "--trace", tmp_path / "t")
+    plain = run_twin("demo", *SHORT, "--seed", "3")
+    traced = run_twin("demo", *SHORT, "--seed", "3", "--trace", tmp_path / "t")
     assert parse_summary(plain.stdout).stable == parse_summary(traced.stdout).stable
 
 
 # --- seeds --------------------------------------------------------------------
 
 def test_different_seeds_give_different_hashes(run_twin):
-    hashes = {seed: parse_summary(run_twin("run", *SHORT, "--quiet", "--seed", seed).stdout)
+    hashes = {seed: parse_summary(run_twin("demo", *SHORT, "--quiet", "--seed", seed).stdout)
               .trace_hash for seed in (0, 1, 2, 3, 1000, 2**64 - 1)}
     assert len(set(hashes.values())) == len(hashes), hashes
 
 
 def test_same_seed_same_hash_across_two_concurrent_processes(twin_bin):
-    argv = [str(twin_bin), "run", "--duration", "200ms", "--seed", "42", "--cores", "5"]
+    argv = [str(twin_bin), "demo", "--duration", "200ms", "--seed", "42", "--cores", "5"]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(2)]
     outs = []
@@ -252,7 +254,7 @@ def test_same_seed_same_hash_across_two_concurrent_processes(twin_bin):
 
 @pytest.mark.parametrize("args", [(), ("--seed", "77", "--cores", "7", "--duration", "100ms")])
 def test_check_determinism_says_identical(run_twin, args):
-    rc, out, err = run_twin("run", "--check-determinism", *args)
+    rc, out, err = run_twin("demo", "--check-determinism", *args)
     assert rc == EXIT_OK, out + err
     d = parse_determinism(out)
     assert d.identical
@@ -260,12 +262,12 @@ def test_check_determinism_says_identical(run_twin, args):
     assert d.events[0] == d.events[1] > 0
     assert d.hashes[0] == d.hashes[1]
     # ...and it is the hash a plain run of the same options prints.
-    assert d.hashes[0] == parse_summary(run_twin("run", "--quiet", *args).stdout).trace_hash
+    assert d.hashes[0] == parse_summary(run_twin("demo", "--quiet", *args).stdout).trace_hash
 
 
 @pytest.mark.parametrize("at", [0, 1000, 5000, 20000])
 def test_check_determinism_names_the_divergence_after_a_perturbation(run_twin, at):
-    rc, out, err = run_twin("run", "--check-determinism", "--duration", "100ms",
+    rc, out, err = run_twin("demo", "--check-determinism", "--duration", "100ms",
                             "--debug-perturb-at", at)
     assert rc == EXIT_FAILED, out + err
     d = parse_determinism(out)
@@ -278,7 +280,7 @@ def test_check_determinism_names_the_divergence_after_a_perturbation(run_twin, a
 
 
 def test_perturbation_after_the_last_event_changes_nothing(run_twin):
-    rc, out, _ = run_twin("run", "--check-determinism", *SHORT,
+    rc, out, _ = run_twin("demo", "--check-determinism", *SHORT,
                           "--debug-perturb-at", 10**12)
     assert rc == EXIT_OK
     assert parse_determinism(out).identical
@@ -293,7 +295,7 @@ REPORT_KEYS = {"scenario", "seed", "mode", "passed", "expectations", "metrics", 
 def test_report_has_the_documented_keys_and_agrees_with_the_summary(run_twin, tmp_path):
     import json
     path = tmp_path / "r.json"
-    rc, out, err = run_twin("run", *SHORT, "--seed", "3", "--report", path)
+    rc, out, err = run_twin("demo", *SHORT, "--seed", "3", "--report", path)
     assert rc == EXIT_OK, out + err
     report = json.loads(path.read_text())
     assert set(report) == REPORT_KEYS
@@ -312,4 +314,4 @@ def test_report_has_the_documented_keys_and_agrees_with_the_summary(run_twin, tm
 
 def test_unwritable_report_path_is_usage_error(run_twin, tmp_path):
     path = tmp_path / "no-such-dir" / "r.json"
-    assert_usage_error(run_twin("run", *SHORT, "--report", path), "--report", str(path))
+    assert_usage_error(run_twin("demo", *SHORT, "--report", path), "--report", str(path))

@@ -12,7 +12,7 @@ SEEDS = range(1, 21)
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_same_seed_same_hash_across_runs(run_twin, seed):
-    args = ("run", "--duration", "20ms", "--seed", seed)
+    args = ("demo", "--duration", "20ms", "--seed", seed)
     first, second = run_twin(*args), run_twin(*args)
     assert first.rc == second.rc == 0, f"reproduce with: twin {' '.join(map(str, args))}"
     a, b = parse_summary(first.stdout), parse_summary(second.stdout)
@@ -47,7 +47,7 @@ def _ids(case):
 @pytest.mark.parametrize("case", CROSS_BUILD, ids=_ids)
 def test_same_hash_across_build_types(twin_builds, run_binary, tmp_path, case):
     seed, cores, extra = case
-    args = ["run", "--seed", seed, "--cores", cores, *SHORT, *extra]
+    args = ["demo", "--seed", seed, "--cores", cores, *SHORT, *extra]
     reproduce = f"reproduce with: twin {' '.join(map(str, args))}"
     summaries, rcs = {}, {}
     for build, binary in twin_builds.items():
@@ -68,11 +68,11 @@ def test_same_hash_across_build_types(twin_builds, run_binary, tmp_path, case):
 
 def test_full_length_default_run_same_hash_across_build_types(twin_builds, run_binary,
                                                              tmp_path):
-    hashes = {build: parse_summary(run_binary(binary, "run", "--quiet").stdout).trace_hash
+    hashes = {build: parse_summary(run_binary(binary, "demo", "--quiet").stdout).trace_hash
               for build, binary in twin_builds.items()}
     if len(set(hashes.values())) != 1:
         pytest.fail(f"trace hashes of `twin run` differ across builds {hashes}\n"
-                    + _first_difference(run_binary, twin_builds, ["run"], tmp_path), pytrace=False)
+                    + _first_difference(run_binary, twin_builds, ["demo"], tmp_path), pytrace=False)
 
 
 def _first_difference(run_binary, builds, args, tmp_path):

@@ -137,7 +137,7 @@ class Determinism:
 
 
 _DET_HEAD_RE = re.compile(
-    r"^twin run --check-determinism: seed (\d+), (\d+) and (\d+) events$", re.M)
+    r"^twin demo --check-determinism: seed (\d+), (\d+) and (\d+) events$", re.M)
 _DET_HASH_RE = re.compile(r"^  run ([12]) trace hash ([0-9a-f]{16})$", re.M)
 _DET_SAME_RE = re.compile(r"^  ✓ identical: every one of (\d+) events", re.M)
 _DET_DIFF_RE = re.compile(r"^  ✗ diverged at event (\d+)$", re.M)

@@ -31,6 +31,7 @@
 #include "base/mem.h"
 #include "wire/arp.h"
 #include "wire/ethernet.h"
+#include "base/rng.h"
 #include "wire/rss.h"
 
 #define NONE UINT32_MAX
@@ -70,10 +71,13 @@ typedef struct host_node {
     tw_stack **stacks; /* per core */
     tw_ring *rx;       /* [iface * cores + core]: buffer indices */
     uint16_t indir[TW_RSS_INDIR_LEN];
-    /* The world's hash with this host's table, for TCP's choice of local
-     * ports that come back to the core that opened them (multi-core TCP
-     * hosts only; NULL otherwise). */
-    tw_rss *tcp_rss;
+    /* This host's NIC hash: its own key (drawn from the world's seed, as
+     * every real NIC draws its own, unless the world names one key for
+     * all), with Linux's default table over the host's cores. TCP uses it
+     * to pick local ports whose replies come back to the opening core. A
+     * key shared by every host would tie the server's steering to the
+     * client's choice of ports, and leave some server cores idle. */
+    tw_rss *rss;
     tw_world_host_stats stats;
 } host_node;
 
@@ -453,7 +457,7 @@ static tw_stack *stack_build(const tw_world *w, const host_node *h, uint32_t cor
          * world's seed, the host, the core and the host's incarnation. */
         sc.tcp.seed = tw_hash_fold(tw_hash_fold(tw_hash_fold(w->cfg.sim.seed, h->id), core),
                                    h->incarnation);
-        sc.tcp.rss = h->tcp_rss;
+        sc.tcp.rss = h->cfg.cores > 1 ? h->rss : NULL;
         sc.tcp.core = (uint16_t)core;
         sc.tcp.ncores = (uint16_t)h->cfg.cores;
     }
@@ -648,7 +652,7 @@ static void nic_rx(tw_world *w, uint32_t d, uint32_t hid, uint32_t iface, uint32
         return;
     }
     /* Frames that are not IPv4 hash to 0, which the table maps to core 0. */
-    uint32_t hash = tw_stack_flow_hash(&w->rss, frame, len);
+    uint32_t hash = tw_stack_flow_hash(h->rss, frame, len);
     rx_push(w, h, iface, h->indir[hash & (TW_RSS_INDIR_LEN - 1)], frame, len);
 }
 
@@ -1131,11 +1135,18 @@ int tw_world_start(tw_world *w)
         for (uint32_t e = 0; e < TW_RSS_INDIR_LEN; e++) {
             h->indir[e] = (uint16_t)(e % n);
         }
-        if (h->cfg.stack.tcp_enabled && n > 1) {
-            h->tcp_rss = tw_mem_calloc(1, sizeof(tw_rss));
-            *h->tcp_rss = w->rss;
-            tw_rss_indir_spread(h->tcp_rss, (uint16_t)n);
+        h->rss = tw_mem_calloc(1, sizeof(tw_rss));
+        if (w->cfg.rss_key) {
+            *h->rss = w->rss;
+        } else {
+            uint8_t key[40];
+            uint64_t st = tw_hash_fold(w->cfg.sim.seed, 0x7273735f6b657900ull + i);
+            for (size_t k = 0; k < sizeof key; k++) {
+                key[k] = (uint8_t)tw_splitmix64(&st);
+            }
+            tw_rss_init(h->rss, key, sizeof key);
         }
+        tw_rss_indir_spread(h->rss, (uint16_t)n);
         for (uint32_t c = 0; c < n; c++) {
             core_map *cm = &w->cores[next + c];
             cm->host = i;
@@ -1202,7 +1213,7 @@ void tw_world_destroy(tw_world *w)
         }
         tw_mem_free(h->rx);
         tw_mem_free(h->stacks);
-        tw_mem_free(h->tcp_rss);
+        tw_mem_free(h->rss);
     }
     for (uint32_t c = 0; w->cores && c < w->ncores; c++) {
         tw_ring_free(&w->cores[c].tx);
@@ -1252,6 +1263,16 @@ int64_t tw_world_spawn(tw_world *w, uint32_t worker, uint32_t type, uint32_t gro
 {
     TW_ASSERT(w->started);
     int64_t rc = tw_controller_spawn(&w->sim.controller, type, group, worker, args, args_len);
+    if (rc > 0) {
+        tw_sim_core_flush(&w->sim, w->ncores);
+    }
+    return rc;
+}
+
+int64_t tw_world_kill(tw_world *w, tw_addr task)
+{
+    TW_ASSERT(w->started);
+    int64_t rc = tw_controller_kill(&w->sim.controller, task);
     if (rc > 0) {
         tw_sim_core_flush(&w->sim, w->ncores);
     }

@@ -276,6 +276,9 @@ uint32_t tw_world_host_core(const tw_world *w, uint32_t host, uint32_t core);
  * the request id or a negative error. */
 int64_t tw_world_spawn(tw_world *w, uint32_t worker, uint32_t type, uint32_t group,
                        const void *args, uint32_t args_len);
+/* Asks the controller to stop a task (tw_controller_kill); its worker frees
+ * it, closing its endpoints and connections, when the command arrives. */
+int64_t tw_world_kill(tw_world *w, tw_addr task);
 /* Sends an ICMP echo request from a host's core's stack (the reply shows in
  * its ICMP statistics). 0 or the stack's error; -TW_ESTATE when the host is
  * down. */
