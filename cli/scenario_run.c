@@ -43,7 +43,7 @@ static const tw_task_ops *const app_types[TW_SCENARIO_APP_COUNT] = {
 };
 static const tw_task_registry app_registry = {app_types, TW_SCENARIO_APP_COUNT};
 
-#define STATE_MAX 65536   /* the largest app state (the HTTP client's) fits */
+#define STATE_MAX 131072 /* the largest app state (the TCP echo with 128 connections) fits */
 #define UDP_TIMEOUT TW_SEC(1)
 #define TCP_TIMEOUT TW_SEC(10)
 
@@ -135,6 +135,70 @@ static int fail(const char *file, const char *what, int rc)
     return TW_EXIT_USAGE;
 }
 
+/* The TCP connections one core of host h may hold: its share of those
+ * clients elsewhere open to it (RSS may give a core twice its share), and
+ * the connections of its own clients, whose instances (up to
+ * TW_LOAD_CONNS_MAX connections each) may all sit on one core. */
+static uint64_t tcp_conns_per_core(const tw_scenario *sc, uint32_t h)
+{
+    uint64_t inbound = 0, own = 0;
+    uint32_t cores = sc->hosts[h].cores;
+    for (uint32_t a = 0; a < sc->app_count; a++) {
+        const tw_scenario_app *ap = &sc->apps[a];
+        uint64_t k = ap->type == TW_SCENARIO_APP_BULK_SEND ? 1
+                     : ap->type == TW_SCENARIO_APP_TCP_CLIENT ||
+                             ap->type == TW_SCENARIO_APP_HTTP_CLIENT
+                         ? (ap->connections ? ap->connections : 1)
+                         : 0;
+        if (k && ap->peer_host == h) {
+            inbound += k;
+        }
+        if (k && ap->host == h) {
+            uint64_t instances = (k + TW_LOAD_CONNS_MAX - 1) / TW_LOAD_CONNS_MAX;
+            uint64_t per_core = (instances + cores - 1) / cores;
+            uint64_t most = per_core * TW_LOAD_CONNS_MAX;
+            own += k < most ? k : most;
+        }
+    }
+    return 2 * inbound / cores + own + 8;
+}
+
+/* Send and receive buffers a quarter above the bandwidth-delay product of
+ * the fastest of the host's links over the longest round trip in the world
+ * (the four slowest hops there and back), as an administrator sizes
+ * tcp_rmem for a long fat network: RFC 7323's window scaling is pointless
+ * without them, and a window far above the path's BDP only fills queues. */
+static uint32_t tcp_buffer_for(const tw_scenario *sc, uint32_t h)
+{
+    tw_ns worst[4] = {0};
+    uint64_t bw = 0;
+    for (uint32_t l = 0; l < sc->link_count; l++) {
+        const tw_scenario_link *lk = &sc->links[l];
+        tw_ns one = 0;
+        for (int d = 0; d < 2; d++) {
+            tw_ns t = lk->dir[d].delay_ns + lk->dir[d].jitter_ns;
+            one = t > one ? t : one;
+            for (int e = 0; e < 2; e++) {
+                if (lk->end[e].kind == TW_SCENARIO_END_IFACE && lk->end[e].host == h &&
+                    lk->dir[d].bandwidth_bps > bw) {
+                    bw = lk->dir[d].bandwidth_bps;
+                }
+            }
+        }
+        for (int k = 0; k < 4; k++) {
+            if (one > worst[k]) {
+                tw_ns t = worst[k];
+                worst[k] = one;
+                one = t;
+            }
+        }
+    }
+    tw_ns rtt = 2 * (worst[0] + worst[1] + worst[2] + worst[3]);
+    uint64_t bdp = bw ? (uint64_t)((unsigned __int128)bw * rtt / 8 / TW_SEC(1)) : 0;
+    uint64_t want = bdp + bdp / 4;
+    return (uint32_t)(want < 65536 ? 65536 : want > (32u << 20) ? (32u << 20) : want);
+}
+
 static int add_host(scen_ctx *c, uint32_t i)
 {
     const tw_scenario_host *sh = &c->sc->hosts[i];
@@ -175,12 +239,25 @@ static int add_host(scen_ctx *c, uint32_t i)
     }
     hc.stack.forwarding = sh->router;
     hc.stack.mtu_max = (uint16_t)(mtu_max ? mtu_max : 1500);
+    /* A burst of connections opened at once waits for one ARP answer. */
+    hc.stack.arp.pending_per_entry = 1024;
+    hc.stack.arp.pending_total = 4096;
     hc.stack.tcp_enabled = true;
     tw_tcp_config_default(&hc.stack.tcp);
+    /* Each core's TCP holds its share of the host's connections (RSS may
+     * load one core twice its share), and room for TIME-WAIT. */
+    uint64_t share = tcp_conns_per_core(c->sc, i);
+    hc.stack.tcp.bufs_max = (uint32_t)share;
+    hc.stack.tcp.conns_max = (uint32_t)(2 * share + 64);
+    hc.stack.tcp.snd_buf_bytes = hc.stack.tcp.rcv_buf_bytes = tcp_buffer_for(c->sc, i);
     hc.worker.registry = &app_registry;
     hc.worker.max_tasks = sh->app_count + 4;
     hc.worker.task_state_max = STATE_MAX;
     hc.worker.outq_max = 256;
+    /* Rings deep enough for a congestion window's burst (bounded: the
+     * buffers they hold are shared and counted). */
+    hc.rx_ring = 16384;
+    hc.tx_ring = 16384;
     int rc = tw_world_host_add(c->w, &hc);
     return rc < 0 ? fail(c->o->file, "a host the simulator cannot build", rc) : 0;
 }
@@ -258,6 +335,15 @@ static int add_links_and_taps(scen_ctx *c)
         tw_link_config d[2] = {l->dir[0], l->dir[1]};
         for (int k = 0; k < 2; k++) {
             d[k].header_bytes = 14; /* Ethernet */
+            /* Frame buffers for a full queue plus a pipe full of the
+             * smallest frames in flight (propagation, jitter, reordering). */
+            tw_ns flight = d[k].delay_ns + d[k].jitter_ns + d[k].reorder_delay_ns;
+            uint64_t in_flight = d[k].bandwidth_bps
+                                     ? (uint64_t)((unsigned __int128)d[k].bandwidth_bps * flight /
+                                                  (8 * 64) / TW_SEC(1))
+                                     : 4096;
+            uint64_t pool = (uint64_t)d[k].queue_packets_limit + 2 * in_flight + 256;
+            d[k].pool_frames = (uint32_t)(pool > TW_LINK_FRAMES_MAX ? TW_LINK_FRAMES_MAX : pool);
         }
         int rc = tw_world_link_add(c->w, end_of(&l->end[0]), end_of(&l->end[1]), &d[0], &d[1]);
         if (rc < 0) {
@@ -289,6 +375,8 @@ static int build(scen_ctx *c, uint64_t seed)
     tw_world_config_default(&wc);
     wc.sim.seed = seed;
     wc.sim.cores = 0;
+    /* Room for a congestion window's worth of frames on every path. */
+    wc.sim.event_capacity = 1u << 20;
     wc.sim.controller.registry = &app_registry;
     wc.sim.controller.program = &program;
     wc.sim.controller.program_ctx = c;
@@ -298,6 +386,14 @@ static int build(scen_ctx *c, uint64_t seed)
     wc.links_max = c->sc->link_count;
     wc.partitions_max = c->sc->fault_count + 1;
     wc.faults_max = 2 * c->sc->fault_count + 1;
+    /* NIC buffers hold frames between a core and a link: a TCP burst of a
+     * whole congestion window waits there for its turn on the wire. */
+    uint64_t cores = 0;
+    for (uint32_t h = 0; h < c->sc->host_count; h++) {
+        cores += c->sc->hosts[h].cores;
+    }
+    uint64_t bufs = 1024 * cores + 16384;
+    wc.nic_buffers = (uint32_t)(bufs > (1u << 20) ? (1u << 20) : bufs);
     if (c->pcap) {
         tw_pcap_tap_hooks(c->pcap, &wc.taps);
     }
@@ -340,15 +436,26 @@ static uint64_t period_of(uint64_t rate_per_s)
     return rate_per_s ? TW_SEC(1) / rate_per_s : 0;
 }
 
-/* Fills the spawn arguments of app a; returns their length. */
-static uint32_t app_args(const scen_ctx *c, uint32_t a, uint8_t *buf)
+/* Share k of n of a total. */
+static uint64_t share(uint64_t total, uint32_t k, uint32_t n)
+{
+    return total / n + (k < total % n);
+}
+
+/* Fills the spawn arguments of instance k of n of app a; returns their
+ * length. A load client with more connections than one task holds runs
+ * as several instances that split its connections, rate and count. */
+static uint32_t app_args(const scen_ctx *c, uint32_t a, uint32_t k, uint32_t n, uint8_t *buf)
 {
     const tw_scenario_app *ap = &c->sc->apps[a];
     memset(buf, 0, TW_SPAWN_ARGS_MAX);
+    uint64_t conns = share(ap->connections ? ap->connections : 1, k, n);
+    uint64_t rate = share(ap->rate_per_s, k, n);
     tw_load_args load = {.server = ap->peer_addr, .port = ap->port,
-                         .connections = (uint16_t)(ap->connections ? ap->connections : 1),
-                         .period_ns = ap->closed_loop ? 0 : period_of(ap->rate_per_s),
-                         .count = ap->count, .timeout_ns = TCP_TIMEOUT};
+                         .connections = (uint16_t)conns,
+                         .period_ns = ap->closed_loop ? 0 : period_of(rate),
+                         .count = ap->count ? share(ap->count, k, n) : 0,
+                         .timeout_ns = TCP_TIMEOUT};
     switch (ap->type) {
     case TW_SCENARIO_APP_UDP_ECHO: {
         tw_udp_echo_args x = {.port = ap->port};
@@ -413,8 +520,8 @@ static uint32_t app_args(const scen_ctx *c, uint32_t a, uint8_t *buf)
     }
     case TW_SCENARIO_APP_HTTP_CLIENT: {
         const tw_scenario_app *srv = NULL;
-        for (uint32_t k = 0; k < c->sc->app_count; k++) {
-            const tw_scenario_app *s = &c->sc->apps[k];
+        for (uint32_t i = 0; i < c->sc->app_count; i++) {
+            const tw_scenario_app *s = &c->sc->apps[i];
             if (s->type == TW_SCENARIO_APP_HTTP_SERVER && s->host == ap->peer_host &&
                 s->port == ap->port) {
                 srv = s;
@@ -441,15 +548,20 @@ static void spawn_app(scen_ctx *c, uint32_t a)
     const tw_scenario_host *h = &c->sc->hosts[ap->host];
     app_rt *rt = &c->apps[a];
     uint8_t args[TW_SPAWN_ARGS_MAX];
-    uint32_t len = app_args(c, a, args);
     bool every_core = ap->core == TW_SCENARIO_CORE_ANY && is_server(ap->type);
-    rt->instances = every_core ? h->cores : 1;
+    bool load = ap->type == TW_SCENARIO_APP_TCP_CLIENT || ap->type == TW_SCENARIO_APP_HTTP_CLIENT;
+    uint32_t split = load ? (ap->connections + TW_LOAD_CONNS_MAX - 1) / TW_LOAD_CONNS_MAX : 1;
+    rt->instances = every_core ? h->cores : split ? split : 1;
+    if (rt->instances > INSTANCES_MAX) {
+        rt->instances = INSTANCES_MAX;
+    }
     for (uint32_t k = 0; k < rt->instances; k++) {
+        uint32_t len = app_args(c, a, k, rt->instances, args);
         /* A client with "core: any" goes where the host's apps spread in
-         * file order. */
+         * file order (its instances on the cores after). */
         uint32_t core = every_core                          ? k
                         : ap->core != TW_SCENARIO_CORE_ANY ? ap->core
-                                                            : (a - h->first_app) % h->cores;
+                                                            : (a - h->first_app + k) % h->cores;
         rt->worker[k] = tw_world_host_core(c->w, ap->host, core);
         rt->addr[k] = TW_ADDR_NONE;
         int64_t rc = tw_world_spawn(c->w, rt->worker[k], ap->type, 0, args, len);
@@ -561,8 +673,13 @@ static bool app_metric(scen_ctx *c, uint32_t a, const char *leaf, uint64_t *out)
     if (!strcmp(leaf, "bytes")) {
         *out = bytes;
     } else if (!strcmp(leaf, "throughput")) {
+        /* Over the app's active time: a bulk stream's ends when it is
+         * acknowledged and closed, everyone else's at the end of the run. */
         tw_ns now = tw_world_now(c->w);
         tw_ns active = now > ap->start_ns ? now - ap->start_ns : 0;
+        if (ty == TW_SCENARIO_APP_BULK_SEND && ac_get(&ac, "duration_ns")) {
+            active = ac_get(&ac, "duration_ns");
+        }
         *out = active ? (uint64_t)((unsigned __int128)bytes * 8 * TW_SEC(1) / active) : 0;
     } else if (!strcmp(leaf, "requests")) {
         *out = ty == TW_SCENARIO_APP_UDP_ECHO ? ac_get(&ac, "received") : ac_get(&ac, "requests");
@@ -898,6 +1015,14 @@ static void each_metric(scen_ctx *c, metric_fn fn, void *ctx)
                     fn(ctx, path, v);
                 }
             }
+        }
+    }
+    /* Every drop the world made, by reason, where there were any. */
+    for (int r = 0; r < TW_SIM_DROP_COUNT; r++) {
+        uint64_t n = tw_world_drops(c->w, (tw_sim_drop)r);
+        if (n) {
+            snprintf(path, sizeof path, "world.drops.%s", tw_sim_drop_name((tw_sim_drop)r));
+            fn(ctx, path, n);
         }
     }
     static const char *const sw_leaves[] = {"forwarded", "flooded", "drops", "learned"};

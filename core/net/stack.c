@@ -411,19 +411,30 @@ tw_ipv4_addr tw_stack_source_for(tw_stack *s, tw_ipv4_addr dst)
     return tw_net_iface(s, iface)->addr;
 }
 
+/* Frames kept back from TCP for ARP, ICMP and a fragmented segment. */
+#define TCP_FRAME_RESERVE 8
+
 /* Moves the segments TCP has made (after an input, a tick or an
- * application call) into IPv4. A segment IPv4 cannot take now is lost
- * like one dropped on the wire; TCP's timers recover it. */
+ * application call) into IPv4, while frame buffers and the transmit queue
+ * have room: what TCP has not handed over stays in TCP (backpressure, as a
+ * qdisc gives a kernel's TCP), and the next tw_stack_pop_frame takes more.
+ * A segment IPv4 still refuses is lost like one dropped on the wire. */
 static void tcp_flush(tw_stack *s, tw_ns now)
 {
     tw_tcp_out seg;
-    while (tw_tcp_pop_segment(s->tcp, now, &seg)) {
+    while (tw_fbuf_available(&s->fbufs) > TCP_FRAME_RESERVE &&
+           tw_ring_len(&s->tx) + TCP_FRAME_RESERVE < s->tx.capacity &&
+           tw_tcp_pop_segment(s->tcp, now, &seg)) {
         tw_ipv4_out o = {
             .src = seg.src,
             .dst = seg.dst,
             .protocol = TW_IP_PROTO_TCP,
             .ttl = s->cfg.ttl,
-            .dont_frag = true, /* RFC 9293 §3.7.1: segments fit the path's MSS */
+            /* NOTE: no path MTU discovery yet (RFC 1191 needs TCP to act on
+             * ICMP fragmentation-needed), so segments sized to the first
+             * hop's MTU may be fragmented by routers on a narrower path
+             * rather than black-holed. */
+            .dont_frag = false,
             .origin = TW_NET_ORIGIN_TCP,
             .head = seg.seg,
             .head_len = seg.len,
