@@ -61,7 +61,7 @@ static pair P;
 
 static void test_app_tcp_bulk_delivered_intact(void **state)
 {
-    pair_init_tcp(&P, &registry, 65536, true);
+    pair_init_tcp(&P, &registry, 131072, true);
     tw_bulk_sink_args ka = {.port = 5001};
     tw_addr sink = spawn(&P, 1, T_SINK, &ka, sizeof(ka));
     pair_settle(&P);
@@ -98,7 +98,7 @@ static bool lossy(void *ctx, int to, const uint8_t *frame, size_t len)
 
 static void test_app_tcp_bulk_survives_loss_and_corruption(void **state)
 {
-    pair_init_tcp(&P, &registry, 65536, true);
+    pair_init_tcp(&P, &registry, 131072, true);
     uint64_t n = 0;
     P.filter = lossy;
     P.filter_ctx = &n;
@@ -119,7 +119,7 @@ static void test_app_tcp_bulk_survives_loss_and_corruption(void **state)
 
 static void test_app_tcp_refused_connect_reports_error(void **state)
 {
-    pair_init_tcp(&P, &registry, 65536, true);
+    pair_init_tcp(&P, &registry, 131072, true);
     tw_bulk_send_args sa = {.server = PAIR_B, .port = 6000, .bytes = 1000, .stream = 1};
     tw_addr sender = spawn(&P, 0, T_SEND, &sa, sizeof(sa));
     pair_run_until(&P, TW_SEC(5));
@@ -130,7 +130,7 @@ static void test_app_tcp_refused_connect_reports_error(void **state)
 
 static void test_app_tcp_without_tcp_is_not_supported(void **state)
 {
-    pair_init_tcp(&P, &registry, 65536, false);
+    pair_init_tcp(&P, &registry, 131072, false);
     tw_bulk_send_args sa = {.server = PAIR_B, .port = 5001, .bytes = 1000, .stream = 1};
     tw_addr sender = spawn(&P, 0, T_SEND, &sa, sizeof(sa));
     pair_run_until(&P, TW_SEC(1));
@@ -140,7 +140,7 @@ static void test_app_tcp_without_tcp_is_not_supported(void **state)
 
 static void test_app_tcp_echo_returns_every_byte(void **state)
 {
-    pair_init_tcp(&P, &registry, 65536, true);
+    pair_init_tcp(&P, &registry, 131072, true);
     tw_tcp_echo_args ea = {.port = 7};
     tw_addr echo = spawn(&P, 1, T_ECHO, &ea, sizeof(ea));
     pair_settle(&P);
