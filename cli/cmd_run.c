@@ -250,6 +250,12 @@ static int sweep(run_args *r)
     printf("twin run %s --seeds %" PRIu64 "..%" PRIu64 ": %" PRIu64 " passed, %" PRIu64
            " failed\n",
            r->o.file, r->seed_lo, r->seed_hi, done - failed - bad, failed + bad);
+    for (uint64_t i = 0; i < total && !r->o.quiet; i++) {
+        if (recs[i].rc == TW_EXIT_OK) {
+            printf("  seed %" PRIu64 ": passed (trace hash %016" PRIx64 ")\n", r->seed_lo + i,
+                   recs[i].hash);
+        }
+    }
     for (uint64_t i = 0; i < total; i++) {
         if (recs[i].rc != TW_EXIT_OK) {
             printf("  seed %" PRIu64 ": %s (trace hash %016" PRIx64 "); reproduce with:\n",
@@ -314,4 +320,100 @@ int tw_cmd_run(int argc, char **argv)
     }
     tw_scen_result res;
     return tw_scen_run(&r.o, &res);
+}
+
+/* ---- twin replay R.json ---------------------------------------------------- */
+
+/* The string or number value of a top-level key in a report we wrote
+ * (keys are unique and strings have no escapes in what we compare). */
+static bool json_field(const char *json, const char *key, char *out, size_t len)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(json, pat);
+    if (p == NULL) {
+        return false;
+    }
+    p += strlen(pat);
+    size_t n = 0;
+    if (*p == '"') {
+        p++;
+        while (p[n] && p[n] != '"') {
+            n++;
+        }
+    } else {
+        while (p[n] >= '0' && p[n] <= '9') {
+            n++;
+        }
+    }
+    if (n == 0 || n >= len) {
+        return false;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
+}
+
+int tw_cmd_replay(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fputs("usage: twin replay REPORT.json [--set KEY=VALUE]...\n"
+              "\n"
+              "Reruns the run a report describes (its scenario file and seed, plus the\n"
+              "--set overrides it ran with, given again) and checks that it ends with\n"
+              "the same trace hash: 0 when it does, 1 when it does not, 2 bad input.\n",
+              argc < 2 ? stderr : stdout);
+        return argc < 2 ? TW_EXIT_USAGE : TW_EXIT_OK;
+    }
+    FILE *f = fopen(argv[1], "r");
+    if (!f) {
+        fprintf(stderr, "twin replay: cannot read '%s': %s\n", argv[1], strerror(errno));
+        return TW_EXIT_USAGE;
+    }
+    static char json[1 << 20];
+    size_t n = fread(json, 1, sizeof json - 1, f);
+    fclose(f);
+    json[n] = '\0';
+    char file[512], seed[32], hash[32], mode[16];
+    if (!json_field(json, "scenario", file, sizeof file) || !json_field(json, "seed", seed, sizeof seed) ||
+        !json_field(json, "trace_hash", hash, sizeof hash) || !json_field(json, "mode", mode, sizeof mode)) {
+        fprintf(stderr, "twin replay: '%s' is not a twin report (scenario, seed, trace_hash)\n",
+                argv[1]);
+        return TW_EXIT_USAGE;
+    }
+    if (strcmp(mode, "sim") != 0 || !strncmp(file, "builtin:", 8)) {
+        fprintf(stderr, "twin replay: only simulated scenario runs replay, not '%s' (%s)\n", file,
+                mode);
+        return TW_EXIT_USAGE;
+    }
+    run_args r;
+    memset(&r, 0, sizeof r);
+    r.o.sets = r.sets;
+    r.o.file = file;
+    r.o.quiet = true;
+    r.o.seed_given = true;
+    if (tw_cli_parse_u64("seed", seed, &r.o.seed) < 0) {
+        return TW_EXIT_USAGE;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--set") && i + 1 < argc && r.o.set_count < SETS_MAX) {
+            r.sets[r.o.set_count++] = argv[++i];
+        } else {
+            fprintf(stderr, "twin replay: unexpected '%s' (only --set KEY=VALUE)\n", argv[i]);
+            return TW_EXIT_USAGE;
+        }
+    }
+    tw_scen_result res;
+    int rc = tw_scen_run(&r.o, &res);
+    if (rc == TW_EXIT_USAGE) {
+        return rc;
+    }
+    char got[32];
+    snprintf(got, sizeof got, "%016" PRIx64, res.trace_hash);
+    if (strcmp(got, hash) != 0) {
+        printf("  ✗ replay diverged: the report says %s, this run %s\n", hash, got);
+        return TW_EXIT_FAILED;
+    }
+    printf("  ✓ replayed %s seed %s: same trace hash %s\n", file, seed, got);
+    return TW_EXIT_OK;
 }

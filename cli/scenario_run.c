@@ -248,6 +248,7 @@ static int add_host(scen_ctx *c, uint32_t i)
      * load one core twice its share), and room for TIME-WAIT. */
     uint64_t share = tcp_conns_per_core(c->sc, i);
     hc.stack.tcp.bufs_max = (uint32_t)share;
+    hc.stack.tcp.syn_backlog = (uint32_t)share; /* a burst of SYNs all at once */
     hc.stack.tcp.conns_max = (uint32_t)(2 * share + 64);
     hc.stack.tcp.snd_buf_bytes = hc.stack.tcp.rcv_buf_bytes = tcp_buffer_for(c->sc, i);
     hc.worker.registry = &app_registry;

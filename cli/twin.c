@@ -60,6 +60,7 @@ static void usage(FILE *f)
           "\n"
           "commands:\n"
           "  run      run a scenario file in the simulator (default: the quickstart)\n"
+          "  replay   rerun the run a JSON report describes and compare its trace hash\n"
           "  demo     run the built-in demo of the seed runtime\n"
           "  help     show help for a command: twin help run\n"
           "\n"
@@ -103,6 +104,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "demo")) {
         return tw_cmd_demo(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "replay")) {
+        return tw_cmd_replay(argc - 1, argv + 1);
     }
     fprintf(stderr, "twin: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -452,6 +452,9 @@ static uint8_t *buf_data(const tw_world *w, uint32_t b)
 static tw_stack *stack_build(const tw_world *w, const host_node *h, uint32_t core, tw_ns now)
 {
     tw_stack_config sc = h->cfg.stack;
+    sc.rss = h->cfg.cores > 1 ? h->rss : NULL;
+    sc.core = (uint16_t)core;
+    sc.ncores = (uint16_t)h->cfg.cores;
     if (sc.tcp_enabled) {
         /* Each core's TCP draws its own ISNs and ports: keyed by the
          * world's seed, the host, the core and the host's incarnation. */

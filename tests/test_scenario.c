@@ -186,7 +186,7 @@ static void test_scenario_quickstart_model_in_base_units(void **state)
     assert_int_equal(web->page_size.max_bytes, 65536);
     const tw_scenario_app *c2 = &s->apps[tw_scenario_find_app(s, "client2")];
     assert_false(c2->closed_loop);
-    assert_int_equal(c2->rate_per_s, 200);
+    assert_int_equal(c2->rate_per_s, 400);
     assert_int_equal(c2->peer_host, server);
     assert_int_equal(c2->peer_addr, TW_IPV4_ADDR(10, 0, 0, 1));
 
@@ -200,7 +200,7 @@ static void test_scenario_quickstart_model_in_base_units(void **state)
     assert_int_equal(s->expects[1].unit, TW_SCENARIO_UNIT_NS);
     assert_int_equal(s->expects[1].hi, TW_MS(500));
     assert_string_equal(s->expects[2].name, "app.client2.resets == 0");
-    assert_int_equal(s->expects[3].hi, 2000000); /* 200% in ppm */
+    assert_int_equal(s->expects[3].hi, 3000000); /* 300% in ppm */
     const tw_scenario_expect *ev = &s->expects[4];
     assert_string_equal(ev->name, "client1 recovers after the partition");
     assert_int_equal(ev->when, TW_SCENARIO_WHEN_EVENTUALLY);

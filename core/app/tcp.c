@@ -5,8 +5,8 @@
 #include "base/assert.h"
 #include "base/error.h"
 
-#define CONNS_MAX 128
-#define ECHO_BUF 512
+#define CONNS_MAX 256
+#define ECHO_BUF 256
 
 /* The per-connection table both servers keep: connections come and go. */
 typedef struct conn_entry {

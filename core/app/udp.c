@@ -247,6 +247,9 @@ static bool client_pop(tw_task *t, tw_ns now, tw_task_output *out)
     if (c->want_bind) {
         c->want_bind = false;
         out->kind = TW_TOUT_UDP_BIND;
+        /* Name the server so the replies come back to this core. */
+        out->u.udp_bind.remote = c->a.server;
+        out->u.udp_bind.remote_port = c->a.port;
         return true;
     }
     while (c->to_send && c->ep >= 0 && !done_sending(c)) {

@@ -59,6 +59,7 @@ struct tw_stack {
     tw_tcp *tcp;          /* NULL without TCP */
     uint64_t tcp_out_lost; /* segments IPv4 refused (TCP retransmits them) */
     uint16_t next_ident;
+    uint32_t udp_pick; /* where tw_stack_udp_bind_for looks next */
     uint32_t hold_frame; /* the buffer of the frame popped last */
     uint32_t hold_ref;   /* what holds the payload of the event popped last */
     struct {

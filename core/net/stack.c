@@ -401,6 +401,29 @@ void tw_stack_on_tick(tw_stack *s, tw_ns now)
 
 tw_tcp *tw_stack_tcp(tw_stack *s) { return s->tcp; }
 
+int tw_stack_udp_bind_for(tw_stack *s, tw_ipv4_addr addr, tw_ipv4_addr remote, uint16_t rport)
+{
+    if (s->cfg.rss == NULL || s->cfg.ncores <= 1) {
+        return tw_stack_udp_bind(s, addr, 0);
+    }
+    tw_ipv4_addr local = addr ? addr : tw_stack_source_for(s, remote);
+    uint32_t lo = s->cfg.udp.ephemeral_first, hi = s->cfg.udp.ephemeral_last;
+    for (uint32_t i = 0; i <= hi - lo; i++) {
+        uint16_t port = (uint16_t)(lo + (s->udp_pick + i) % (hi - lo + 1));
+        /* The NIC hashes the reply: remote -> local. */
+        uint32_t h = tw_rss_hash_ipv4_ports(s->cfg.rss, remote, local, rport, port);
+        if (tw_rss_queue(s->cfg.rss, h) % s->cfg.ncores != s->cfg.core) {
+            continue;
+        }
+        int rc = tw_stack_udp_bind(s, addr, port);
+        if (rc != -TW_EADDRINUSE) {
+            s->udp_pick = (s->udp_pick + i + 1) % (hi - lo + 1);
+            return rc;
+        }
+    }
+    return -TW_EFULL;
+}
+
 tw_ipv4_addr tw_stack_source_for(tw_stack *s, tw_ipv4_addr dst)
 {
     uint32_t iface;

@@ -59,6 +59,13 @@ typedef struct tw_stack_config {
     tw_reasm_config reasm;
     tw_udp_config udp;
     tw_icmp_config icmp;
+    /* Share-nothing steering: this stack serves one core (core of ncores)
+     * of a host whose NIC hashes flows with rss. UDP binds that name their
+     * peer pick a local port whose replies the NIC steers back here. NULL:
+     * any port. */
+    const tw_rss *rss;
+    uint16_t core;
+    uint16_t ncores;
     bool tcp_enabled;  /* a TCP instance behind protocol 6 */
     tw_tcp_config tcp; /* its configuration (its mtu follows mtu_max) */
 } tw_stack_config;
@@ -172,6 +179,11 @@ int tw_stack_udp_bind(tw_stack *s, tw_ipv4_addr addr, uint16_t port);
  * is no loopback). */
 int tw_stack_udp_send(tw_stack *s, tw_ns now, uint32_t ep, tw_ipv4_addr dst, uint16_t port,
                       const void *data, size_t len);
+/* Binds to addr (0: the address toward remote) and an ephemeral port
+ * whose replies from remote:rport this core's NIC queue receives (see
+ * tw_stack_config.rss): a share-nothing client's "connected" socket.
+ * Errors as tw_stack_udp_bind; -TW_EFULL when no port lands here. */
+int tw_stack_udp_bind_for(tw_stack *s, tw_ipv4_addr addr, tw_ipv4_addr remote, uint16_t rport);
 /* Closes the endpoint; datagrams still queued for it are discarded. */
 int tw_stack_udp_close(tw_stack *s, uint32_t ep);
 /* The port an endpoint is bound to (after a port 0 bind), or 0. */

@@ -85,6 +85,8 @@ typedef struct tw_task_output {
         struct {
             tw_ipv4_addr addr; /* 0: any of the host's */
             uint16_t port;     /* 0: ephemeral */
+            uint16_t remote_port;
+            tw_ipv4_addr remote; /* with port 0: the peer, so replies reach this core */
             uint64_t cookie;
         } udp_bind;
         struct {

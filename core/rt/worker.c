@@ -485,7 +485,10 @@ static void apply_net(tw_worker *w, tw_task *t, tw_ns now, const tw_task_output 
     }
     switch (to->kind) {
     case TW_TOUT_UDP_BIND: {
-        int rc = tw_stack_udp_bind(st, to->u.udp_bind.addr, to->u.udp_bind.port);
+        int rc = to->u.udp_bind.port == 0 && to->u.udp_bind.remote
+                     ? tw_stack_udp_bind_for(st, to->u.udp_bind.addr, to->u.udp_bind.remote,
+                                             to->u.udp_bind.remote_port)
+                     : tw_stack_udp_bind(st, to->u.udp_bind.addr, to->u.udp_bind.port);
         if (rc >= 0) {
             uint32_t slot = (uint32_t)rc & 0xffffu;
             TW_ASSERT(slot < w->cfg.net_endpoints_max);
@@ -553,7 +556,7 @@ static int tcp_listen(tw_worker *w, const tw_task *t, const tw_task_output *to)
         return -TW_EFULL;
     }
     int rc = tw_tcp_listen(w->tcp, to->u.tcp_open.addr, to->u.tcp_open.port,
-                           to->u.tcp_open.backlog ? to->u.tcp_open.backlog : 128);
+                           to->u.tcp_open.backlog ? to->u.tcp_open.backlog : 1024);
     if (rc == 0) {
         *free_l = (tw_worker_listener){to->u.tcp_open.addr, to->u.tcp_open.port, t->addr};
     }
