@@ -37,6 +37,8 @@ static void help(FILE *f)
           "  --trace FILE           write one line per event with its running hash\n"
           "  --series FILE          write the metric samples as JSON lines\n"
           "  --check-determinism    run twice and compare the trace hashes\n"
+          "  --swarm                draw the file's swarm knobs (loss, delay, faults...)\n"
+          "                         from the seed; with --seeds, a swarm sweep\n"
           "  --quiet                print only failures and the trace hash\n"
           "  -h, --help             this help\n"
           "\n"
@@ -80,7 +82,7 @@ static int parse_range(const char *s, uint64_t *lo, uint64_t *hi)
 static int parse(int argc, char **argv, run_args *r)
 {
     enum { O_SEED = 256, O_SEEDS, O_JOBS, O_SET, O_REPORT, O_PCAP, O_TRACE, O_SERIES, O_CHECK,
-           O_QUIET };
+           O_QUIET, O_SWARM };
     static const struct option longopts[] = {
         {"seed", required_argument, NULL, O_SEED},
         {"seeds", required_argument, NULL, O_SEEDS},
@@ -92,6 +94,7 @@ static int parse(int argc, char **argv, run_args *r)
         {"series", required_argument, NULL, O_SERIES},
         {"check-determinism", no_argument, NULL, O_CHECK},
         {"quiet", no_argument, NULL, O_QUIET},
+        {"swarm", no_argument, NULL, O_SWARM},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -133,6 +136,7 @@ static int parse(int argc, char **argv, run_args *r)
         case O_SERIES: r->o.series_path = optarg; break;
         case O_CHECK: r->o.check_determinism = true; break;
         case O_QUIET: r->o.quiet = true; break;
+        case O_SWARM: r->o.swarm = true; break;
         case 'h': help(stdout); return 1;
         case ':':
             fprintf(stderr, "twin run: option '%s' needs a value\n", argv[optind - 1]);
@@ -175,7 +179,8 @@ typedef struct sweep_rec {
 
 static void print_command(const run_args *r, uint64_t seed)
 {
-    fprintf(stdout, "    twin run %s --seed %" PRIu64, r->o.file, seed);
+    fprintf(stdout, "    twin run %s --seed %" PRIu64 "%s", r->o.file, seed,
+            r->o.swarm ? " --swarm" : "");
     for (uint32_t i = 0; i < r->o.set_count; i++) {
         fprintf(stdout, " --set '%s'", r->sets[i]);
     }

@@ -20,6 +20,7 @@
 #include "base/error.h"
 #include "base/hist.h"
 #include "base/mem.h"
+#include "base/rng.h"
 #include "base/units.h"
 #include "cli/cli.h"
 #include "cli/json.h"
@@ -329,11 +330,87 @@ static int add_faults(scen_ctx *c)
     return 0;
 }
 
+/* ---- swarm: fault knobs drawn per seed from the file's ranges ------------ */
+
+static tw_ratio draw_ratio(tw_rng *rng, tw_scenario_swarm_ratio r)
+{
+    uint64_t lo = tw_ratio_scale(r.lo, 1000000), hi = tw_ratio_scale(r.hi, 1000000);
+    return TW_RATIO((uint32_t)tw_rng_range(rng, lo, hi < lo ? lo : hi), 1000000);
+}
+
+static uint64_t draw_u64(tw_rng *rng, tw_scenario_swarm_u64 r)
+{
+    return tw_rng_range(rng, r.lo, r.hi < r.lo ? r.lo : r.hi);
+}
+
+static bool swarm_link(const tw_scenario_swarm *sw, uint32_t l)
+{
+    if (sw->link_count == 0) {
+        return true;
+    }
+    for (uint32_t i = 0; i < sw->link_count; i++) {
+        if (sw->links[i] == l) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Draws this seed's knobs (a stream of its own, so the draws never shift
+ * the world's) into the link configurations, and prints every one: a
+ * failing seed's parameters are in its output. */
+static void swarm_draw(scen_ctx *c, tw_link_config d[2], uint32_t l, tw_rng *rng)
+{
+    const tw_scenario_swarm *sw = &c->sc->swarm;
+    if (!swarm_link(sw, l)) {
+        return;
+    }
+    for (int k = 0; k < 2; k++) {
+        if (sw->loss.set) {
+            d[k].loss = draw_ratio(rng, sw->loss);
+        }
+        if (sw->duplicate.set) {
+            d[k].duplicate = draw_ratio(rng, sw->duplicate);
+        }
+        if (sw->reorder.set) {
+            d[k].reorder = draw_ratio(rng, sw->reorder);
+            if (d[k].reorder_delay_ns == 0) {
+                d[k].reorder_delay_ns = TW_MS(1);
+            }
+        }
+        if (sw->corrupt.set) {
+            d[k].corrupt = draw_ratio(rng, sw->corrupt);
+        }
+        if (sw->delay_ns.set) {
+            d[k].delay_ns = draw_u64(rng, sw->delay_ns);
+        }
+        if (sw->jitter_ns.set) {
+            d[k].jitter_ns = draw_u64(rng, sw->jitter_ns);
+        }
+        if (sw->bandwidth_bps.set) {
+            d[k].bandwidth_bps = draw_u64(rng, sw->bandwidth_bps);
+        }
+        if (!c->o->quiet) {
+            printf("  swarm link %s %s: loss %u/%u dup %u/%u reorder %u/%u corrupt %u/%u "
+                   "delay %" PRIu64 "ns jitter %" PRIu64 "ns bandwidth %" PRIu64 "bps\n",
+                   c->sc->links[l].name, k ? "reverse" : "forward", d[k].loss.num, d[k].loss.den,
+                   d[k].duplicate.num, d[k].duplicate.den, d[k].reorder.num, d[k].reorder.den,
+                   d[k].corrupt.num, d[k].corrupt.den, d[k].delay_ns, d[k].jitter_ns,
+                   d[k].bandwidth_bps);
+        }
+    }
+}
+
 static int add_links_and_taps(scen_ctx *c)
 {
+    tw_rng swarm_rng;
+    tw_rng_init(&swarm_rng, c->sc->seed, 0x737761726dull); /* "swarm" */
     for (uint32_t i = 0; i < c->sc->link_count; i++) {
         const tw_scenario_link *l = &c->sc->links[i];
         tw_link_config d[2] = {l->dir[0], l->dir[1]};
+        if (c->o->swarm) {
+            swarm_draw(c, d, i, &swarm_rng);
+        }
         for (int k = 0; k < 2; k++) {
             d[k].header_bytes = 14; /* Ethernet */
             /* Frame buffers for a full queue plus a pipe full of the
@@ -370,6 +447,60 @@ static int add_links_and_taps(scen_ctx *c)
     return 0;
 }
 
+/* Random partitions, crashes and stalls, as many as the file's ranges
+ * allow, each inside the run and healed before its last fifth so that
+ * liveness can show. */
+static int swarm_faults(scen_ctx *c)
+{
+    const tw_scenario *sc = c->sc;
+    const tw_scenario_swarm *sw = &sc->swarm;
+    tw_rng rng;
+    tw_rng_init(&rng, sc->seed, 0x737761726d66ull); /* "swarmf" */
+    tw_ns span = sc->duration_ns * 4 / 5;
+    uint64_t n = sw->partitions.set ? draw_u64(&rng, sw->partitions) : 0;
+    for (uint64_t i = 0; i < n && sc->host_count >= 2; i++) {
+        uint32_t a = (uint32_t)tw_rng_below(&rng, sc->host_count);
+        uint32_t b = (uint32_t)((a + 1 + tw_rng_below(&rng, sc->host_count - 1)) % sc->host_count);
+        tw_ns at = tw_rng_below(&rng, span / 2 + 1), len = tw_rng_below(&rng, span / 2 + 1);
+        int id = tw_world_partition_add(c->w, &a, 1, &b, 1, tw_rng_below(&rng, 2));
+        tw_world_fault f = {.kind = TW_WORLD_FAULT_PARTITION, .at = at, .target = (uint32_t)id};
+        tw_world_fault h = {.kind = TW_WORLD_FAULT_HEAL, .at = at + len, .target = (uint32_t)id};
+        if (id < 0 || tw_world_fault_add(c->w, &f) < 0 || tw_world_fault_add(c->w, &h) < 0) {
+            return fail(c->o->file, "swarm: no room for another partition", -TW_EFULL);
+        }
+        if (!c->o->quiet) {
+            printf("  swarm partition %s | %s from %" PRIu64 "ns for %" PRIu64 "ns\n",
+                   sc->hosts[a].name, sc->hosts[b].name, at, len);
+        }
+    }
+    n = sw->crashes.set ? draw_u64(&rng, sw->crashes) : 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t h = (uint32_t)tw_rng_below(&rng, sc->host_count);
+        tw_ns at = tw_rng_below(&rng, span / 2 + 1), len = tw_rng_below(&rng, span / 2 + 1);
+        tw_world_fault f = {.kind = TW_WORLD_FAULT_CRASH, .at = at, .target = h};
+        tw_world_fault r = {.kind = TW_WORLD_FAULT_RESTART, .at = at + len, .target = h};
+        if (tw_world_fault_add(c->w, &f) < 0 || tw_world_fault_add(c->w, &r) < 0) {
+            return fail(c->o->file, "swarm: no room for another crash", -TW_EFULL);
+        }
+        if (!c->o->quiet) {
+            printf("  swarm crash %s at %" PRIu64 "ns, restart after %" PRIu64 "ns\n",
+                   sc->hosts[h].name, at, len);
+        }
+    }
+    n = sw->stalls.set ? draw_u64(&rng, sw->stalls) : 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t h = (uint32_t)tw_rng_below(&rng, sc->host_count);
+        tw_world_fault f = {.kind = TW_WORLD_FAULT_STALL, .at = tw_rng_below(&rng, span + 1),
+                            .target = h,
+                            .core = (uint32_t)tw_rng_below(&rng, sc->hosts[h].cores),
+                            .duration = tw_rng_below(&rng, TW_MS(100)) + 1};
+        if (tw_world_fault_add(c->w, &f) < 0) {
+            return fail(c->o->file, "swarm: no room for another stall", -TW_EFULL);
+        }
+    }
+    return 0;
+}
+
 static int build(scen_ctx *c, uint64_t seed)
 {
     tw_world_config wc;
@@ -385,8 +516,12 @@ static int build(scen_ctx *c, uint64_t seed)
     wc.hosts_max = c->sc->host_count;
     wc.switches_max = c->sc->switch_count;
     wc.links_max = c->sc->link_count;
-    wc.partitions_max = c->sc->fault_count + 1;
-    wc.faults_max = 2 * c->sc->fault_count + 1;
+    /* Room for the file's faults and, in swarm mode, the drawn ones. */
+    uint64_t drawn = c->o->swarm ? c->sc->swarm.partitions.hi + c->sc->swarm.crashes.hi +
+                                       c->sc->swarm.stalls.hi
+                                 : 0;
+    wc.partitions_max = (uint32_t)(c->sc->fault_count + drawn + 1);
+    wc.faults_max = (uint32_t)(2 * (c->sc->fault_count + drawn) + 1);
     /* NIC buffers hold frames between a core and a link: a TCP burst of a
      * whole congestion window waits there for its turn on the wire. */
     uint64_t cores = 0;
@@ -423,6 +558,9 @@ static int build(scen_ctx *c, uint64_t seed)
     int rc = add_links_and_taps(c);
     if (rc == 0) {
         rc = add_faults(c);
+    }
+    if (rc == 0 && c->o->swarm) {
+        rc = swarm_faults(c);
     }
     if (rc == 0 && (rc = tw_world_start(c->w)) < 0) {
         return fail(c->o->file, "the world could not start", rc);

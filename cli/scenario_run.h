@@ -21,6 +21,7 @@ typedef struct tw_scen_opts {
     uint32_t set_count;
     bool quiet;
     bool check_determinism;
+    bool swarm; /* draw the file's swarm knobs from the seed */
 } tw_scen_opts;
 
 typedef struct tw_scen_result {

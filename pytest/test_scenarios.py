@@ -157,3 +157,23 @@ def test_quickstart_pcap_opens_cleanly_in_tshark(run_twin, tmp_path):
         assert not bad, bad[:5]
         total += sum(1 for _ in p.stdout.splitlines())
     assert total > 1000
+
+
+def test_swarm_draws_knobs_from_the_seed(run_twin):
+    path = REPO / "scenarios" / "reorder_dup_storm.yaml"
+    a = run_twin("run", path, "--swarm", "--seed", "3")
+    b = run_twin("run", path, "--swarm", "--seed", "3")
+    c = run_twin("run", path, "--swarm", "--seed", "4")
+    knobs = lambda out: [l for l in out.splitlines() if l.startswith("  swarm link")]
+    assert knobs(a.stdout) and knobs(a.stdout) == knobs(b.stdout)
+    assert knobs(a.stdout) != knobs(c.stdout)
+    plain = run_twin("run", path, "--seed", "3", "--quiet")
+    h = lambda out: re.search(r"trace hash ([0-9a-f]{16})", out).group(1)
+    assert h(a.stdout) == h(b.stdout) != h(plain.stdout)
+
+
+def test_swarm_sweep_passes(run_twin):
+    rc, out, err = run_twin("run", REPO / "scenarios" / "reorder_dup_storm.yaml", "--swarm",
+                            "--seeds", "1..10", "--jobs", "2", timeout=300)
+    assert rc == 0, out + err
+    assert "10 passed, 0 failed" in out
