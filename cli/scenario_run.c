@@ -1281,6 +1281,14 @@ static void sample(scen_ctx *c, tw_ns now)
     if (c->series) {
         fprintf(c->series, "{\"t_ns\":%" PRIu64, now);
         each_metric(c, series_write, c);
+        /* What only a time series shows: each link direction's queue now. */
+        for (uint32_t l = 0; l < c->sc->link_count; l++) {
+            for (uint32_t d = 0; d < 2; d++) {
+                const tw_link_stats *st = tw_link_get_stats(tw_world_link(c->w, l, d));
+                fprintf(c->series, ",\"link.%s.%s.queue_packets\":%u", c->sc->links[l].name,
+                        d ? "reverse" : "forward", st->queue_packets);
+            }
+        }
         fputs("}\n", c->series);
     }
 }

@@ -177,3 +177,25 @@ def test_swarm_sweep_passes(run_twin):
                             "--seeds", "1..10", "--jobs", "2", timeout=300)
     assert rc == 0, out + err
     assert "10 passed, 0 failed" in out
+
+
+def test_series_and_plot(run_twin, tmp_path):
+    series = tmp_path / "s.jsonl"
+    rc, out, err = run_twin("run", REPO / "scenarios" / "quickstart.yaml", "--series", series)
+    assert rc == 0, out + err
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    import twinplot
+    samples = twinplot.load(series)
+    # capture.metrics is 100ms over 10s: a sample at 0, every 100ms, and the end.
+    assert len(samples) == 102
+    assert [s["t_ns"] for s in samples[:3]] == [0, 100_000_000, 200_000_000]
+    t, rates, occ = twinplot.series(samples)
+    assert set(rates) == {"server", "client1", "client2"}
+    assert max(rates["server"]) > 1.0  # Mbps: the server sends pages
+    assert "l1.forward" in occ
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "plot.png"
+    twinplot.plot(samples, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 10_000
