@@ -7,6 +7,7 @@
 #include "base/mem.h"
 
 #define NIL UINT32_MAX
+#define FREE 0xffu
 
 void tw_evq_init(tw_evq *q, uint32_t capacity)
 {
@@ -15,9 +16,12 @@ void tw_evq_init(tw_evq *q, uint32_t capacity)
     memset(q, 0, sizeof(*q));
     q->ev = tw_mem_calloc(capacity, sizeof(tw_event));
     q->next = tw_mem_calloc(capacity, sizeof(uint32_t));
+    q->prev = tw_mem_calloc(capacity, sizeof(uint32_t));
+    q->bucket_of = tw_mem_calloc(capacity, 1);
     q->capacity = capacity;
     for (uint32_t i = 0; i < capacity; i++) {
         q->next[i] = i + 1 < capacity ? i + 1 : NIL;
+        q->bucket_of[i] = FREE;
     }
     q->free = 0;
     for (uint32_t b = 0; b < TW_EVQ_BUCKETS; b++) {
@@ -29,6 +33,8 @@ void tw_evq_free(tw_evq *q)
 {
     tw_mem_free(q->ev);
     tw_mem_free(q->next);
+    tw_mem_free(q->prev);
+    tw_mem_free(q->bucket_of);
     q->ev = NULL;
     q->next = NULL;
 }
@@ -42,6 +48,8 @@ static inline void append(tw_evq *q, uint32_t b, uint32_t node)
 {
     tw_evq_list *l = &q->bucket[b];
     q->next[node] = NIL;
+    q->prev[node] = l->tail;
+    q->bucket_of[node] = (uint8_t)b;
     if (l->tail == NIL) {
         l->head = node;
         q->occupied[b >> 6] |= 1ull << (b & 63);
@@ -51,7 +59,56 @@ static inline void append(tw_evq *q, uint32_t b, uint32_t node)
     l->tail = node;
 }
 
+/* Unlinks node from its bucket's list. */
+static inline void unlink_node(tw_evq *q, uint32_t node)
+{
+    uint32_t b = q->bucket_of[node];
+    TW_ASSERT(b != FREE);
+    tw_evq_list *l = &q->bucket[b];
+    uint32_t p = q->prev[node], n = q->next[node];
+    if (p == NIL) {
+        l->head = n;
+    } else {
+        q->next[p] = n;
+    }
+    if (n == NIL) {
+        l->tail = p;
+    } else {
+        q->prev[n] = p;
+    }
+    if (l->head == NIL) {
+        q->occupied[b >> 6] &= ~(1ull << (b & 63));
+    }
+    q->bucket_of[node] = FREE;
+}
+
+static inline void release(tw_evq *q, uint32_t node)
+{
+    q->next[node] = q->free;
+    q->free = node;
+    q->len--;
+}
+
+void tw_evq_cancel(tw_evq *q, uint32_t node)
+{
+    TW_ASSERT(node < q->capacity);
+    tw_ns t = q->ev[node].time;
+    unlink_node(q, node);
+    release(q, node);
+    /* The remembered earliest time may have been this event's. */
+    if (q->peek_valid && t == q->peeked) {
+        q->peek_valid = false;
+    }
+}
+
 int tw_evq_push(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t arg)
+{
+    uint32_t node;
+    return tw_evq_push_node(q, time, kind, target, arg, &node);
+}
+
+int tw_evq_push_node(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t arg,
+                     uint32_t *out)
 {
     TW_ASSERT(time >= q->last);
     if (q->free == NIL) {
@@ -64,6 +121,7 @@ int tw_evq_push(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t 
                              .kind = kind};
     append(q, bucket_of(q->last, time), node);
     q->len++;
+    *out = node;
     if (q->peek_valid && time < q->peeked) {
         q->peeked = time;
     }
@@ -81,17 +139,22 @@ static uint32_t lowest_bucket(const tw_evq *q)
     return b;
 }
 
-/* Every event of a lower bucket is earlier than every event of a higher
- * one, so the earliest of all is the earliest of the lowest bucket. */
-static tw_ns earliest_of(const tw_evq *q, uint32_t b)
+static tw_ns earliest_of_list(const tw_evq *q, uint32_t head)
 {
     tw_ns min = TW_NS_NEVER;
-    for (uint32_t n = q->bucket[b].head; n != NIL; n = q->next[n]) {
+    for (uint32_t n = head; n != NIL; n = q->next[n]) {
         if (q->ev[n].time < min) {
             min = q->ev[n].time;
         }
     }
     return min;
+}
+
+/* Every event of a lower bucket is earlier than every event of a higher
+ * one, so the earliest of all is the earliest of the lowest bucket. */
+static tw_ns earliest_of(const tw_evq *q, uint32_t b)
+{
+    return earliest_of_list(q, q->bucket[b].head);
 }
 
 static bool settle(tw_evq *q)
@@ -109,6 +172,9 @@ static bool settle(tw_evq *q)
     tw_evq_list l = q->bucket[b];
     q->bucket[b].head = q->bucket[b].tail = NIL;
     q->occupied[b >> 6] &= ~(1ull << (b & 63));
+    if (min == TW_NS_NEVER) {
+        min = earliest_of_list(q, l.head);
+    }
     q->last = min;
     for (uint32_t n = l.head; n != NIL;) {
         uint32_t nx = q->next[n];
@@ -127,17 +193,10 @@ bool tw_evq_pop(tw_evq *q, tw_event *out)
     if (!settle(q)) {
         return false;
     }
-    tw_evq_list *l = &q->bucket[0];
-    uint32_t node = l->head;
+    uint32_t node = q->bucket[0].head;
     *out = q->ev[node];
-    l->head = q->next[node];
-    if (l->head == NIL) {
-        l->tail = NIL;
-        q->occupied[0] &= ~1ull;
-    }
-    q->next[node] = q->free;
-    q->free = node;
-    q->len--;
+    unlink_node(q, node);
+    release(q, node);
     return true;
 }
 

@@ -40,6 +40,8 @@ typedef struct tw_evq_list {
 typedef struct tw_evq {
     tw_event *ev;     /* node storage */
     uint32_t *next;   /* FIFO links, by node */
+    uint32_t *prev;   /* back links, so an event can be taken out (cancel) */
+    uint8_t *bucket_of; /* the bucket a node is in; NONE when free */
     uint32_t free;    /* free node list */
     uint32_t len;
     uint32_t capacity;
@@ -57,6 +59,12 @@ void tw_evq_free(tw_evq *q);
 /* 0, or -TW_EFULL (counted) when the queue holds `capacity` events. `time`
  * must not be before the last event taken. */
 int tw_evq_push(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t arg);
+/* The same, saying which node holds the event (for tw_evq_cancel). */
+int tw_evq_push_node(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t arg,
+                     uint32_t *node);
+/* Takes a queued event out, O(1): a wake that an earlier one replaced
+ * leaves nothing behind. The node must hold a queued event. */
+void tw_evq_cancel(tw_evq *q, uint32_t node);
 bool tw_evq_pop(tw_evq *q, tw_event *out);
 /* The time of the next event, TW_NS_NEVER when empty. Remembers what it
  * found (pushes keep it right), hence not const; it never moves the

@@ -89,7 +89,6 @@ void tw_sim_init(tw_sim *s, const tw_sim_config *cfg)
         c->endpoint = i < n ? i : TW_ENDPOINT_CONTROLLER;
         c->is_controller = i == n;
         c->wake_at = TW_NS_NEVER;
-        c->parked_at = TW_NS_NEVER;
         tw_mailbox_init(&c->inbox, cfg->inbox_capacity);
         if (cfg->ext) {
             tw_ring_init(&c->stamps, cfg->inbox_capacity, sizeof(uint64_t));
@@ -160,27 +159,15 @@ static void schedule_wake(tw_sim *s, uint32_t ci, tw_ns at)
         return;
     }
     if (c->wake_pending) {
-        /* The later wake goes stale (its generation no longer matches) but
-         * stays queued; remember it, as the core usually wants it back
-         * once the earlier work is done (a deadline that input came
-         * before). */
-        c->parked_at = c->wake_at;
-        c->parked_gen = c->wake_gen;
-    } else if (c->parked_at == at) {
-        /* Revive the stale wake still queued for this very time instead
-         * of queueing another: without this, every input that comes
-         * before a deadline would leave one more stale event behind. */
-        c->wake_pending = true;
-        c->wake_at = at;
-        c->wake_gen = c->parked_gen;
-        c->parked_at = TW_NS_NEVER;
-        return;
+        /* An earlier wake replaces the later one, which leaves the queue:
+         * at ten gigabits a core would otherwise strand a wake for every
+         * frame that comes before its next timer. */
+        tw_evq_cancel(&s->q, c->wake_node);
     }
     c->wake_pending = true;
     c->wake_at = at;
-    /* Generations are never reused, so a revived one cannot collide. */
     c->wake_gen = ++c->gen_next;
-    int rc = tw_evq_push(&s->q, at, TW_SIM_EV_WAKE, ci, c->wake_gen);
+    int rc = tw_evq_push_node(&s->q, at, TW_SIM_EV_WAKE, (uint16_t)ci, c->wake_gen, &c->wake_node);
     TW_ASSERT(rc == 0); /* event capacity is sized above the worst case */
 }
 
@@ -411,13 +398,9 @@ bool tw_sim_step(tw_sim *s, tw_ns until)
                              .core = ev.target};
         if (ev.kind == TW_SIM_EV_WAKE) {
             tw_sim_core *c = &s->cores[ev.target];
-            if (!c->wake_pending || ev.arg != c->wake_gen) {
-                if (ev.arg == c->parked_gen && ev.time == c->parked_at) {
-                    c->parked_at = TW_NS_NEVER; /* it is gone from the queue */
-                }
-                s->stale++;
-                continue; /* superseded by an earlier wake */
-            }
+            /* Superseded wakes are cancelled, never left queued. */
+            TW_ASSERT(c->wake_pending);
+            TW_ASSERT(ev.arg == c->wake_gen);
             c->wake_pending = false;
             c->wake_at = TW_NS_NEVER;
             run_core(s, ev.target, ev.time, NULL, &rec);
@@ -503,10 +486,11 @@ void tw_sim_core_down(tw_sim *s, uint32_t core)
     }
     c->down = true;
     c->flush = false;
-    /* A pending wake goes stale: its generation no longer matches. */
+    if (c->wake_pending) {
+        tw_evq_cancel(&s->q, c->wake_node);
+    }
     c->wake_pending = false;
     c->wake_at = TW_NS_NEVER;
-    c->parked_at = TW_NS_NEVER;
     c->busy_until = s->now;
 }
 

@@ -182,10 +182,9 @@ typedef struct tw_sim_core {
     tw_ring stamps; /* with an extension: arrival stamps of the inbox's messages */
     tw_ns busy_until;
     tw_ns wake_at;
-    uint32_t wake_gen;   /* of the one wake event that counts */
+    uint32_t wake_gen;
+    uint32_t wake_node; /* the queued wake, while wake_pending */   /* of the one wake event that counts */
     uint32_t gen_next;   /* the last generation handed out */
-    tw_ns parked_at;     /* a superseded wake still queued, or TW_NS_NEVER */
-    uint32_t parked_gen;
     bool wake_pending;
     uint64_t busy_ns;
     uint64_t inputs;

@@ -114,6 +114,46 @@ static void test_sim_evq_random_against_reference(void **state)
     tw_evq_free(&q);
 }
 
+static void test_sim_evq_cancel_takes_events_out(void **state)
+{
+    tw_evq q;
+    tw_evq_init(&q, 8);
+    uint32_t a, b, c;
+    tw_evq_push_node(&q, 100, 0, 0, 1, &a);
+    tw_evq_push_node(&q, 100, 0, 0, 2, &b);
+    tw_evq_push_node(&q, 5000, 0, 0, 3, &c);
+    assert_int_equal(tw_evq_peek_time(&q), 100);
+    tw_evq_cancel(&q, a);
+    tw_evq_cancel(&q, b);
+    /* The remembered earliest time went with them. */
+    assert_int_equal(tw_evq_peek_time(&q), 5000);
+    assert_int_equal(q.len, 1);
+    /* Freed nodes are reused: a full queue after cancels still takes 7. */
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(tw_evq_push(&q, 6000 + (tw_ns)i, 0, 0, 10 + (uint32_t)i), 0);
+    }
+    assert_int_equal(tw_evq_push(&q, 1, 0, 0, 0), -TW_EFULL);
+    tw_event ev;
+    assert_true(tw_evq_pop(&q, &ev));
+    assert_int_equal(ev.arg, 3);
+    for (uint32_t i = 0; i < 7; i++) {
+        assert_true(tw_evq_pop(&q, &ev));
+        assert_int_equal(ev.arg, 10 + i);
+    }
+    /* A cancel in the middle of a bucket keeps the others in order. */
+    uint32_t x, y, z;
+    tw_evq_push_node(&q, 7000, 0, 0, 21, &x);
+    tw_evq_push_node(&q, 7000, 0, 0, 22, &y);
+    tw_evq_push_node(&q, 7000, 0, 0, 23, &z);
+    tw_evq_cancel(&q, y);
+    assert_true(tw_evq_pop(&q, &ev));
+    assert_int_equal(ev.arg, 21);
+    assert_true(tw_evq_pop(&q, &ev));
+    assert_int_equal(ev.arg, 23);
+    assert_false(tw_evq_pop(&q, &ev));
+    tw_evq_free(&q);
+}
+
 static void test_sim_evq_full_refuses_and_counts(void **state)
 {
     tw_evq q;
@@ -405,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_sim_evq_orders_by_time_then_sequence),
         cmocka_unit_test(test_sim_evq_full_refuses_and_counts),
         cmocka_unit_test(test_sim_evq_peek_then_earlier_push),
+        cmocka_unit_test(test_sim_evq_cancel_takes_events_out),
         cmocka_unit_test(test_sim_evq_random_against_reference),
         cmocka_unit_test(test_sim_core_busy_delays_later_inputs),
         cmocka_unit_test(test_sim_inbox_overflow_is_counted),
