@@ -1281,7 +1281,18 @@ static void sample(scen_ctx *c, tw_ns now)
     if (c->series) {
         fprintf(c->series, "{\"t_ns\":%" PRIu64, now);
         each_metric(c, series_write, c);
-        /* What only a time series shows: each link direction's queue now. */
+        /* What only a time series shows: each host's congestion windows
+         * and each link direction's queue, now. */
+        for (uint32_t h = 0; h < c->sc->host_count; h++) {
+            uint64_t cwnd = 0;
+            for (uint32_t k = 0; k < c->sc->hosts[h].cores; k++) {
+                tw_stack *st = tw_world_stack(c->w, h, k);
+                if (st && tw_stack_tcp(st)) {
+                    cwnd += tw_tcp_cwnd_sum(tw_stack_tcp(st));
+                }
+            }
+            fprintf(c->series, ",\"host.%s.tcp.cwnd\":%" PRIu64, c->sc->hosts[h].name, cwnd);
+        }
         for (uint32_t l = 0; l < c->sc->link_count; l++) {
             for (uint32_t d = 0; d < 2; d++) {
                 const tw_link_stats *st = tw_link_get_stats(tw_world_link(c->w, l, d));

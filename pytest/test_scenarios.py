@@ -190,10 +190,11 @@ def test_series_and_plot(run_twin, tmp_path):
     # capture.metrics is 100ms over 10s: a sample at 0, every 100ms, and the end.
     assert len(samples) == 102
     assert [s["t_ns"] for s in samples[:3]] == [0, 100_000_000, 200_000_000]
-    t, rates, occ = twinplot.series(samples)
+    t, rates, occ, cwnd = twinplot.series(samples)
     assert set(rates) == {"server", "client1", "client2"}
     assert max(rates["server"]) > 1.0  # Mbps: the server sends pages
     assert "l1.forward" in occ
+    assert max(cwnd["server"]) > 14600  # grown past the initial window of 10 segments
     pytest.importorskip("matplotlib")
     png = tmp_path / "plot.png"
     twinplot.plot(samples, png)

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Draws a run's metric samples (twin run --series S.jsonl) as a PNG: each
-app's throughput over time (from its byte counter), and each link
-direction's transmit queue occupancy.
+app's throughput over time (from its byte counter), each host's TCP
+congestion window (summed over its connections), and each link direction's
+transmit queue occupancy.
 
     /usr/bin/python3 pytest/twinplot.py S.jsonl OUT.png
 
@@ -16,7 +17,8 @@ def load(path):
 
 
 def series(samples):
-    """(times in s, {app: Mbps per interval}, {link dir: queue packets})."""
+    """(times in s, {app: Mbps per interval}, {link dir: queue packets},
+    {host: cwnd bytes})."""
     t = [s["t_ns"] / 1e9 for s in samples]
     apps = sorted({k[4:-6] for s in samples for k in s if k.startswith("app.") and k.endswith(".bytes")})
     queues = sorted({k for s in samples for k in s if k.endswith(".queue_packets")})
@@ -29,7 +31,9 @@ def series(samples):
             r.append((cur.get(key, 0) - prev.get(key, 0)) * 8 / dt / 1e6 if dt > 0 else 0.0)
         rates[a] = r
     occ = {q[5:-14]: [s.get(q, 0) for s in samples] for q in queues}
-    return t, rates, occ
+    hosts = sorted({k[5:-9] for s in samples for k in s if k.startswith("host.") and k.endswith(".tcp.cwnd")})
+    cwnd = {h: [s.get(f"host.{h}.tcp.cwnd", 0) for s in samples] for h in hosts}
+    return t, rates, occ, cwnd
 
 
 def plot(samples, out):
@@ -37,12 +41,16 @@ def plot(samples, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t, rates, occ = series(samples)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    t, rates, occ, cwnd = series(samples)
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
     for name, r in rates.items():
         top.plot(t, r, label=name)
     top.set_ylabel("throughput (Mbps)")
     top.legend(loc="upper right", fontsize="small")
+    for name, w in cwnd.items():
+        middle.plot(t, [x / 1024 for x in w], label=name)
+    middle.set_ylabel("TCP cwnd (KiB)")
+    middle.legend(loc="upper right", fontsize="small")
     for name, q in occ.items():
         bottom.plot(t, q, label=name)
     bottom.set_ylabel("queue (packets)")

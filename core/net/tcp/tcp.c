@@ -1066,6 +1066,21 @@ uint32_t tw_tcp_conn_count(const tw_tcp *tcp)
     return tcp->tcbs.in_use;
 }
 
+uint64_t tw_tcp_cwnd_sum(const tw_tcp *tcp)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < tcp->tcbs.capacity; i++) {
+        if (tcp->tcbs.next_free[i] != TW_POOL_TAKEN) {
+            continue;
+        }
+        const tcb *t = tcb_at((tw_tcp *)tcp, i);
+        if (t->state == TW_TCP_ESTABLISHED || t->state == TW_TCP_CLOSE_WAIT) {
+            sum += t->cc.cwnd;
+        }
+    }
+    return sum;
+}
+
 size_t tw_tcp_conn_bytes(void)
 {
     /* The TCB as the pool stores it (rounded to 16), its generation word

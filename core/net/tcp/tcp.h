@@ -327,6 +327,9 @@ int tw_tcp_pick_local_port(tw_tcp *tcp, tw_ipv4_addr local, tw_ipv4_addr remote,
 const tw_tcp_stats *tw_tcp_get_stats(const tw_tcp *tcp);
 /* Connections in use (any state), for tests and reports. */
 uint32_t tw_tcp_conn_count(const tw_tcp *tcp);
+/* The congestion windows of every connection in ESTABLISHED or CLOSE-WAIT,
+ * summed (bytes): what a time series plots. O(conns_max). */
+uint64_t tw_tcp_cwnd_sum(const tw_tcp *tcp);
 
 /* Bytes of instance memory one connection costs, buffers excluded, and
  * with them: what bench_tcp reports. */
