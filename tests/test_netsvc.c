@@ -12,6 +12,8 @@
 #include "net/stack.h"
 #include "rt/worker.h"
 
+#include "pair_harness.h"
+
 enum { T_ECHO, T_CLIENT, T_TYPES };
 
 #define ECHO_PORT 7
@@ -181,94 +183,16 @@ static const tw_task_ops client_ops = {"client", sizeof(client), client_input, n
 static const tw_task_ops *const types[T_TYPES] = {&echo_ops, &client_ops};
 static const tw_task_registry registry = {types, T_TYPES};
 
-#define A_ADDR TW_IPV4_ADDR(10, 0, 0, 1)
-#define B_ADDR TW_IPV4_ADDR(10, 0, 0, 2)
+#define A_ADDR PAIR_A
+#define B_ADDR PAIR_B
 
-typedef struct pair {
-    tw_stack *stack[2];
-    tw_worker worker[2];
-    uint64_t frames;
-} pair;
+/* Two workers with stacks wired back to back (tests/pair_harness.h). */
+static pair P;
 
-static void pair_init(pair *p, bool with_stack_b)
+static void run_at(pair *p, tw_ns now)
 {
-    memset(p, 0, sizeof(*p));
-    for (int i = 0; i < 2; i++) {
-        tw_stack_config sc;
-        tw_stack_config_default(&sc);
-        tw_worker_config wc = {.id = (uint32_t)i, .max_tasks = 8, .task_state_max = 1024,
-                               .max_channels = 2, .outq_max = 16, .seed = 3,
-                               .registry = &registry};
-        if (i == 0 || with_stack_b) {
-            p->stack[i] = tw_stack_create(&sc, 0);
-            tw_iface_config ic = {.mac = tw_mac_from_id((uint32_t)i + 1),
-                                  .addr = i == 0 ? A_ADDR : B_ADDR, .prefix_len = 24};
-            assert_int_equal(tw_stack_iface_add(p->stack[i], &ic), 0);
-            wc.stack = p->stack[i];
-            wc.net_endpoints_max = sc.udp.endpoints_max;
-        }
-        tw_worker_init(&p->worker[i], &wc, 0);
-        if (p->stack[i]) {
-            assert_int_equal(tw_stack_iface_up(p->stack[i], 0, 0), 0);
-        }
-    }
-}
-
-static void pair_free(pair *p)
-{
-    for (int i = 0; i < 2; i++) {
-        tw_worker_free(&p->worker[i]);
-        if (p->stack[i]) {
-            tw_stack_destroy(p->stack[i]);
-        }
-    }
-}
-
-/* A wire with no delay: frames popped from one worker wait in a FIFO and
- * are handed to the other one at a time, each worker's outputs popped until
- * empty before its next input. Frames are copied: an output is a view that
- * the next pop invalidates. */
-#define WIRE_MAX 512
-
-typedef struct wire_frame {
-    int to;
-    size_t len;
-    uint8_t data[2048];
-} wire_frame;
-
-static wire_frame wire[WIRE_MAX];
-static uint32_t wire_head, wire_len;
-
-static void drain(pair *p, int i, tw_ns now)
-{
-    tw_output out;
-    while (tw_worker_pop_output(&p->worker[i], now, &out)) {
-        if (out.kind != TW_OUT_FRAME || p->stack[1 - i] == NULL) {
-            continue; /* bus messages go nowhere here; a host without a stack hears nothing */
-        }
-        assert_true(wire_len < WIRE_MAX);
-        wire_frame *f = &wire[(wire_head + wire_len++) % WIRE_MAX];
-        assert_true(out.frame_len <= sizeof(f->data));
-        f->to = 1 - i;
-        f->len = out.frame_len;
-        memcpy(f->data, out.frame, out.frame_len);
-    }
-}
-
-static void pair_run(pair *p, tw_ns now)
-{
-    drain(p, 0, now);
-    drain(p, 1, now);
-    for (uint32_t steps = 0; wire_len > 0; steps++) {
-        assert_true(steps < 100000);
-        wire_frame *f = &wire[wire_head];
-        wire_head = (wire_head + 1) % WIRE_MAX;
-        wire_len--;
-        tw_input in = {.kind = TW_IN_FRAME, .iface = 0, .frame = f->data, .frame_len = f->len};
-        tw_worker_on_input(&p->worker[f->to], now, &in);
-        p->frames++;
-        drain(p, f->to, now);
-    }
+    p->now = now;
+    pair_settle(p);
 }
 
 static void spawn_client(pair *p, tw_ns now, tw_ipv4_addr server, uint16_t port, bool foreign,
@@ -282,68 +206,64 @@ static void spawn_client(pair *p, tw_ns now, tw_ipv4_addr server, uint16_t port,
 
 static void test_netsvc_udp_echo_through_tasks(void **state)
 {
-    pair p;
-    pair_init(&p, true);
-    assert_true(tw_worker_spawn(&p.worker[1], 0, T_ECHO, 0, NULL, 0) >= 0);
-    pair_run(&p, 0);
+    pair_init(&P, &registry, 1024);
+    assert_true(tw_worker_spawn(&P.worker[1], 0, T_ECHO, 0, NULL, 0) >= 0);
+    run_at(&P, 0);
     tw_addr ca;
-    spawn_client(&p, TW_MS(1), B_ADDR, ECHO_PORT, false, &ca);
-    pair_run(&p, TW_MS(1));
-    client *c = tw_task_state(tw_worker_task(&p.worker[0], ca));
+    spawn_client(&P, TW_MS(1), B_ADDR, ECHO_PORT, false, &ca);
+    run_at(&P, TW_MS(1));
+    client *c = tw_task_state(tw_worker_task(&P.worker[0], ca));
     assert_true(c->ep >= 0);
     assert_int_equal(c->bind_cookie, 5);
     assert_int_equal(c->replies, CLIENT_SENDS);
     assert_int_equal(c->bad, 0);
     assert_int_equal(c->last_error, 0);
     /* ARP once each way, then every datagram and its echo. */
-    assert_true(p.frames >= 2 * CLIENT_SENDS);
-    assert_int_equal(tw_worker_status_get(&p.worker[0])->drops, 0);
-    pair_free(&p);
+    assert_true(P.frames >= 2 * CLIENT_SENDS);
+    assert_int_equal(tw_worker_status_get(&P.worker[0])->drops, 0);
+    pair_free(&P);
 }
 
 static void test_netsvc_closed_port_reports_refused(void **state)
 {
-    pair p;
-    pair_init(&p, true);
+    pair_init(&P, &registry, 1024);
     tw_addr ca;
-    spawn_client(&p, 0, B_ADDR, 9999, false, &ca);
-    pair_run(&p, 0);
-    client *c = tw_task_state(tw_worker_task(&p.worker[0], ca));
+    spawn_client(&P, 0, B_ADDR, 9999, false, &ca);
+    run_at(&P, 0);
+    client *c = tw_task_state(tw_worker_task(&P.worker[0], ca));
     assert_int_equal(c->replies, 0);
     /* ICMP port unreachable comes back to the sending task as an event. */
     assert_int_equal(c->last_error, -TW_ECONNREFUSED);
-    pair_free(&p);
+    pair_free(&P);
 }
 
 static void test_netsvc_task_cannot_use_foreign_endpoint(void **state)
 {
-    pair p;
-    pair_init(&p, true);
-    assert_true(tw_worker_spawn(&p.worker[1], 0, T_ECHO, 0, NULL, 0) >= 0);
-    pair_run(&p, 0);
-    uint64_t announced = p.frames; /* the gratuitous ARPs */
+    pair_init(&P, &registry, 1024);
+    assert_true(tw_worker_spawn(&P.worker[1], 0, T_ECHO, 0, NULL, 0) >= 0);
+    run_at(&P, 0);
+    uint64_t announced = P.frames; /* the gratuitous ARPs */
     tw_addr ca;
-    spawn_client(&p, 0, B_ADDR, ECHO_PORT, true, &ca);
-    pair_run(&p, 0);
-    client *c = tw_task_state(tw_worker_task(&p.worker[0], ca));
+    spawn_client(&P, 0, B_ADDR, ECHO_PORT, true, &ca);
+    run_at(&P, 0);
+    client *c = tw_task_state(tw_worker_task(&P.worker[0], ca));
     assert_int_equal(c->send_failed, -TW_EINVAL);
     assert_int_equal(c->replies, 0);
-    assert_int_equal(p.frames, announced);
-    pair_free(&p);
+    assert_int_equal(P.frames, announced);
+    pair_free(&P);
 }
 
 static void test_netsvc_exit_closes_endpoints(void **state)
 {
-    pair p;
-    pair_init(&p, true);
-    int64_t e1 = tw_worker_spawn(&p.worker[1], 0, T_ECHO, 0, NULL, 0);
-    pair_run(&p, 0);
+    pair_init(&P, &registry, 1024);
+    int64_t e1 = tw_worker_spawn(&P.worker[1], 0, T_ECHO, 0, NULL, 0);
+    run_at(&P, 0);
     /* A second echo cannot take the port while the first holds it. */
-    int64_t e2 = tw_worker_spawn(&p.worker[1], 0, T_ECHO, 0, NULL, 0);
+    int64_t e2 = tw_worker_spawn(&P.worker[1], 0, T_ECHO, 0, NULL, 0);
     tw_output out;
-    while (tw_worker_pop_output(&p.worker[1], 0, &out)) {
+    while (tw_worker_pop_output(&P.worker[1], 0, &out)) {
     }
-    echo *s2 = tw_task_state(tw_worker_task(&p.worker[1], (tw_addr)e2));
+    echo *s2 = tw_task_state(tw_worker_task(&P.worker[1], (tw_addr)e2));
     assert_false(s2->bound);
     assert_int_equal(s2->ep, -TW_EADDRINUSE);
     (void)e1;
@@ -351,30 +271,32 @@ static void test_netsvc_exit_closes_endpoints(void **state)
     tw_msg kill = {.mode = TW_MSG_DIRECT, .type = TW_MSG_KILL, .source = TW_ADDR_CONTROLLER,
                    .target = (tw_addr)e1};
     tw_input in = {.kind = TW_IN_MSG, .msg = &kill};
-    tw_worker_on_input(&p.worker[1], 0, &in);
-    while (tw_worker_pop_output(&p.worker[1], 0, &out)) {
+    tw_worker_on_input(&P.worker[1], 0, &in);
+    while (tw_worker_pop_output(&P.worker[1], 0, &out)) {
     }
-    int64_t e3 = tw_worker_spawn(&p.worker[1], 0, T_ECHO, 0, NULL, 0);
-    while (tw_worker_pop_output(&p.worker[1], 0, &out)) {
+    int64_t e3 = tw_worker_spawn(&P.worker[1], 0, T_ECHO, 0, NULL, 0);
+    while (tw_worker_pop_output(&P.worker[1], 0, &out)) {
     }
-    echo *s3 = tw_task_state(tw_worker_task(&p.worker[1], (tw_addr)e3));
+    echo *s3 = tw_task_state(tw_worker_task(&P.worker[1], (tw_addr)e3));
     assert_true(s3->bound);
-    pair_free(&p);
+    pair_free(&P);
 }
 
 static void test_netsvc_without_stack_bind_is_not_supported(void **state)
 {
-    pair p;
-    pair_init(&p, false);
-    int64_t e = tw_worker_spawn(&p.worker[1], 0, T_CLIENT, 0,
-                                &(client_args){.server = A_ADDR, .port = 1}, sizeof(client_args));
+    static tw_worker w;
+    tw_worker_config wc = {.id = 0, .max_tasks = 8, .task_state_max = 1024, .max_channels = 2,
+                           .outq_max = 16, .seed = 3, .registry = &registry};
+    tw_worker_init(&w, &wc, 0);
+    int64_t e = tw_worker_spawn(&w, 0, T_CLIENT, 0, &(client_args){.server = A_ADDR, .port = 1},
+                                sizeof(client_args));
     tw_output out;
-    while (tw_worker_pop_output(&p.worker[1], 0, &out)) {
+    while (tw_worker_pop_output(&w, 0, &out)) {
     }
-    client *c = tw_task_state(tw_worker_task(&p.worker[1], (tw_addr)e));
+    client *c = tw_task_state(tw_worker_task(&w, (tw_addr)e));
     assert_int_equal(c->ep, -TW_ENOTSUP);
     assert_int_equal(c->sent, 0);
-    pair_free(&p);
+    tw_worker_free(&w);
 }
 
 int main(void)
