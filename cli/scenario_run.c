@@ -61,6 +61,7 @@ typedef struct app_rt {
     tw_addr addr[INSTANCES_MAX];  /* TW_ADDR_NONE until the controller's ack */
     bool spawned;
     bool stopped;
+    struct app_counters *frozen; /* its metrics when it stopped */
 } app_rt;
 
 typedef struct eventually {
@@ -769,6 +770,10 @@ static tw_task *app_task(scen_ctx *c, uint32_t a, uint32_t k)
 
 static void app_collect(scen_ctx *c, uint32_t a, app_counters *ac)
 {
+    if (c->apps[a].frozen) {
+        *ac = *c->apps[a].frozen;
+        return;
+    }
     memset(ac, 0, offsetof(app_counters, latency));
     ac->has_latency = false;
     for (uint32_t k = 0; k < c->apps[a].instances; k++) {
@@ -778,6 +783,22 @@ static void app_collect(scen_ctx *c, uint32_t a, app_counters *ac)
             t->ops->report(t, &sink);
         }
     }
+}
+
+/* An app whose `duration` ends before the scenario's: its metrics are
+ * kept as they stand and its tasks stopped (their connections close). */
+static void stop_app(scen_ctx *c, uint32_t a)
+{
+    app_rt *rt = &c->apps[a];
+    app_counters *ac = malloc(sizeof(*ac));
+    app_collect(c, a, ac);
+    for (uint32_t k = 0; k < rt->instances; k++) {
+        if (rt->addr[k] != TW_ADDR_NONE) {
+            tw_world_kill(c->w, rt->addr[k]);
+        }
+    }
+    rt->frozen = ac;
+    rt->stopped = true;
 }
 
 static uint32_t find_sink(const scen_ctx *c, const tw_scenario_app *sender)
@@ -1344,8 +1365,19 @@ static void run_world(scen_ctx *c)
         if (next_app < sc->app_count && sc->apps[order[next_app]].start_ns < t) {
             t = sc->apps[order[next_app]].start_ns;
         }
+        for (uint32_t a = 0; a < sc->app_count; a++) {
+            if (c->apps[a].spawned && !c->apps[a].stopped && sc->apps[a].stop_ns < t) {
+                t = sc->apps[a].stop_ns;
+            }
+        }
         t = tw_ns_min(t, next_sample);
         tw_world_run_until(c->w, t);
+        for (uint32_t a = 0; a < sc->app_count; a++) {
+            if (c->apps[a].spawned && !c->apps[a].stopped && sc->apps[a].stop_ns <= t &&
+                sc->apps[a].stop_ns < sc->duration_ns) {
+                stop_app(c, a);
+            }
+        }
         while (next_app < sc->app_count && sc->apps[order[next_app]].start_ns <= t) {
             spawn_app(c, order[next_app++]);
         }
@@ -1640,6 +1672,9 @@ out:
     }
     free(vs);
     free(c.ev);
+    for (uint32_t a = 0; a < sc->app_count; a++) {
+        free(c.apps[a].frozen);
+    }
     free(c.apps);
     tw_scenario_free(sc);
     return rc;

@@ -200,3 +200,27 @@ def test_series_and_plot(run_twin, tmp_path):
     twinplot.plot(samples, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 10_000
+
+
+def test_app_duration_stops_it_and_keeps_its_metrics(run_twin, tmp_path):
+    scen = tmp_path / "stop.yaml"
+    scen.write_text("""name: stop
+seed: 1
+duration: 2s
+hosts:
+  - name: server
+    address: 10.0.0.1/24
+    apps:
+      - {type: udp_echo, port: 7}
+  - name: client
+    address: 10.0.0.2/24
+    apps:
+      - {type: udp_client, server: server, port: 7, rate: 1000/s, size: 64B, start: 200ms, duration: 500ms}
+links:
+  - {name: l1, endpoints: [client, server], bandwidth: 1Gbps, delay: 50us}
+expect:
+  - {metric: app.client.sent, between: [495, 505]}
+  - {metric: app.server.requests, between: [495, 505]}
+""")
+    rc, out, err = run_twin("run", scen)
+    assert rc == 0, out + err
