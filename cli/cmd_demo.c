@@ -230,17 +230,7 @@ static void write_report(const run_opts *o, const run_result *r, const check *ch
     FILE *f = o->report;
     tw_json j;
     tw_json_init(&j, f);
-    tw_json_begin_object(&j);
-    tw_json_key(&j, "scenario");
-    tw_json_string(&j, "builtin:demo");
-    tw_json_key(&j, "seed");
-    tw_json_u64(&j, o->seed);
-    tw_json_key(&j, "mode");
-    tw_json_string(&j, "sim");
-    tw_json_key(&j, "passed");
-    tw_json_bool(&j, passed);
-    tw_json_key(&j, "expectations");
-    tw_json_begin_array(&j);
+    tw_json_report_head(&j, "builtin:demo", o->seed, "sim", passed);
     for (size_t i = 0; i < n; i++) {
         tw_json_begin_object(&j);
         tw_json_key(&j, "name");
@@ -269,15 +259,7 @@ static void write_report(const run_opts *o, const run_result *r, const check *ch
     tw_json_key(&j, "status_reports");
     tw_json_u64(&j, r->status_reports);
     tw_json_end_object(&j);
-    tw_json_key(&j, "trace_hash");
-    tw_json_hex64(&j, r->trace_hash);
-    tw_json_key(&j, "sim_time_ns");
-    tw_json_u64(&j, r->sim_ns);
-    tw_json_key(&j, "wall_time_ns");
-    tw_json_u64(&j, r->wall_ns);
-    tw_json_key(&j, "events");
-    tw_json_u64(&j, r->events);
-    tw_json_end_object(&j);
+    tw_json_report_tail(&j, r->trace_hash, r->sim_ns, r->wall_ns, r->events);
 }
 
 static void help(FILE *f)

@@ -124,6 +124,36 @@ void tw_json_null(tw_json *j)
     fputs("null", j->f);
 }
 
+void tw_json_report_head(tw_json *j, const char *scenario, uint64_t seed, const char *mode,
+                         bool passed)
+{
+    tw_json_begin_object(j);
+    tw_json_key(j, "scenario");
+    tw_json_string(j, scenario);
+    tw_json_key(j, "seed");
+    tw_json_u64(j, seed);
+    tw_json_key(j, "mode");
+    tw_json_string(j, mode);
+    tw_json_key(j, "passed");
+    tw_json_bool(j, passed);
+    tw_json_key(j, "expectations");
+    tw_json_begin_array(j);
+}
+
+void tw_json_report_tail(tw_json *j, uint64_t trace_hash, uint64_t sim_time_ns,
+                         uint64_t wall_time_ns, uint64_t events)
+{
+    tw_json_key(j, "trace_hash");
+    tw_json_hex64(j, trace_hash);
+    tw_json_key(j, "sim_time_ns");
+    tw_json_u64(j, sim_time_ns);
+    tw_json_key(j, "wall_time_ns");
+    tw_json_u64(j, wall_time_ns);
+    tw_json_key(j, "events");
+    tw_json_u64(j, events);
+    tw_json_end_object(j);
+}
+
 void tw_json_hex64(tw_json *j, uint64_t v)
 {
     before_value(j);

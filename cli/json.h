@@ -32,4 +32,13 @@ void tw_json_null(tw_json *j);
  * past 2^53 in most readers). */
 void tw_json_hex64(tw_json *j, uint64_t v);
 
+/* The run report of docs/report.md, in one place: the keys before the
+ * expectations (the array is left open for the caller's entries) ... */
+void tw_json_report_head(tw_json *j, const char *scenario, uint64_t seed, const char *mode,
+                         bool passed);
+/* ... and after them: the caller has closed the array and written
+ * "metrics"; these close the object. */
+void tw_json_report_tail(tw_json *j, uint64_t trace_hash, uint64_t sim_time_ns,
+                         uint64_t wall_time_ns, uint64_t events);
+
 #endif

@@ -1407,17 +1407,7 @@ static void write_report(scen_ctx *c, FILE *f, uint64_t seed, const verdict *vs,
 {
     tw_json j;
     tw_json_init(&j, f);
-    tw_json_begin_object(&j);
-    tw_json_key(&j, "scenario");
-    tw_json_string(&j, c->o->file);
-    tw_json_key(&j, "seed");
-    tw_json_u64(&j, seed);
-    tw_json_key(&j, "mode");
-    tw_json_string(&j, "sim");
-    tw_json_key(&j, "passed");
-    tw_json_bool(&j, passed);
-    tw_json_key(&j, "expectations");
-    tw_json_begin_array(&j);
+    tw_json_report_head(&j, c->o->file, seed, "sim", passed);
     for (uint32_t i = 0; i < c->sc->expect_count; i++) {
         const tw_scenario_expect *e = &c->sc->expects[i];
         char exp[128];
@@ -1446,15 +1436,8 @@ static void write_report(scen_ctx *c, FILE *f, uint64_t seed, const verdict *vs,
     tw_json_begin_object(&j);
     each_metric(c, report_metric, &j);
     tw_json_end_object(&j);
-    tw_json_key(&j, "trace_hash");
-    tw_json_hex64(&j, tw_world_trace_hash(c->w));
-    tw_json_key(&j, "sim_time_ns");
-    tw_json_u64(&j, tw_world_now(c->w));
-    tw_json_key(&j, "wall_time_ns");
-    tw_json_u64(&j, wall_ns);
-    tw_json_key(&j, "events");
-    tw_json_u64(&j, tw_world_sim(c->w)->events);
-    tw_json_end_object(&j);
+    tw_json_report_tail(&j, tw_world_trace_hash(c->w), tw_world_now(c->w), wall_ns,
+                        tw_world_sim(c->w)->events);
 }
 
 static char *read_file(const char *path, size_t *len)
