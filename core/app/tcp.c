@@ -39,6 +39,33 @@ static void table_init(conn_entry *t)
     }
 }
 
+/* Byte b of a stream word is bits 8b..8b+7: on a little-endian host that is
+ * its memory layout, so one 8-byte copy does (gcc does not merge the byte
+ * loop's stores on its own). */
+static inline void put_word(uint8_t *p, uint64_t x)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &x, sizeof(x));
+#else
+    for (int b = 0; b < 8; b++) {
+        p[b] = (uint8_t)(x >> (8 * b));
+    }
+#endif
+}
+
+static inline uint64_t get_word(const uint8_t *p)
+{
+    uint64_t x = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&x, p, sizeof(x));
+#else
+    for (int b = 0; b < 8; b++) {
+        x |= (uint64_t)p[b] << (8 * b);
+    }
+#endif
+    return x;
+}
+
 void tw_app_bulk_fill(uint64_t s, uint64_t off, uint8_t *buf, uint64_t n)
 {
     uint64_t i = 0;
@@ -47,9 +74,7 @@ void tw_app_bulk_fill(uint64_t s, uint64_t off, uint8_t *buf, uint64_t n)
     }
     for (; n - i >= 8; i += 8) {
         uint64_t x = tw_app_bulk_stream_word(s, (off + i) >> 3);
-        for (int b = 0; b < 8; b++) {
-            buf[i + (uint64_t)b] = (uint8_t)(x >> (8 * b));
-        }
+        put_word(buf + i, x);
     }
     for (; i < n; i++) {
         buf[i] = tw_app_bulk_stream_byte(s, off + i);
@@ -65,10 +90,7 @@ uint64_t tw_app_bulk_mismatches(uint64_t s, uint64_t off, const uint8_t *data, u
     }
     for (; n - i >= 8; i += 8) {
         uint64_t want = tw_app_bulk_stream_word(s, (off + i) >> 3);
-        uint64_t got = 0;
-        for (int b = 0; b < 8; b++) {
-            got |= (uint64_t)data[i + (uint64_t)b] << (8 * b);
-        }
+        uint64_t got = get_word(data + i);
         /* Whole words match almost always; count bytes only when not. */
         for (uint64_t d = got ^ want; d != 0; d >>= 8) {
             bad += (d & 0xff) != 0;
