@@ -65,9 +65,9 @@ static void test_app_tcp_bulk_fill_and_check_match_bytes(void **state)
 {
     (void)state;
     uint64_t s = 0x0123456789abcdefull;
-    uint8_t buf[64];
+    uint8_t buf[160];
     for (uint64_t off = 0; off < 20; off++) {
-        for (uint64_t n = 0; n <= 40; n++) {
+        for (uint64_t n = 0; n <= 150; n++) {
             tw_app_bulk_fill(s, off, buf, n);
             for (uint64_t i = 0; i < n; i++) {
                 assert_int_equal(buf[i], tw_app_bulk_stream_byte(s, off + i));
