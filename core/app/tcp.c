@@ -66,10 +66,13 @@ static inline uint64_t get_word(const uint8_t *p)
     return x;
 }
 
-/* Word w >= 1 of stream s (past the header). */
-static inline uint64_t tw_app_bulk_word_at(uint64_t s, uint64_t w)
+#define BULK_STEP 0x9e3779b97f4a7c15ull
+
+/* The hash of a body word from its seed, w * BULK_STEP + s: consecutive
+ * words' seeds differ by BULK_STEP, so loops step the seed with an add and
+ * save a multiply per word. */
+static inline uint64_t bulk_mix(uint64_t x)
 {
-    uint64_t x = w * 0x9e3779b97f4a7c15ull + s;
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ull;
     x ^= x >> 29;
@@ -97,8 +100,9 @@ void tw_app_bulk_fill(uint64_t s, uint64_t off, uint8_t *buf, uint64_t n)
         put_word(buf, tw_app_bulk_stream_word(s, 0));
         i += 8;
     }
-    for (; n - i >= 8; i += 8) {
-        put_word(buf + i, tw_app_bulk_word_at(s, (off + i) >> 3));
+    for (uint64_t seed = ((off + i) >> 3) * BULK_STEP + s; n - i >= 8; i += 8) {
+        put_word(buf + i, bulk_mix(seed));
+        seed += BULK_STEP;
     }
     for (; i < n; i++) {
         buf[i] = tw_app_bulk_stream_byte(s, off + i);
@@ -118,21 +122,21 @@ uint64_t tw_app_bulk_mismatches(uint64_t s, uint64_t off, const uint8_t *data, u
     }
     /* Whole words match almost always: 64 bytes at a time are OR-ed
      * together and counted byte by byte only when something differs. */
-    for (; n - i >= 64; i += 64) {
-        uint64_t w = (off + i) >> 3;
+    uint64_t seed = ((off + i) >> 3) * BULK_STEP + s;
+    for (; n - i >= 64; i += 64, seed += 8 * BULK_STEP) {
         uint64_t any = 0;
         for (uint64_t k = 0; k < 8; k++) {
-            any |= get_word(data + i + 8 * k) ^ tw_app_bulk_word_at(s, w + k);
+            any |= get_word(data + i + 8 * k) ^ bulk_mix(seed + k * BULK_STEP);
         }
         if (any != 0) {
             for (uint64_t k = 0; k < 8; k++) {
                 bad += word_mismatches(get_word(data + i + 8 * k) ^
-                                       tw_app_bulk_word_at(s, w + k));
+                                       bulk_mix(seed + k * BULK_STEP));
             }
         }
     }
-    for (; n - i >= 8; i += 8) {
-        bad += word_mismatches(get_word(data + i) ^ tw_app_bulk_word_at(s, (off + i) >> 3));
+    for (; n - i >= 8; i += 8, seed += BULK_STEP) {
+        bad += word_mismatches(get_word(data + i) ^ bulk_mix(seed));
     }
     for (; i < n; i++) {
         bad += data[i] != tw_app_bulk_stream_byte(s, off + i);
