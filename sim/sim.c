@@ -331,17 +331,21 @@ static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_
 
 static void fold(tw_sim *s, tw_sim_record *rec)
 {
-    uint64_t h = s->trace_hash;
-    h = tw_hash_fold(h, rec->time);
-    h = tw_hash_fold(h, ((uint64_t)rec->kind << 56) | ((uint64_t)rec->work << 48) |
-                            ((uint64_t)rec->core << 32) | rec->msg_type);
-    h = tw_hash_fold(h, ((uint64_t)rec->outputs << 32) | rec->cost_ns);
-    /* Only what the runtime alone never produces folds more, so the hash of
-     * a world without a driver is what it always was. */
+    /* The record's words are mixed into one before it meets the running
+     * hash: each mix depends only on its word, so they run side by side,
+     * and the chain through h is one fold per event instead of up to five
+     * (that serial chain of multiplies was ~6% of a bulk run's wall time).
+     * Each word is mixed (a bijection) and rotated by a distinct amount,
+     * so a change to any field still changes the folded word. */
+    uint64_t m = tw_mix64(((uint64_t)rec->kind << 56) | ((uint64_t)rec->work << 48) |
+                          ((uint64_t)rec->core << 32) | rec->msg_type) ^
+                 tw_rotl64(tw_mix64(((uint64_t)rec->outputs << 32) | rec->cost_ns), 21);
+    /* Only what the runtime alone never produces adds words. */
     if (rec->kind >= TW_SIM_EV_DROP || rec->work >= TW_SIM_WORK_FRAME) {
-        h = tw_hash_fold(h, ((uint64_t)rec->drop << 32) | rec->place);
-        h = tw_hash_fold(h, rec->len);
+        m ^= tw_rotl64(tw_mix64(((uint64_t)rec->drop << 32) | rec->place), 42) ^
+             tw_rotl64(tw_mix64(rec->len ^ 0x9e3779b97f4a7c15ull), 11);
     }
+    uint64_t h = tw_hash_fold(s->trace_hash, rec->time ^ m);
     s->trace_hash = h;
     rec->hash = h;
 }

@@ -24,6 +24,11 @@ static inline uint64_t tw_mix64(uint64_t x)
     return x;
 }
 
+static inline uint64_t tw_rotl64(uint64_t x, unsigned r)
+{
+    return x << r | x >> ((64 - r) & 63);
+}
+
 /* Folds one word into a running hash. Order matters: (a, b) != (b, a). */
 static inline uint64_t tw_hash_fold(uint64_t h, uint64_t word)
 {
