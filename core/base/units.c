@@ -54,11 +54,6 @@ static int parse_decimal_x(const char *s, const char **end, uint64_t *whole, uin
     return 0;
 }
 
-static int parse_decimal(const char *s, const char **end, uint64_t *whole, uint64_t *frac,
-                         uint32_t *frac_digits)
-{
-    return parse_decimal_x(s, end, whole, frac, frac_digits, NULL);
-}
 
 static uint64_t pow10u(uint32_t n)
 {
@@ -81,61 +76,17 @@ static int scale_decimal(uint64_t whole, uint64_t frac, uint32_t fd, uint64_t sc
     return 0;
 }
 
-int tw_parse_duration(const char *s, tw_ns *out)
-{
-    static const struct {
-        const char *unit;
-        uint64_t ns;
-    } units[] = {
-        {"ns", 1}, {"us", 1000}, {"µs", 1000}, {"ms", 1000000}, {"s", 1000000000ull},
-        {"m", 60000000000ull}, {"min", 60000000000ull}, {"h", 3600000000000ull},
-    };
-    const char *end;
-    uint64_t w, f;
-    uint32_t fd;
-    int rc = parse_decimal(s, &end, &w, &f, &fd);
-    if (rc < 0) {
-        return rc;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            return scale_decimal(w, f, fd, units[i].ns, out);
-        }
-    }
-    return -TW_EINVAL;
-}
-
-int tw_parse_duration_ps(const char *s, uint64_t *out)
-{
-    static const struct {
-        const char *unit;
-        uint64_t ps;
-    } units[] = {
-        {"ps", 1}, {"ns", 1000}, {"us", 1000000}, {"µs", 1000000}, {"ms", 1000000000ull},
-        {"s", 1000000000000ull},
-    };
-    const char *end;
-    uint64_t w, f;
-    uint32_t fd;
-    int rc = parse_decimal(s, &end, &w, &f, &fd);
-    if (rc < 0) {
-        return rc;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            return scale_decimal(w, f, fd, units[i].ps, out);
-        }
-    }
-    return -TW_EINVAL;
-}
-
 typedef struct unit_scale {
     const char *unit;
     uint64_t scale;
 } unit_scale;
 
-/* number unit, where number * scale must be a whole number that fits. */
-static int parse_exact(const char *s, const unit_scale *units, size_t n, uint64_t *out)
+/* number unit -> number * scale. Exact: the fraction times the scale must
+ * be a whole number that fits (0.5bps or 0.1KiB name no quantity that
+ * exists); otherwise the fraction is rounded down (a duration of 1.0000005us
+ * is 1000 ns). */
+static int parse_scaled(const char *s, const unit_scale *units, size_t n, bool exact,
+                        uint64_t *out)
 {
     const char *end;
     uint64_t w, f;
@@ -149,14 +100,35 @@ static int parse_exact(const char *s, const unit_scale *units, size_t n, uint64_
         if (strcmp(end, units[i].unit) != 0) {
             continue;
         }
-        /* The fraction times the scale must be a whole number: 0.5bps or
-         * 0.1KiB name no quantity that exists. */
-        if (dropped || ((unsigned __int128)f * units[i].scale) % pow10u(fd) != 0) {
+        if (exact && (dropped || ((unsigned __int128)f * units[i].scale) % pow10u(fd) != 0)) {
             return -TW_EINVAL;
         }
         return scale_decimal(w, f, fd, units[i].scale, out);
     }
     return -TW_EINVAL;
+}
+
+static int parse_exact(const char *s, const unit_scale *units, size_t n, uint64_t *out)
+{
+    return parse_scaled(s, units, n, true, out);
+}
+
+int tw_parse_duration(const char *s, tw_ns *out)
+{
+    static const unit_scale units[] = {
+        {"ns", 1}, {"us", 1000}, {"µs", 1000}, {"ms", 1000000}, {"s", 1000000000ull},
+        {"m", 60000000000ull}, {"min", 60000000000ull}, {"h", 3600000000000ull},
+    };
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), false, out);
+}
+
+int tw_parse_duration_ps(const char *s, uint64_t *out)
+{
+    static const unit_scale units[] = {
+        {"ps", 1}, {"ns", 1000}, {"us", 1000000}, {"µs", 1000000}, {"ms", 1000000000ull},
+        {"s", 1000000000000ull},
+    };
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), false, out);
 }
 
 int tw_parse_rate(const char *s, uint64_t *out)
