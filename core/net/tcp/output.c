@@ -458,10 +458,10 @@ bool tw_tcp_pop_segment(tw_tcp *tcp, tw_ns now, tw_tcp_out *out)
     }
     /* Bounded: a connection leaves the queue the first time it has
      * nothing to send, and one that sends goes to the back (round robin). */
-    while (tcp->txq_head != TCP_NONE) {
-        tcb *t = tcb_at(tcp, tcp->txq_head);
+    while (tcp->txq.head != TCP_NONE) {
+        tcb *t = tcb_at(tcp, tcp->txq.head);
         bool sent = tcp_output(tcp, t, now, out);
-        if (!sent || tcp->txq_tail != tcp->txq_head) {
+        if (!sent || tcp->txq.tail != tcp->txq.head) {
             tcp_txq_remove(tcp, t);
         }
         if (sent) {

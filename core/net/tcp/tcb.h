@@ -158,6 +158,18 @@ typedef struct tcp_range {
     uint32_t right; /* one past the last */
 } tcp_range;
 
+/* A TCB's place in one of the instance's intrusive FIFO queues, by index:
+ * O(1) append and removal without allocation. */
+typedef struct tcb_link {
+    uint32_t prev;
+    uint32_t next;
+} tcb_link;
+
+typedef struct tcb_queue {
+    uint32_t head;
+    uint32_t tail;
+} tcb_queue;
+
 typedef struct tcb {
     /* identity and links */
     tw_ipv4_addr laddr;
@@ -172,8 +184,8 @@ typedef struct tcb {
     int16_t terminal_error;
     uint16_t listener;  /* index, or UINT16_MAX */
     uint32_t hash_next;
-    uint32_t txq_prev, txq_next;
-    uint32_t evq_prev, evq_next;
+    tcb_link txq; /* in tw_tcp.txq: has something to send */
+    tcb_link evq; /* in tw_tcp.evq: has events to pop */
     uint32_t buf;       /* buffer pair index, or TCP_NONE */
 
     /* send sequence space (RFC 9293 §3.3.1) */
@@ -276,8 +288,8 @@ struct tw_tcp {
     tcp_ctl *ctlq;
     uint32_t ctl_head;
     uint32_t ctl_len;
-    uint32_t txq_head, txq_tail;
-    uint32_t evq_head, evq_tail;
+    tcb_queue txq;
+    tcb_queue evq;
     uint8_t *out_buf;
     /* A segment built in place in a send ring borrows the header room in
      * front of its payload; the bytes it covered come back at the next

@@ -9,6 +9,7 @@
  * 4-tuple in TIME-WAIT). */
 #include "net/tcp/tcb.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "base/error.h"
@@ -136,8 +137,8 @@ tw_tcp *tw_tcp_create(const tw_tcp_config *cfg, tw_ns now)
     tcp->ctlq = tw_mem_calloc(cfg->ctl_queue_max, sizeof(tcp_ctl));
     tcp->mss_local = (uint16_t)(cfg->mtu - TW_IPV4_HEADER_LEN - TW_TCP_HEADER_LEN);
     tcp->out_buf = tw_mem_calloc(1, TW_TCP_HEADER_LEN_MAX + tcp->mss_local);
-    tcp->txq_head = tcp->txq_tail = TCP_NONE;
-    tcp->evq_head = tcp->evq_tail = TCP_NONE;
+    tcp->txq = (tcb_queue){TCP_NONE, TCP_NONE};
+    tcp->evq = (tcb_queue){TCP_NONE, TCP_NONE};
     /* RFC 6528 §3: the secret key; derived from the seed so that a run
      * is reproducible, never from a clock. */
     uint64_t st = cfg->seed ^ 0x7463702d69736e00ull; /* "tcp-isn" */
@@ -234,78 +235,75 @@ static void hash_remove(tw_tcp *tcp, tcb *t)
 
 /* ---- intrusive queues ------------------------------------------------------ */
 
+/* The two queues share these; `link` says which of the TCB's links (and so
+ * which queue) is meant, as an offset into the TCB. */
+static tcb_link *link_at(tw_tcp *tcp, uint32_t i, size_t link)
+{
+    return (tcb_link *)((char *)tcb_at(tcp, i) + link);
+}
+
+static void queue_append(tw_tcp *tcp, tcb_queue *q, tcb *t, size_t link)
+{
+    uint32_t i = tcb_index(tcp, t);
+    tcb_link *l = link_at(tcp, i, link);
+    l->prev = q->tail;
+    l->next = TCP_NONE;
+    if (q->tail != TCP_NONE) {
+        link_at(tcp, q->tail, link)->next = i;
+    } else {
+        q->head = i;
+    }
+    q->tail = i;
+}
+
+static void queue_remove(tw_tcp *tcp, tcb_queue *q, tcb *t, size_t link)
+{
+    tcb_link *l = link_at(tcp, tcb_index(tcp, t), link);
+    if (l->prev != TCP_NONE) {
+        link_at(tcp, l->prev, link)->next = l->next;
+    } else {
+        q->head = l->next;
+    }
+    if (l->next != TCP_NONE) {
+        link_at(tcp, l->next, link)->prev = l->prev;
+    } else {
+        q->tail = l->prev;
+    }
+    l->prev = l->next = TCP_NONE;
+}
+
 void tcp_txq_mark(tw_tcp *tcp, tcb *t)
 {
-    if (t->flags & TCB_IN_TXQ) {
-        return;
+    if (!(t->flags & TCB_IN_TXQ)) {
+        queue_append(tcp, &tcp->txq, t, offsetof(tcb, txq));
+        t->flags |= TCB_IN_TXQ;
     }
-    uint32_t i = tcb_index(tcp, t);
-    t->txq_prev = tcp->txq_tail;
-    t->txq_next = TCP_NONE;
-    if (tcp->txq_tail != TCP_NONE) {
-        tcb_at(tcp, tcp->txq_tail)->txq_next = i;
-    } else {
-        tcp->txq_head = i;
-    }
-    tcp->txq_tail = i;
-    t->flags |= TCB_IN_TXQ;
 }
 
 void tcp_txq_remove(tw_tcp *tcp, tcb *t)
 {
-    if (!(t->flags & TCB_IN_TXQ)) {
-        return;
+    if (t->flags & TCB_IN_TXQ) {
+        queue_remove(tcp, &tcp->txq, t, offsetof(tcb, txq));
+        t->flags &= ~TCB_IN_TXQ;
     }
-    if (t->txq_prev != TCP_NONE) {
-        tcb_at(tcp, t->txq_prev)->txq_next = t->txq_next;
-    } else {
-        tcp->txq_head = t->txq_next;
-    }
-    if (t->txq_next != TCP_NONE) {
-        tcb_at(tcp, t->txq_next)->txq_prev = t->txq_prev;
-    } else {
-        tcp->txq_tail = t->txq_prev;
-    }
-    t->txq_prev = t->txq_next = TCP_NONE;
-    t->flags &= ~TCB_IN_TXQ;
 }
 
 void tcp_event(tw_tcp *tcp, tcb *t, uint8_t ev)
 {
     TW_ASSERT(ev != 0);
     t->ev_pending |= ev;
-    if (t->flags & TCB_IN_EVQ) {
-        return;
+    if (!(t->flags & TCB_IN_EVQ)) {
+        queue_append(tcp, &tcp->evq, t, offsetof(tcb, evq));
+        t->flags |= TCB_IN_EVQ;
     }
-    uint32_t i = tcb_index(tcp, t);
-    t->evq_prev = tcp->evq_tail;
-    t->evq_next = TCP_NONE;
-    if (tcp->evq_tail != TCP_NONE) {
-        tcb_at(tcp, tcp->evq_tail)->evq_next = i;
-    } else {
-        tcp->evq_head = i;
-    }
-    tcp->evq_tail = i;
-    t->flags |= TCB_IN_EVQ;
 }
 
 static void evq_remove(tw_tcp *tcp, tcb *t)
 {
-    if (!(t->flags & TCB_IN_EVQ)) {
-        return;
+    if (t->flags & TCB_IN_EVQ) {
+        queue_remove(tcp, &tcp->evq, t, offsetof(tcb, evq));
+        t->flags &= ~TCB_IN_EVQ;
     }
-    if (t->evq_prev != TCP_NONE) {
-        tcb_at(tcp, t->evq_prev)->evq_next = t->evq_next;
-    } else {
-        tcp->evq_head = t->evq_next;
-    }
-    if (t->evq_next != TCP_NONE) {
-        tcb_at(tcp, t->evq_next)->evq_prev = t->evq_prev;
-    } else {
-        tcp->evq_tail = t->evq_prev;
-    }
-    t->evq_prev = t->evq_next = TCP_NONE;
-    t->flags &= ~TCB_IN_EVQ;
 }
 
 bool tcp_ctl_push(tw_tcp *tcp, const tcp_ctl *c)
@@ -365,8 +363,8 @@ static void tcb_init_fields(tw_tcp *tcp, tcb *t, tw_ns now)
 {
     t->listener = UINT16_MAX;
     t->hash_next = TCP_NONE;
-    t->txq_prev = t->txq_next = TCP_NONE;
-    t->evq_prev = t->evq_next = TCP_NONE;
+    t->txq = (tcb_link){TCP_NONE, TCP_NONE};
+    t->evq = (tcb_link){TCP_NONE, TCP_NONE};
     t->rto = tcp->cfg.rto_initial_ns;
     t->rtx_at = t->persist_at = t->delack_at = TW_NS_NEVER;
     t->keepalive_at = t->timewait_at = TW_NS_NEVER;
@@ -640,8 +638,8 @@ bool tw_tcp_pop_event(tw_tcp *tcp, tw_ns now, tw_tcp_event *ev)
     tcp_out_reclaim(tcp);
     TW_ASSERT(now >= tcp->last_now);
     tcp->last_now = now;
-    while (tcp->evq_head != TCP_NONE) {
-        if (event_take(tcp, tcb_at(tcp, tcp->evq_head), ev)) {
+    while (tcp->evq.head != TCP_NONE) {
+        if (event_take(tcp, tcb_at(tcp, tcp->evq.head), ev)) {
             return true;
         }
     }
