@@ -424,34 +424,20 @@ static int parse_u64(const char *t, uint64_t *out)
     return 0;
 }
 
+typedef int (*u64_parser)(const char *, uint64_t *);
+typedef void (*u64_formatter)(uint64_t, char *, size_t);
+static int read_unit(sc_ctx *c, const yaml_node_t *n, const char *key, const char *expected,
+                     u64_parser parse, u64_formatter fmt, uint64_t min, uint64_t max, uint64_t *out);
+
+static void fmt_count(uint64_t v, char *buf, size_t len)
+{
+    snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
 int sc_u64(sc_ctx *c, const yaml_node_t *n, const char *key, uint64_t min, uint64_t max,
            uint64_t *out)
 {
-    static const char expected[] = "a whole number such as 42";
-    const char *t;
-    uint64_t v;
-    if (n == NULL) {
-        return 0;
-    }
-    int rc = sc_text(c, n, expected, &t);
-    if (rc < 0) {
-        return rc;
-    }
-    char lo[24], hi[24];
-    snprintf(lo, sizeof(lo), "%llu", (unsigned long long)min);
-    snprintf(hi, sizeof(hi), "%llu", (unsigned long long)max);
-    rc = parse_u64(t, &v);
-    if (rc == -TW_ERANGE) {
-        return out_of_range(c, n, key, t, lo, hi);
-    }
-    if (rc < 0) {
-        return bad_value(c, n, expected, t);
-    }
-    if (v < min || v > max) {
-        return out_of_range(c, n, key, t, lo, hi);
-    }
-    *out = v;
-    return 0;
+    return read_unit(c, n, key, "a whole number such as 42", parse_u64, fmt_count, min, max, out);
 }
 
 int sc_u32(sc_ctx *c, const yaml_node_t *n, const char *key, uint32_t min, uint32_t max,
@@ -518,9 +504,6 @@ static void fmt_size(uint64_t b, char *buf, size_t len)
     }
     snprintf(buf, len, "%lluB", (unsigned long long)b);
 }
-
-typedef int (*u64_parser)(const char *, uint64_t *);
-typedef void (*u64_formatter)(uint64_t, char *, size_t);
 
 static int read_unit(sc_ctx *c, const yaml_node_t *n, const char *key, const char *expected,
                      u64_parser parse, u64_formatter fmt, uint64_t min, uint64_t max, uint64_t *out)
