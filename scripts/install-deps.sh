@@ -11,6 +11,9 @@ packages=(
     libpcap-dev tshark                             # pcap capture, and the check that Wireshark reads it
     liburing-dev                                   # io_uring (live mode)
     libyaml-dev                                    # scenario files
+    clang libclang-rt-14-dev                       # libFuzzer targets (-fsanitize=fuzzer) and BPF programs
+    libxdp-dev libbpf-dev                          # AF_XDP (live mode)
+    iproute2 iputils-ping curl nginx-light wrk sockperf iperf3  # live peers on the kernel's stack
 )
 
 missing=()
