@@ -449,40 +449,72 @@ static uint8_t *buf_data(const tw_world *w, uint32_t b)
 
 /* ---- stacks and workers of a host ------------------------------------- */
 
-static tw_stack *stack_build(const tw_world *w, const host_node *h, uint32_t core, tw_ns now)
+tw_stack *tw_world_host_stack_build(const tw_world_host_config *cfg, const tw_rss *rss,
+                                    uint64_t seed, uint32_t host, uint32_t incarnation,
+                                    uint32_t core, tw_ns now)
 {
-    tw_stack_config sc = h->cfg.stack;
-    sc.rss = h->cfg.cores > 1 ? h->rss : NULL;
+    tw_stack_config sc = cfg->stack;
+    sc.rss = cfg->cores > 1 ? rss : NULL;
     sc.core = (uint16_t)core;
-    sc.ncores = (uint16_t)h->cfg.cores;
+    sc.ncores = (uint16_t)cfg->cores;
     if (sc.tcp_enabled) {
         /* Each core's TCP draws its own ISNs and ports: keyed by the
          * world's seed, the host, the core and the host's incarnation. */
-        sc.tcp.seed = tw_hash_fold(tw_hash_fold(tw_hash_fold(w->cfg.sim.seed, h->id), core),
-                                   h->incarnation);
-        sc.tcp.rss = h->cfg.cores > 1 ? h->rss : NULL;
+        sc.tcp.seed = tw_hash_fold(tw_hash_fold(tw_hash_fold(seed, host), core), incarnation);
+        sc.tcp.rss = cfg->cores > 1 ? rss : NULL;
         sc.tcp.core = (uint16_t)core;
-        sc.tcp.ncores = (uint16_t)h->cfg.cores;
+        sc.tcp.ncores = (uint16_t)cfg->cores;
     }
     tw_stack *st = tw_stack_create(&sc, now);
-    for (uint32_t i = 0; i < h->cfg.ifaces; i++) {
-        int rc = tw_stack_iface_add(st, &h->cfg.iface[i]);
+    for (uint32_t i = 0; i < cfg->ifaces; i++) {
+        int rc = tw_stack_iface_add(st, &cfg->iface[i]);
         TW_ASSERT(rc == (int)i); /* tw_world_start checked the configuration */
     }
-    for (uint32_t r = 0; r < h->cfg.routes; r++) {
-        const tw_world_route *rt = &h->cfg.route[r];
+    for (uint32_t r = 0; r < cfg->routes; r++) {
+        const tw_world_route *rt = &cfg->route[r];
         int rc = tw_stack_route_add(st, rt->dst, rt->prefix_len, rt->gateway);
         TW_ASSERT(rc == 0);
     }
-    if (h->cfg.gateway) {
-        int rc = tw_stack_route_default(st, h->cfg.gateway);
+    if (cfg->gateway) {
+        int rc = tw_stack_route_default(st, cfg->gateway);
         TW_ASSERT(rc == 0);
     }
-    for (uint32_t i = 0; i < h->cfg.ifaces; i++) {
+    for (uint32_t i = 0; i < cfg->ifaces; i++) {
         int rc = tw_stack_iface_up(st, now, i);
         TW_ASSERT(rc == 0);
     }
     return st;
+}
+
+static tw_stack *stack_build(const tw_world *w, const host_node *h, uint32_t core, tw_ns now)
+{
+    return tw_world_host_stack_build(&h->cfg, h->rss, w->cfg.sim.seed, h->id, h->incarnation,
+                                     core, now);
+}
+
+void tw_world_host_rss(tw_rss *rss, uint64_t seed, uint32_t host, uint32_t cores)
+{
+    uint8_t key[40];
+    uint64_t st = tw_hash_fold(seed, 0x7273735f6b657900ull + host);
+    for (size_t k = 0; k < sizeof key; k++) {
+        key[k] = (uint8_t)tw_splitmix64(&st);
+    }
+    tw_rss_init(rss, key, sizeof key);
+    tw_rss_indir_spread(rss, (uint16_t)cores);
+}
+
+void tw_world_host_worker_config(const tw_world_host_config *cfg, tw_stack *stack, uint64_t seed,
+                                 uint32_t incarnation, tw_worker_config *wc)
+{
+    uint32_t id = wc->id;
+    *wc = cfg->worker;
+    wc->id = id;
+    /* A restarted host draws afresh, and still the same for the same seed. */
+    wc->seed = incarnation ? tw_hash_fold(seed, incarnation) : seed;
+    wc->stack = stack;
+    wc->net_endpoints_max = cfg->stack.udp.endpoints_max;
+    wc->tcp_conns_max = cfg->stack.tcp_enabled ? cfg->stack.tcp.conns_max : 0;
+    wc->tcp_listeners_max = cfg->stack.tcp_enabled ? cfg->stack.tcp.listeners_max : 0;
 }
 
 /* Whether the host's configuration builds a stack: every interface and
@@ -511,15 +543,7 @@ static void host_worker_config(const tw_world *w, uint32_t core, tw_worker_confi
     const core_map *cm = &w->cores[core];
     TW_ASSERT(cm->host != NONE);
     const host_node *h = &w->hosts[cm->host];
-    uint32_t id = wc->id;
-    *wc = h->cfg.worker;
-    wc->id = id;
-    /* A restarted host draws afresh, and still the same for the same seed. */
-    wc->seed = h->incarnation ? tw_hash_fold(w->cfg.sim.seed, h->incarnation) : w->cfg.sim.seed;
-    wc->stack = h->stacks[cm->local];
-    wc->net_endpoints_max = h->cfg.stack.udp.endpoints_max;
-    wc->tcp_conns_max = h->cfg.stack.tcp_enabled ? h->cfg.stack.tcp.conns_max : 0;
-    wc->tcp_listeners_max = h->cfg.stack.tcp_enabled ? h->cfg.stack.tcp.listeners_max : 0;
+    tw_world_host_worker_config(&h->cfg, h->stacks[cm->local], w->cfg.sim.seed, h->incarnation, wc);
 }
 
 static void ext_worker_config(void *ctx, uint32_t core, tw_worker_config *wc)
@@ -1141,15 +1165,10 @@ int tw_world_start(tw_world *w)
         h->rss = tw_mem_calloc(1, sizeof(tw_rss));
         if (w->cfg.rss_key) {
             *h->rss = w->rss;
+            tw_rss_indir_spread(h->rss, (uint16_t)n);
         } else {
-            uint8_t key[40];
-            uint64_t st = tw_hash_fold(w->cfg.sim.seed, 0x7273735f6b657900ull + i);
-            for (size_t k = 0; k < sizeof key; k++) {
-                key[k] = (uint8_t)tw_splitmix64(&st);
-            }
-            tw_rss_init(h->rss, key, sizeof key);
+            tw_world_host_rss(h->rss, w->cfg.sim.seed, i, n);
         }
-        tw_rss_indir_spread(h->rss, (uint16_t)n);
         for (uint32_t c = 0; c < n; c++) {
             core_map *cm = &w->cores[next + c];
             cm->host = i;

@@ -234,6 +234,26 @@ typedef struct tw_world_note {
     uint32_t cores;
 } tw_world_note;
 
+/* ---- a host's cores, as the world configures them ------------------------ */
+
+/* These are the world's own configuration steps, public so that the live
+ * driver (backends/live) builds a twin host's cores exactly as the
+ * simulator does: the same RSS key and table, the same stacks, the same
+ * worker seeds. */
+
+/* The RSS key a world with this seed gives host `host` (without an
+ * explicit rss_key), its table spread over `cores`. Init time only. */
+void tw_world_host_rss(tw_rss *rss, uint64_t seed, uint32_t host, uint32_t cores);
+/* One core's stack: interfaces, routes, the default route, interfaces up
+ * (each announcing its address). rss is the host's (used when cores > 1). */
+tw_stack *tw_world_host_stack_build(const tw_world_host_config *cfg, const tw_rss *rss,
+                                    uint64_t seed, uint32_t host, uint32_t incarnation,
+                                    uint32_t core, tw_ns now);
+/* The worker of a host's core: cfg->worker with wc->id kept, the seed of
+ * the incarnation, the stack and its limits. */
+void tw_world_host_worker_config(const tw_world_host_config *cfg, tw_stack *stack, uint64_t seed,
+                                 uint32_t incarnation, tw_worker_config *wc);
+
 /* ---- building ------------------------------------------------------------ */
 
 tw_world *tw_world_create(const tw_world_config *cfg);
