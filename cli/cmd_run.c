@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/live_run.h"
 #include "cli/scenario_run.h"
 
 #define DEFAULT_SCENARIO "scenarios/quickstart.yaml"
@@ -40,9 +41,13 @@ static void help(FILE *f)
           "  --swarm                draw the file's swarm knobs (loss, delay, faults...)\n"
           "                         from the seed; with --seeds, a swarm sweep\n"
           "  --quiet                print only failures and the trace hash\n"
+          "  --live                 run in the live world: network namespaces, veth pairs,\n"
+          "                         twin hosts on threads over real devices (docs/live.md)\n"
+          "  --backend B            live frame device: xdp (default), tap, poll, uring\n"
           "  -h, --help             this help\n"
           "\n"
-          "exit status: 0 every expectation held, 1 one failed, 2 bad input or usage\n",
+          "exit status: 0 every expectation held, 1 one failed, 2 bad input or usage,\n"
+          "77 the live world cannot be built here (the reason is printed)\n",
           f);
 }
 
@@ -82,7 +87,7 @@ static int parse_range(const char *s, uint64_t *lo, uint64_t *hi)
 static int parse(int argc, char **argv, run_args *r)
 {
     enum { O_SEED = 256, O_SEEDS, O_JOBS, O_SET, O_REPORT, O_PCAP, O_TRACE, O_SERIES, O_CHECK,
-           O_QUIET, O_SWARM };
+           O_QUIET, O_SWARM, O_LIVE, O_BACKEND };
     static const struct option longopts[] = {
         {"seed", required_argument, NULL, O_SEED},
         {"seeds", required_argument, NULL, O_SEEDS},
@@ -95,6 +100,8 @@ static int parse(int argc, char **argv, run_args *r)
         {"check-determinism", no_argument, NULL, O_CHECK},
         {"quiet", no_argument, NULL, O_QUIET},
         {"swarm", no_argument, NULL, O_SWARM},
+        {"live", no_argument, NULL, O_LIVE},
+        {"backend", required_argument, NULL, O_BACKEND},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -137,6 +144,8 @@ static int parse(int argc, char **argv, run_args *r)
         case O_CHECK: r->o.check_determinism = true; break;
         case O_QUIET: r->o.quiet = true; break;
         case O_SWARM: r->o.swarm = true; break;
+        case O_LIVE: r->o.live = true; break;
+        case O_BACKEND: r->o.backend = optarg; break;
         case 'h': help(stdout); return 1;
         case ':':
             fprintf(stderr, "twin run: option '%s' needs a value\n", argv[optind - 1]);
@@ -324,6 +333,18 @@ int tw_cmd_run(int argc, char **argv)
         return check_determinism(&r);
     }
     tw_scen_result res;
+    if (r.o.backend && !r.o.live) {
+        fprintf(stderr, "twin run: --backend goes with --live\n");
+        return TW_EXIT_USAGE;
+    }
+    if (r.o.live) {
+        if (r.sweep || r.o.check_determinism || r.o.swarm || r.o.pcap_dir || r.o.trace_path) {
+            fprintf(stderr, "twin run: --live runs once: without --seeds, --check-determinism, "
+                            "--swarm, --pcap or --trace (those are the simulator's)\n");
+            return TW_EXIT_USAGE;
+        }
+        return tw_live_scen_run(&r.o, &res);
+    }
     return tw_scen_run(&r.o, &res);
 }
 

@@ -237,7 +237,7 @@ static uint64_t share(uint64_t total, uint32_t k, uint32_t n)
 /* Fills the spawn arguments of instance k of n of app a; returns their
  * length. A load client with more connections than one task holds runs
  * as several instances that split its connections, rate and count. */
-static uint32_t app_args(const tw_scen_ctx *c, uint32_t a, uint32_t k, uint32_t n, uint8_t *buf)
+uint32_t tw_scen_app_args(const tw_scen_ctx *c, uint32_t a, uint32_t k, uint32_t n, uint8_t *buf)
 {
     const tw_scenario_app *ap = &c->sc->apps[a];
     memset(buf, 0, TW_SPAWN_ARGS_MAX);
@@ -348,7 +348,7 @@ void tw_scen_spawn_app(tw_scen_ctx *c, uint32_t a)
         rt->instances = TW_SCEN_INSTANCES_MAX;
     }
     for (uint32_t k = 0; k < rt->instances; k++) {
-        uint32_t len = app_args(c, a, k, rt->instances, args);
+        uint32_t len = tw_scen_app_args(c, a, k, rt->instances, args);
         /* A client with "core: any" goes where the host's apps spread in
          * file order (its instances on the cores after). */
         uint32_t core = every_core                          ? k

@@ -119,6 +119,10 @@ int tw_scen_host_config(const tw_scen_ctx *c, uint32_t h, tw_world_host_config *
  * of a host that came back. program_ctx is the tw_scen_ctx. */
 extern const tw_controller_program tw_scen_program;
 
+/* Fills the spawn arguments of instance k of n of app a; returns their
+ * length. A load client with more connections than one task holds runs as
+ * several instances that split its connections, rate and count. */
+uint32_t tw_scen_app_args(const tw_scen_ctx *c, uint32_t a, uint32_t k, uint32_t n, uint8_t *buf);
 /* Spawns app a's instances through ops->spawn. */
 void tw_scen_spawn_app(tw_scen_ctx *c, uint32_t a);
 

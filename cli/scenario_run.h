@@ -22,6 +22,8 @@ typedef struct tw_scen_opts {
     bool quiet;
     bool check_determinism;
     bool swarm; /* draw the file's swarm knobs from the seed */
+    bool live;           /* run in the live world (cli/live_run.h) */
+    const char *backend; /* live: xdp, tap, poll, uring; NULL: the file's or xdp */
 } tw_scen_opts;
 
 typedef struct tw_scen_result {

@@ -36,7 +36,6 @@
 
 #define NONE UINT32_MAX
 /* Link rng streams: apart from the workers' (0x1000 + id). */
-#define LINK_STREAM_BASE 0x100000000ull
 #define MAC_WAYS 8u
 /* Room for the largest tag a stack frame may carry above its MTU. */
 #define FRAME_HEADROOM (TW_ETH_VLAN_HEADER_LEN)
@@ -318,7 +317,7 @@ int tw_world_link_add(tw_world *w, tw_world_end a, tw_world_end b, const tw_link
         dir_state *ds = &w->dirs[2 * id + d];
         tw_link_config lc = *cfgs[d];
         /* One stream per direction: no two links ever share draws. */
-        lc.stream = LINK_STREAM_BASE + 2 * (uint64_t)id + d;
+        lc.stream = tw_world_link_stream((uint32_t)id, (uint32_t)d);
         int rc = tw_link_init(&ds->link, &lc, w->cfg.sim.seed);
         TW_ASSERT(rc == 0); /* checked above */
         ds->to = d == 0 ? b : a;

@@ -244,6 +244,12 @@ typedef struct tw_world_note {
 /* The RSS key a world with this seed gives host `host` (without an
  * explicit rss_key), its table spread over `cores`. Init time only. */
 void tw_world_host_rss(tw_rss *rss, uint64_t seed, uint32_t host, uint32_t cores);
+/* The rng stream of a link direction (0: a->b) under the world's seed:
+ * one per direction, so no two links ever share draws. */
+static inline uint64_t tw_world_link_stream(uint32_t link, uint32_t dir)
+{
+    return 0x100000000ull + 2 * (uint64_t)link + dir;
+}
 /* One core's stack: interfaces, routes, the default route, interfaces up
  * (each announcing its address). rss is the host's (used when cores > 1). */
 tw_stack *tw_world_host_stack_build(const tw_world_host_config *cfg, const tw_rss *rss,

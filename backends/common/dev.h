@@ -1,0 +1,60 @@
+/* A frame device: how a live twin host's stack reaches a real network
+ * interface inside its namespace. One small interface, four backends:
+ *
+ *   poll  an AF_PACKET raw socket bound to the veth (recvmmsg/sendmmsg)
+ *   tap   a TAP device (IFF_TAP | IFF_NO_PI) bridged to the veth
+ *   xdp   an AF_XDP socket on the veth's queue 0 (copy mode, SKB mode)
+ *
+ * Ordering obligations: tw_dev_open runs on a thread that is inside the
+ * interface's network namespace (setns); the device keeps working from any
+ * namespace afterwards, as sockets do. rx and tx are called by one thread
+ * at a time per device (the driver holds the device's lock); frames that
+ * rx returns point into the device's own buffers and stay valid until the
+ * next rx on it. Errors are negative errno values. */
+#ifndef TW_BACKENDS_DEV_H
+#define TW_BACKENDS_DEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TW_DEV_BATCH 32       /* frames per rx or tx call */
+#define TW_DEV_FRAME_MAX 9216 /* bytes of one frame: a jumbo MTU and its header */
+
+typedef enum tw_dev_kind {
+    TW_DEV_POLL = 0,
+    TW_DEV_TAP,
+    TW_DEV_XDP,
+    TW_DEV_KIND_COUNT
+} tw_dev_kind;
+
+typedef struct tw_dev_frame {
+    uint8_t *data;
+    uint32_t len;
+} tw_dev_frame;
+
+typedef struct tw_dev tw_dev;
+
+typedef struct tw_dev_ops {
+    const char *name;
+    /* Opens the device on ifname (for tap: creates the TAP device of that
+     * name). frame_max sizes the buffers; frames is a hint for rings. */
+    int (*open)(tw_dev **out, const char *ifname, uint32_t frame_max, uint32_t frames);
+    /* Up to max received frames; 0 when none is waiting. */
+    int (*rx)(tw_dev *d, tw_dev_frame *frames, uint32_t max);
+    /* Sends n frames; returns how many the device took (the rest are the
+     * caller's drops). */
+    int (*tx)(tw_dev *d, const tw_dev_frame *frames, uint32_t n);
+    /* The fd to poll for POLLIN. */
+    int (*fd)(const tw_dev *d);
+    void (*close)(tw_dev *d);
+} tw_dev_ops;
+
+extern const tw_dev_ops tw_dev_poll_ops;
+extern const tw_dev_ops tw_dev_tap_ops;
+extern const tw_dev_ops tw_dev_xdp_ops;
+
+/* The ops of a kind; "poll", "tap", "xdp" by name (NULL: unknown). */
+const tw_dev_ops *tw_dev_ops_of(tw_dev_kind kind);
+const tw_dev_ops *tw_dev_ops_named(const char *name);
+
+#endif

@@ -1,0 +1,1243 @@
+/* The live driver: see live.h.
+ *
+ * IMPLEMENTATION NOTES
+ *
+ * Threads. One per twin host core (lcore), plus the caller's (controller,
+ * faults). An lcore holds its `turn` mutex while it works and releases it
+ * before blocking, so tw_live_lock can stop the world between turns to
+ * read counters that only the lcore writes.
+ *
+ * Ports. A twin host's interface: its device, the model of the direction
+ * leaving it (out, always) and of the direction entering it (in, only when
+ * the far end is not a twin host: otherwise the sender's out already ran
+ * the model). A port's mutex covers its device's tx and its two models;
+ * any core may transmit, core 0 alone receives. A frame a core transmits
+ * goes through `out` at once and leaves when due: at once for a link
+ * without delay, else core 0 releases it at the model's deadline (woken if
+ * the deadline came earlier than it planned).
+ *
+ * Steering. Core 0 takes up to RX_BUDGET frames per device and turn, runs
+ * `in` where there is one, drops frames cut by a partition, and hands each
+ * frame to its core: its own worker directly, another core's through that
+ * core's bounded frame ring (full: counted drop) and an eventfd. */
+#define _GNU_SOURCE
+#include "backends/live/live.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/live/netns.h"
+#include "base/assert.h"
+#include "base/error.h"
+#include "base/hash.h"
+#include "base/ring.h"
+#include "wire/ethernet.h"
+#include "wire/rss.h"
+
+#define MAILBOX_MAX 4096  /* bus messages waiting per endpoint */
+#define FRAME_RING_MAX 4096 /* steered frames waiting per core */
+#define RX_BUDGET 256     /* frames a core takes from a device per turn */
+#define PROGRAMS_MAX 64
+#define PARTS_MAX 64
+
+typedef struct mailbox {
+    pthread_mutex_t mu;
+    tw_ring ring; /* tw_msg */
+    uint64_t drops;
+    uint32_t high;
+} mailbox;
+
+typedef struct port {
+    const tw_dev_ops *ops;
+    tw_dev *dev;
+    pthread_mutex_t mu;
+    tw_link *out; /* the direction leaving this interface */
+    tw_link *in;  /* the direction entering it, when the far end is not twin */
+    uint32_t link;
+    uint32_t out_dir;
+    uint64_t tx_drops;
+    char ifname[TW_NETNS_NAME_MAX];
+} port;
+
+struct lhost;
+
+typedef struct lcore {
+    struct tw_live *l;
+    struct lhost *h;
+    uint32_t core;
+    uint32_t id; /* worker id */
+    int cpu;     /* -1: not pinned */
+    tw_worker worker;
+    tw_stack *stack;
+    pthread_t th;
+    bool started;
+    pthread_mutex_t turn;
+    mailbox box;
+    pthread_mutex_t fmu;
+    tw_ring frames; /* steered frames: uint32_t iface, uint32_t len, bytes */
+    uint32_t frame_elem;
+    uint64_t frame_drops;
+    int efd;
+    uint64_t busy_ns;
+    uint64_t inputs;
+    uint64_t turns;
+    uint8_t *scratch; /* one steered frame, popped */
+} lcore;
+
+typedef struct lhost {
+    char ns[TW_NETNS_NAME_MAX];
+    bool twin;
+    bool ns_made;
+    tw_rss rss;
+    lcore *cores;
+    uint32_t ncores;
+    port *ports;
+    uint32_t nports;
+} lhost;
+
+typedef struct part {
+    bool active;
+    uint32_t fault; /* the scenario fault */
+} part;
+
+struct tw_live {
+    tw_live_config cfg;
+    const tw_scenario *sc;
+    char run[16];
+    lhost *hosts;
+    char (*switch_ns)[TW_NETNS_NAME_MAX];
+    bool *switch_made;
+    uint32_t nworkers;
+    lcore **workers; /* by worker id */
+    tw_controller ctl;
+    bool ctl_made;
+    mailbox ctl_box;
+    int ctl_efd;
+    struct timespec t0;
+    _Atomic bool stop;
+    uint32_t next_fault;
+    uint32_t next_heal_check;
+    bool *part_active; /* per scenario fault */
+    pid_t programs[PROGRAMS_MAX];
+    uint32_t nprograms;
+    uint64_t steer_drops;
+    uint64_t partition_drops;
+};
+
+static volatile sig_atomic_t interrupted;
+
+void tw_live_interrupt(void) { interrupted = 1; }
+bool tw_live_interrupted(void) { return interrupted != 0; }
+
+/* ---- time and wake-ups ------------------------------------------------------ */
+
+tw_ns tw_live_now(const tw_live *l)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = (int64_t)(ts.tv_sec - l->t0.tv_sec) * 1000000000 + (ts.tv_nsec - l->t0.tv_nsec);
+    return ns > 0 ? (tw_ns)ns : 0;
+}
+
+static void wake(int efd)
+{
+    uint64_t one = 1;
+    ssize_t k = write(efd, &one, sizeof one);
+    (void)k; /* a full counter still wakes the reader */
+}
+
+static void drain_efd(int efd)
+{
+    uint64_t v;
+    ssize_t k = read(efd, &v, sizeof v);
+    (void)k;
+}
+
+static void mailbox_init(mailbox *mb)
+{
+    pthread_mutex_init(&mb->mu, NULL);
+    tw_ring_init(&mb->ring, MAILBOX_MAX, sizeof(tw_msg));
+}
+
+static bool mailbox_push(mailbox *mb, const tw_msg *m)
+{
+    pthread_mutex_lock(&mb->mu);
+    bool ok = tw_ring_push(&mb->ring, m) == 0;
+    if (!ok) {
+        mb->drops++;
+    } else if (tw_ring_len(&mb->ring) > mb->high) {
+        mb->high = tw_ring_len(&mb->ring);
+    }
+    pthread_mutex_unlock(&mb->mu);
+    return ok;
+}
+
+static bool mailbox_pop(mailbox *mb, tw_msg *m)
+{
+    pthread_mutex_lock(&mb->mu);
+    bool ok = tw_ring_pop(&mb->ring, m);
+    pthread_mutex_unlock(&mb->mu);
+    return ok;
+}
+
+/* A bus message to its endpoints: the controller or workers. */
+static void route_msg(tw_live *l, const tw_msg *m, uint32_t self)
+{
+    uint32_t first;
+    uint32_t n = tw_bus_fanout(m, l->nworkers, &first);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t ep = first + i;
+        if (ep == TW_ENDPOINT_CONTROLLER) {
+            if (mailbox_push(&l->ctl_box, m)) {
+                wake(l->ctl_efd);
+            }
+            continue;
+        }
+        lcore *c = l->workers[ep];
+        if (mailbox_push(&c->box, m) && ep != self) {
+            wake(c->efd);
+        }
+    }
+}
+
+/* ---- partitions -------------------------------------------------------------- */
+
+static uint32_t host_of_mac(const tw_live *l, const uint8_t *mac)
+{
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        const tw_scenario_host *sh = &l->sc->hosts[h];
+        for (uint32_t f = 0; f < sh->iface_count; f++) {
+            if (memcmp(sh->ifaces[f].mac, mac, 6) == 0) {
+                return h;
+            }
+        }
+    }
+    return TW_SCENARIO_NONE;
+}
+
+static bool in_side(const uint32_t *side, uint32_t n, uint32_t h)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (side[i] == h) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether an active partition cuts frames from host `from` to host `to`. */
+static bool cut(const tw_live *l, uint32_t from, uint32_t to)
+{
+    if (from == TW_SCENARIO_NONE || to == TW_SCENARIO_NONE) {
+        return false;
+    }
+    for (uint32_t i = 0; i < l->sc->fault_count; i++) {
+        const tw_scenario_fault *f = &l->sc->faults[i];
+        if (!l->part_active[i]) {
+            continue;
+        }
+        if (in_side(f->side_a, f->side_a_count, from) && in_side(f->side_b, f->side_b_count, to)) {
+            return true;
+        }
+        if (!f->oneway && in_side(f->side_b, f->side_b_count, from) &&
+            in_side(f->side_a, f->side_a_count, to)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- transmission ---------------------------------------------------------- */
+
+/* Sends what `out` has due; the port's mutex is held. A popped frame stays
+ * valid only until the next pop, so frames leave one by one. */
+static void port_flush(port *p, tw_ns now)
+{
+    tw_link_frame lf;
+    while (tw_link_pop(p->out, now, &lf)) {
+        tw_dev_frame f = {(uint8_t *)lf.data, lf.len};
+        if (p->ops->tx(p->dev, &f, 1) != 1) {
+            p->tx_drops++;
+        }
+    }
+}
+
+static void transmit(lcore *c, tw_ns now, uint32_t iface, const uint8_t *frame, size_t len)
+{
+    lhost *h = c->h;
+    if (iface >= h->nports) {
+        return;
+    }
+    port *p = &h->ports[iface];
+    if (len >= TW_ETH_HEADER_LEN && !(frame[0] & 1) &&
+        cut(c->l, (uint32_t)(h - c->l->hosts), host_of_mac(c->l, frame))) {
+        c->l->partition_drops++;
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    tw_ns before = tw_link_next_deadline(p->out);
+    tw_link_enqueue(p->out, now, frame, len, 0);
+    port_flush(p, now);
+    tw_ns after = tw_link_next_deadline(p->out);
+    pthread_mutex_unlock(&p->mu);
+    /* A frame due later than now: core 0 releases it, and must know. */
+    if (c->core != 0 && after != TW_NS_NEVER && after < before) {
+        wake(h->cores[0].efd);
+    }
+}
+
+static void drain_outputs(lcore *c, tw_ns now)
+{
+    tw_output out;
+    while (tw_worker_pop_output(&c->worker, now, &out)) {
+        if (out.kind == TW_OUT_FRAME) {
+            transmit(c, now, out.iface, out.frame, out.frame_len);
+        } else {
+            route_msg(c->l, &out.msg, c->id);
+        }
+    }
+}
+
+/* ---- reception and steering ------------------------------------------------- */
+
+static void feed_frame(lcore *c, tw_ns now, uint32_t iface, const uint8_t *frame, size_t len)
+{
+    tw_input in = {.kind = TW_IN_FRAME, .iface = iface, .frame = frame, .frame_len = len};
+    tw_worker_on_input(&c->worker, now, &in);
+    c->inputs++;
+    drain_outputs(c, now);
+}
+
+static void push_frame(lcore *to, uint32_t iface, const uint8_t *frame, size_t len)
+{
+    pthread_mutex_lock(&to->fmu);
+    uint8_t *slot = tw_ring_full(&to->frames) ? NULL : tw_ring_push_slot(&to->frames);
+    if (slot) {
+        uint32_t hdr[2] = {iface, (uint32_t)len};
+        memcpy(slot, hdr, sizeof hdr);
+        memcpy(slot + sizeof hdr, frame, len);
+        tw_ring_push_commit(&to->frames);
+    } else {
+        to->frame_drops++;
+    }
+    pthread_mutex_unlock(&to->fmu);
+    if (slot) {
+        wake(to->efd);
+    }
+}
+
+static bool is_arp_reply(const uint8_t *frame, size_t len)
+{
+    if (len < TW_ETH_HEADER_LEN + 8 || tw_eth_has_vlan(frame) ||
+        tw_eth_ethertype(frame) != TW_ETHERTYPE_ARP) {
+        return false;
+    }
+    const uint8_t *arp = frame + TW_ETH_HEADER_LEN;
+    return ((uint32_t)arp[6] << 8 | arp[7]) == 2; /* RFC 826: reply */
+}
+
+/* The simulated NIC's steering (sim/world.c nic_rx): ARP replies to every
+ * core, everything else by the RSS hash through the indirection table. */
+static void steer(lcore *c0, tw_ns now, uint32_t iface, const uint8_t *frame, size_t len)
+{
+    lhost *h = c0->h;
+    if (len < TW_ETH_HEADER_LEN || len > TW_DEV_FRAME_MAX) {
+        return;
+    }
+    uint32_t self = (uint32_t)(h - c0->l->hosts);
+    if (cut(c0->l, host_of_mac(c0->l, frame + 6), self)) {
+        c0->l->partition_drops++;
+        return;
+    }
+    if (is_arp_reply(frame, len)) {
+        for (uint32_t k = 1; k < h->ncores; k++) {
+            push_frame(&h->cores[k], iface, frame, len);
+        }
+        feed_frame(c0, now, iface, frame, len);
+        return;
+    }
+    uint32_t hash = tw_stack_flow_hash(&h->rss, frame, len);
+    uint32_t k = tw_rss_queue(&h->rss, hash);
+    if (k == 0) {
+        feed_frame(c0, now, iface, frame, len);
+    } else {
+        push_frame(&h->cores[k], iface, frame, len);
+    }
+}
+
+/* Core 0: the devices, the ingress models, the egress models' deadlines.
+ * Returns the earliest deadline of the models. */
+static tw_ns service_ports(lcore *c0, tw_ns now)
+{
+    lhost *h = c0->h;
+    tw_ns next = TW_NS_NEVER;
+    tw_dev_frame fr[TW_DEV_BATCH];
+    for (uint32_t i = 0; i < h->nports; i++) {
+        port *p = &h->ports[i];
+        for (uint32_t taken = 0; taken < RX_BUDGET;) {
+            pthread_mutex_lock(&p->mu);
+            int n = p->ops->rx(p->dev, fr, TW_DEV_BATCH);
+            if (n > 0 && p->in) {
+                for (int k = 0; k < n; k++) {
+                    tw_link_enqueue(p->in, now, fr[k].data, fr[k].len, 0);
+                }
+            }
+            pthread_mutex_unlock(&p->mu);
+            if (n <= 0) {
+                break;
+            }
+            taken += (uint32_t)n;
+            if (p->in == NULL) {
+                for (int k = 0; k < n; k++) {
+                    steer(c0, now, i, fr[k].data, fr[k].len);
+                }
+            }
+        }
+        pthread_mutex_lock(&p->mu);
+        port_flush(p, now);
+        tw_ns d = tw_link_next_deadline(p->out);
+        next = d < next ? d : next;
+        pthread_mutex_unlock(&p->mu);
+        if (p->in) {
+            /* Frames popped from `in` are copied out before the next pop:
+             * steering may take the port's mutex again (to transmit). */
+            static _Thread_local uint8_t buf[TW_DEV_FRAME_MAX];
+            for (;;) {
+                tw_link_frame lf;
+                pthread_mutex_lock(&p->mu);
+                bool got = tw_link_pop(p->in, now, &lf);
+                uint32_t len = got ? lf.len : 0;
+                if (got) {
+                    memcpy(buf, lf.data, len);
+                }
+                tw_ns dn = tw_link_next_deadline(p->in);
+                pthread_mutex_unlock(&p->mu);
+                if (!got) {
+                    next = dn < next ? dn : next;
+                    break;
+                }
+                steer(c0, now, i, buf, len);
+            }
+        }
+    }
+    return next;
+}
+
+/* ---- a core's loop ---------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static tw_ns turn(lcore *c)
+{
+    tw_live *l = c->l;
+    tw_ns now = tw_live_now(l);
+    tw_msg m;
+    while (mailbox_pop(&c->box, &m)) {
+        tw_input in = {.kind = TW_IN_MSG, .msg = &m};
+        tw_worker_on_input(&c->worker, now, &in);
+        c->inputs++;
+        drain_outputs(c, now);
+    }
+    uint8_t *slot = c->scratch;
+    for (uint32_t n = 0; n < RX_BUDGET; n++) {
+        pthread_mutex_lock(&c->fmu);
+        bool got = tw_ring_pop(&c->frames, slot);
+        pthread_mutex_unlock(&c->fmu);
+        if (!got) {
+            break;
+        }
+        uint32_t hdr[2];
+        memcpy(hdr, slot, sizeof hdr);
+        feed_frame(c, now, hdr[0], slot + sizeof hdr, hdr[1]);
+    }
+    tw_ns ports = c->core == 0 ? service_ports(c, now) : TW_NS_NEVER;
+    if (tw_worker_next_deadline(&c->worker) <= now) {
+        tw_worker_on_tick(&c->worker, now);
+        drain_outputs(c, now);
+    }
+    tw_ns next = tw_worker_next_deadline(&c->worker);
+    return ports < next ? ports : next;
+}
+
+static void *core_main(void *arg)
+{
+    lcore *c = arg;
+    tw_live *l = c->l;
+    char name[16];
+    snprintf(name, sizeof name, "tw-%.6s-%u", l->sc->hosts[c->h - l->hosts].name, c->core);
+    prctl(PR_SET_NAME, name);
+    if (c->cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(c->cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    }
+    struct pollfd pfd[1 + TW_WORLD_IFACES_MAX];
+    uint32_t npfd = 1;
+    pfd[0] = (struct pollfd){.fd = c->efd, .events = POLLIN};
+    if (c->core == 0) {
+        for (uint32_t i = 0; i < c->h->nports; i++) {
+            pfd[npfd++] = (struct pollfd){.fd = c->h->ports[i].ops->fd(c->h->ports[i].dev),
+                                          .events = POLLIN};
+        }
+    }
+    while (!atomic_load(&l->stop)) {
+        pthread_mutex_lock(&c->turn);
+        uint64_t t0 = mono_ns();
+        tw_ns next = turn(c);
+        c->turns++;
+        c->busy_ns += mono_ns() - t0;
+        pthread_mutex_unlock(&c->turn);
+        tw_ns now = tw_live_now(l);
+        if (next <= now) {
+            continue;
+        }
+        /* Work may have arrived while the turn ran: the eventfd holds it. */
+        struct timespec ts, *tp = NULL;
+        if (next != TW_NS_NEVER) {
+            tw_ns wait = next - now;
+            ts.tv_sec = (time_t)(wait / 1000000000u);
+            ts.tv_nsec = (long)(wait % 1000000000u);
+            tp = &ts;
+        }
+        int k = ppoll(pfd, npfd, tp, NULL);
+        if (k > 0 && (pfd[0].revents & POLLIN)) {
+            drain_efd(c->efd);
+        }
+    }
+    return NULL;
+}
+
+/* ---- the controller and the faults, on the caller's thread ------------------ */
+
+static void ctl_drain(tw_live *l, tw_ns now)
+{
+    tw_output out;
+    while (tw_controller_pop_output(&l->ctl, now, &out)) {
+        if (out.kind == TW_OUT_MSG) {
+            route_msg(l, &out.msg, UINT32_MAX);
+        }
+    }
+}
+
+static void set_link_up(tw_live *l, uint32_t link, bool up, tw_ns now)
+{
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        lhost *lh = &l->hosts[h];
+        for (uint32_t i = 0; i < lh->nports; i++) {
+            port *p = &lh->ports[i];
+            if (p->link != link) {
+                continue;
+            }
+            pthread_mutex_lock(&p->mu);
+            tw_link_set_up(p->out, now, up);
+            if (p->in) {
+                tw_link_set_up(p->in, now, up);
+            }
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+/* Applies the faults whose start or end is due; returns the next time one is. */
+static tw_ns faults_apply(tw_live *l, tw_ns now)
+{
+    tw_ns next = TW_NS_NEVER;
+    for (uint32_t i = 0; i < l->sc->fault_count; i++) {
+        const tw_scenario_fault *f = &l->sc->faults[i];
+        bool on = now >= f->at_ns && now < f->until_ns;
+        tw_ns edge = now < f->at_ns ? f->at_ns : now < f->until_ns ? f->until_ns : TW_NS_NEVER;
+        next = edge < next ? edge : next;
+        switch (f->kind) {
+        case TW_SCENARIO_FAULT_PARTITION:
+            l->part_active[i] = on;
+            break;
+        case TW_SCENARIO_FAULT_LINK_DOWN:
+        case TW_SCENARIO_FAULT_LINK_UP:
+            if (now >= f->at_ns && !l->part_active[i]) {
+                l->part_active[i] = true; /* applied: link faults have no end */
+                set_link_up(l, f->link, f->kind == TW_SCENARIO_FAULT_LINK_UP, now);
+            }
+            break;
+        default:
+            break; /* refused at create */
+        }
+    }
+    return next;
+}
+
+void tw_live_run_until(tw_live *l, tw_ns until)
+{
+    for (;;) {
+        tw_ns now = tw_live_now(l);
+        tw_msg m;
+        while (mailbox_pop(&l->ctl_box, &m)) {
+            tw_input in = {.kind = TW_IN_MSG, .msg = &m};
+            tw_controller_on_input(&l->ctl, now, &in);
+            ctl_drain(l, now);
+        }
+        if (tw_controller_next_deadline(&l->ctl) <= now) {
+            tw_controller_on_tick(&l->ctl, now);
+        }
+        ctl_drain(l, now);
+        tw_ns next = faults_apply(l, now);
+        if (now >= until || interrupted) {
+            return;
+        }
+        tw_ns d = tw_controller_next_deadline(&l->ctl);
+        next = d < next ? d : next;
+        next = until < next ? until : next;
+        /* Wake at least every 50 ms to notice a signal. */
+        tw_ns wait = next > now ? next - now : 0;
+        wait = wait > TW_MS(50) ? TW_MS(50) : wait;
+        struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
+        struct pollfd pfd = {.fd = l->ctl_efd, .events = POLLIN};
+        if (ppoll(&pfd, 1, &ts, NULL) > 0) {
+            drain_efd(l->ctl_efd);
+        }
+    }
+}
+
+/* ---- building ---------------------------------------------------------------- */
+
+#define WHY(...) (snprintf(why, why_len, __VA_ARGS__), -TW_ENOTSUP)
+
+static void mac_str(const uint8_t *m, char *out)
+{
+    sprintf(out, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+static void ipv4_str(tw_ipv4_addr a, uint8_t prefix, char *out)
+{
+    uint32_t v = a; /* host order */
+    if (prefix > 32) {
+        sprintf(out, "%u.%u.%u.%u", v >> 24, v >> 16 & 255, v >> 8 & 255, v & 255);
+    } else {
+        sprintf(out, "%u.%u.%u.%u/%u", v >> 24, v >> 16 & 255, v >> 8 & 255, v & 255, prefix);
+    }
+}
+
+/* The namespace and in-namespace name of a link end. */
+static void end_names(const tw_live *l, const tw_scenario_end *e, uint32_t link, char *ns,
+                      char *ifname)
+{
+    if (e->kind == TW_SCENARIO_END_IFACE) {
+        strcpy(ns, l->hosts[e->host].ns);
+        snprintf(ifname, 16, "%.15s", l->sc->hosts[e->host].ifaces[e->iface].name);
+    } else {
+        strcpy(ns, l->switch_ns[e->sw]);
+        snprintf(ifname, 16, "p%u", e->port);
+    }
+    (void)link;
+}
+
+/* What the live world cannot do with this scenario, or 0. */
+static int check_scenario(const tw_live *l, char *why, size_t why_len)
+{
+    const tw_scenario *sc = l->sc;
+    for (uint32_t i = 0; i < sc->fault_count; i++) {
+        const tw_scenario_fault *f = &sc->faults[i];
+        if (f->kind != TW_SCENARIO_FAULT_PARTITION && f->kind != TW_SCENARIO_FAULT_LINK_DOWN &&
+            f->kind != TW_SCENARIO_FAULT_LINK_UP) {
+            static const char *const names[] = {"partition", "link_down", "link_up", "clog",
+                                                "crash", "stall"};
+            return WHY("fault '%s' (line %u) is not supported in live mode (only partition, "
+                       "link_down and link_up are)", names[f->kind], f->line);
+        }
+    }
+    for (uint32_t i = 0; i < sc->link_count; i++) {
+        const tw_scenario_link *lk = &sc->links[i];
+        bool twin = false;
+        for (int e = 0; e < 2; e++) {
+            twin |= lk->end[e].kind == TW_SCENARIO_END_IFACE &&
+                    sc->hosts[lk->end[e].host].kind == TW_SCENARIO_HOST_TWIN;
+        }
+        tw_link_config plain = tw_link_config_default();
+        bool impaired = false;
+        for (int d = 0; d < 2; d++) {
+            tw_link_config x = lk->dir[d];
+            x.header_bytes = plain.header_bytes;
+            x.pool_frames = plain.pool_frames;
+            x.stream = plain.stream;
+            x.mtu = plain.mtu;
+            x.queue_packets_limit = plain.queue_packets_limit;
+            x.queue_bytes_limit = plain.queue_bytes_limit;
+            impaired |= memcmp(&x, &plain, sizeof x) != 0;
+        }
+        if (!twin && impaired) {
+            return WHY("link '%s' between two non-twin ends has impairments: the forwarding "
+                       "element for kernel-to-kernel links is not built yet (no netem here)",
+                       lk->name);
+        }
+    }
+    return 0;
+}
+
+static int make_namespaces(tw_live *l, char *why, size_t why_len)
+{
+    char err[512];
+    const tw_scenario *sc = l->sc;
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        lhost *lh = &l->hosts[h];
+        snprintf(lh->ns, sizeof lh->ns, "%s%s-%s", TW_NETNS_PREFIX, l->run, sc->hosts[h].name);
+        if (tw_netns_ip(err, sizeof err, "netns", "add", lh->ns, NULL) < 0) {
+            return WHY("cannot create network namespaces (CAP_SYS_ADMIN?): %s", err);
+        }
+        lh->ns_made = true;
+        int saved;
+        if (tw_netns_enter(lh->ns, &saved) < 0) {
+            return WHY("cannot enter namespace %s", lh->ns);
+        }
+        /* IPv6 would send router solicitations and ND into twin's IPv4
+         * stacks (counted drops that no scenario asked for). */
+        tw_netns_sysctl("net/ipv6/conf/default/disable_ipv6", "1");
+        tw_netns_sysctl("net/ipv6/conf/all/disable_ipv6", "1");
+        if (sc->hosts[h].kind == TW_SCENARIO_HOST_KERNEL && sc->hosts[h].router) {
+            tw_netns_sysctl("net/ipv4/ip_forward", "1");
+        }
+        tw_netns_leave(saved);
+        tw_netns_ip(NULL, 0, "-n", lh->ns, "link", "set", "lo", "up", NULL);
+    }
+    for (uint32_t s = 0; s < sc->switch_count; s++) {
+        snprintf(l->switch_ns[s], TW_NETNS_NAME_MAX, "%s%s-%s", TW_NETNS_PREFIX, l->run,
+                 sc->switches[s].name);
+        if (tw_netns_ip(err, sizeof err, "netns", "add", l->switch_ns[s], NULL) < 0) {
+            return WHY("cannot create network namespaces: %s", err);
+        }
+        l->switch_made[s] = true;
+        int saved;
+        if (tw_netns_enter(l->switch_ns[s], &saved) == 0) {
+            tw_netns_sysctl("net/ipv6/conf/default/disable_ipv6", "1");
+            tw_netns_sysctl("net/ipv6/conf/all/disable_ipv6", "1");
+            tw_netns_leave(saved);
+        }
+        if (tw_netns_ip(err, sizeof err, "-n", l->switch_ns[s], "link", "add", "br0", "type",
+                        "bridge", NULL) < 0) {
+            return WHY("switch '%s' needs a Linux bridge (CONFIG_BRIDGE): %s",
+                       sc->switches[s].name, err);
+        }
+        /* No ageing surprises and no STP delay: forward from the start. */
+        tw_netns_ip(NULL, 0, "-n", l->switch_ns[s], "link", "set", "br0", "type", "bridge",
+                    "forward_delay", "0", "stp_state", "0", NULL);
+        tw_netns_ip(NULL, 0, "-n", l->switch_ns[s], "link", "set", "br0", "up", NULL);
+    }
+    return 0;
+}
+
+/* A veth pair per link, each end in its namespace, named, addressed, up. */
+static int make_links(tw_live *l, char *why, size_t why_len)
+{
+    char err[512];
+    const tw_scenario *sc = l->sc;
+    for (uint32_t i = 0; i < sc->link_count; i++) {
+        const tw_scenario_link *lk = &sc->links[i];
+        char ns[2][TW_NETNS_NAME_MAX], ifn[2][16];
+        for (int e = 0; e < 2; e++) {
+            end_names(l, &lk->end[e], i, ns[e], ifn[e]);
+        }
+        if (tw_netns_ip(err, sizeof err, "-n", ns[0], "link", "add", ifn[0], "type", "veth",
+                        "peer", "name", ifn[1], "netns", ns[1], NULL) < 0) {
+            return WHY("cannot create a veth pair: %s", err);
+        }
+        for (int e = 0; e < 2; e++) {
+            const tw_scenario_end *end = &lk->end[e];
+            char mtu[16];
+            uint32_t m = lk->dir[e].mtu > lk->dir[1 - e].mtu ? lk->dir[e].mtu : lk->dir[1 - e].mtu;
+            if (end->kind == TW_SCENARIO_END_IFACE) {
+                const tw_scenario_iface *si = &sc->hosts[end->host].ifaces[end->iface];
+                m = si->mtu;
+                char mac[24];
+                mac_str(si->mac, mac);
+                /* A bridge delivers frames for its ports' own MACs to
+                 * itself: bridged (tap), the veth must not wear twin's. */
+                if (sc->hosts[end->host].kind == TW_SCENARIO_HOST_KERNEL ||
+                    l->cfg.backend != TW_DEV_TAP) {
+                    tw_netns_ip(NULL, 0, "-n", ns[e], "link", "set", ifn[e], "address", mac, NULL);
+                }
+                if (sc->hosts[end->host].kind == TW_SCENARIO_HOST_KERNEL) {
+                    char a[32];
+                    ipv4_str(si->addr, si->prefix_len, a);
+                    if (tw_netns_ip(err, sizeof err, "-n", ns[e], "addr", "add", a, "dev", ifn[e],
+                                    NULL) < 0) {
+                        return WHY("cannot address %s: %s", ifn[e], err);
+                    }
+                }
+            } else {
+                tw_netns_ip(NULL, 0, "-n", ns[e], "link", "set", ifn[e], "master", "br0", NULL);
+            }
+            snprintf(mtu, sizeof mtu, "%u", m ? m : 1500);
+            if (tw_netns_ip(err, sizeof err, "-n", ns[e], "link", "set", ifn[e], "mtu", mtu, "up",
+                            NULL) < 0) {
+                return WHY("cannot bring %s up: %s", ifn[e], err);
+            }
+            int saved;
+            if (tw_netns_enter(ns[e], &saved) == 0) {
+                tw_netns_offloads_off(ifn[e]);
+                tw_netns_leave(saved);
+            }
+        }
+    }
+    /* Kernel hosts' routes, once every address is in place. */
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        const tw_scenario_host *sh = &sc->hosts[h];
+        if (sh->kind != TW_SCENARIO_HOST_KERNEL) {
+            continue;
+        }
+        for (uint32_t r = 0; r < sh->route_count; r++) {
+            char dst[32], via[32];
+            ipv4_str(sh->routes[r].dest, sh->routes[r].prefix_len, dst);
+            ipv4_str(sh->routes[r].via, 255, via);
+            if (tw_netns_ip(err, sizeof err, "-n", l->hosts[h].ns, "route", "add",
+                            sh->routes[r].prefix_len ? dst : "default", "via", via, NULL) < 0) {
+                return WHY("cannot add a route on %s: %s", sh->name, err);
+            }
+        }
+    }
+    return 0;
+}
+
+static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_len)
+{
+    const tw_scenario *sc = l->sc;
+    const tw_scenario_host *sh = &sc->hosts[h];
+    const tw_scenario_iface *si = &sh->ifaces[i];
+    lhost *lh = &l->hosts[h];
+    port *p = &lh->ports[i];
+    pthread_mutex_init(&p->mu, NULL);
+    p->ops = tw_dev_ops_of(l->cfg.backend);
+    p->link = si->link;
+    snprintf(p->ifname, sizeof p->ifname, "%s", si->name);
+    char dev_name[16];
+    snprintf(dev_name, sizeof dev_name, "%.15s", si->name);
+    if (l->cfg.backend == TW_DEV_TAP) {
+        snprintf(dev_name, sizeof dev_name, "tap%u", i);
+    }
+    int saved;
+    if (tw_netns_enter(lh->ns, &saved) < 0) {
+        return WHY("cannot enter namespace %s", lh->ns);
+    }
+    uint32_t frame_max = si->mtu + TW_ETH_HEADER_LEN + 4;
+    int rc = p->ops->open(&p->dev, dev_name, frame_max, 4096);
+    tw_netns_leave(saved);
+    if (rc < 0) {
+        p->dev = NULL;
+        static const char *const need[] = {"AF_PACKET raw sockets (CAP_NET_RAW)",
+                                           "/dev/net/tun (TAP devices)",
+                                           "AF_XDP with libxdp's program in SKB mode"};
+        return WHY("backend %s on %s in %s: %s: %s", p->ops->name, dev_name, lh->ns,
+                   need[l->cfg.backend], strerror(-rc));
+    }
+    if (l->cfg.backend == TW_DEV_TAP) {
+        char err[512], br[16];
+        snprintf(br, sizeof br, "twbr%u", i);
+        if (tw_netns_ip(err, sizeof err, "-n", lh->ns, "link", "add", br, "type", "bridge", NULL) < 0) {
+            return WHY("the tap backend bridges its TAP device to the veth (CONFIG_BRIDGE): %s", err);
+        }
+        char mtu[16];
+        snprintf(mtu, sizeof mtu, "%u", si->mtu);
+        tw_netns_ip(NULL, 0, "-n", lh->ns, "link", "set", br, "type", "bridge", "forward_delay",
+                    "0", "stp_state", "0", NULL);
+        tw_netns_ip(NULL, 0, "-n", lh->ns, "link", "set", dev_name, "mtu", mtu, "master", br,
+                    "up", NULL);
+        tw_netns_ip(NULL, 0, "-n", lh->ns, "link", "set", si->name, "master", br, NULL);
+        tw_netns_ip(NULL, 0, "-n", lh->ns, "link", "set", br, "up", NULL);
+        if (tw_netns_enter(lh->ns, &saved) == 0) {
+            tw_netns_offloads_off(dev_name);
+            tw_netns_leave(saved);
+        }
+    }
+    /* The models: out always, in when the far end is not a twin host. */
+    const tw_scenario_link *lk = &sc->links[si->link];
+    uint32_t far = 1 - si->link_end;
+    p->out_dir = si->link_end == 0 ? TW_SCENARIO_FORWARD : TW_SCENARIO_REVERSE;
+    bool far_twin = lk->end[far].kind == TW_SCENARIO_END_IFACE &&
+                    sc->hosts[lk->end[far].host].kind == TW_SCENARIO_HOST_TWIN;
+    for (int k = 0; k < 2; k++) {
+        uint32_t dir = k == 0 ? p->out_dir : 1 - p->out_dir;
+        if (k == 1 && far_twin) {
+            break;
+        }
+        tw_link_config lc = lk->dir[dir];
+        lc.header_bytes = TW_ETH_HEADER_LEN;
+        lc.pool_frames = lc.queue_packets_limit + 4096;
+        if (lc.pool_frames > TW_LINK_FRAMES_MAX) {
+            lc.pool_frames = TW_LINK_FRAMES_MAX;
+        }
+        lc.stream = tw_world_link_stream(si->link, dir);
+        tw_link **slot = k == 0 ? &p->out : &p->in;
+        *slot = calloc(1, sizeof(tw_link));
+        if (tw_link_init(*slot, &lc, sc->seed) < 0) {
+            return -TW_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int make_cores(tw_live *l, uint32_t h, uint32_t *next_id)
+{
+    const tw_scenario_host *sh = &l->sc->hosts[h];
+    const tw_world_host_config *hc = &l->cfg.hosts[h];
+    lhost *lh = &l->hosts[h];
+    lh->ncores = hc->cores;
+    lh->cores = calloc(lh->ncores, sizeof(lcore));
+    tw_world_host_rss(&lh->rss, l->sc->seed, h, lh->ncores);
+    uint32_t frame_max = 0;
+    for (uint32_t i = 0; i < sh->iface_count; i++) {
+        uint32_t f = sh->ifaces[i].mtu + TW_ETH_HEADER_LEN + 4;
+        frame_max = f > frame_max ? f : frame_max;
+    }
+    for (uint32_t k = 0; k < lh->ncores; k++) {
+        lcore *c = &lh->cores[k];
+        c->l = l;
+        c->h = lh;
+        c->core = k;
+        c->id = (*next_id)++;
+        c->cpu = -1;
+        if (l->cfg.pin) {
+            c->cpu = sh->live_cpus ? (int)sh->live_cpus[k] : (int)(c->id % (uint32_t)sysconf(_SC_NPROCESSORS_ONLN));
+        }
+        c->stack = tw_world_host_stack_build(hc, &lh->rss, l->sc->seed, h, 0, k, 0);
+        tw_worker_config wc = {.id = c->id};
+        tw_world_host_worker_config(hc, c->stack, l->sc->seed, 0, &wc);
+        tw_worker_init(&c->worker, &wc, 0);
+        pthread_mutex_init(&c->turn, NULL);
+        pthread_mutex_init(&c->fmu, NULL);
+        mailbox_init(&c->box);
+        c->frame_elem = 8 + frame_max;
+        tw_ring_init(&c->frames, lh->ncores > 1 ? FRAME_RING_MAX : 1, c->frame_elem);
+        c->scratch = malloc(c->frame_elem);
+        c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    }
+    return 0;
+}
+
+int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t why_len)
+{
+    tw_live *l = calloc(1, sizeof(*l));
+    *out = l;
+    l->cfg = *cfg;
+    l->sc = cfg->sc;
+    l->ctl_efd = -1;
+    const tw_scenario *sc = l->sc;
+    tw_netns_run_id(l->run, sizeof l->run);
+    l->hosts = calloc(sc->host_count ? sc->host_count : 1, sizeof(lhost));
+    l->switch_ns = calloc(sc->switch_count ? sc->switch_count : 1, TW_NETNS_NAME_MAX);
+    l->switch_made = calloc(sc->switch_count ? sc->switch_count : 1, sizeof(bool));
+    l->part_active = calloc(sc->fault_count ? sc->fault_count : 1, sizeof(bool));
+    if (geteuid() != 0) {
+        return WHY("live mode needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for namespaces)");
+    }
+    int rc = check_scenario(l, why, why_len);
+    if (rc) {
+        return rc;
+    }
+    tw_netns_cleanup_stale();
+    if ((rc = make_namespaces(l, why, why_len)) || (rc = make_links(l, why, why_len))) {
+        return rc;
+    }
+    uint32_t next_id = 0;
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        lhost *lh = &l->hosts[h];
+        lh->twin = sc->hosts[h].kind == TW_SCENARIO_HOST_TWIN;
+        if (!lh->twin) {
+            continue;
+        }
+        lh->nports = sc->hosts[h].iface_count;
+        lh->ports = calloc(lh->nports ? lh->nports : 1, sizeof(port));
+        for (uint32_t i = 0; i < lh->nports; i++) {
+            if (sc->hosts[h].ifaces[i].link == TW_SCENARIO_NONE) {
+                snprintf(why, why_len, "host '%s' interface '%s' is on no link", sc->hosts[h].name,
+                         sc->hosts[h].ifaces[i].name);
+                return -TW_EINVAL;
+            }
+            if ((rc = open_port(l, h, i, why, why_len))) {
+                return rc;
+            }
+        }
+        make_cores(l, h, &next_id);
+    }
+    l->nworkers = next_id;
+    if (l->nworkers == 0) {
+        snprintf(why, why_len, "the scenario has no twin host: nothing for twin to run");
+        return -TW_EINVAL;
+    }
+    l->workers = calloc(l->nworkers, sizeof(lcore *));
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        for (uint32_t k = 0; k < l->hosts[h].ncores; k++) {
+            l->workers[l->hosts[h].cores[k].id] = &l->hosts[h].cores[k];
+        }
+    }
+    tw_controller_config cc = {.workers = l->nworkers, .outq_max = cfg->outq_max,
+                               .registry = cfg->registry, .program = cfg->program,
+                               .program_ctx = cfg->program_ctx};
+    tw_controller_init(&l->ctl, &cc);
+    l->ctl_made = true;
+    mailbox_init(&l->ctl_box);
+    l->ctl_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return 0;
+}
+
+int tw_live_start(tw_live *l)
+{
+    clock_gettime(CLOCK_MONOTONIC, &l->t0);
+    for (uint32_t w = 0; w < l->nworkers; w++) {
+        lcore *c = l->workers[w];
+        if (pthread_create(&c->th, NULL, core_main, c) != 0) {
+            return -TW_ENOMEM;
+        }
+        c->started = true;
+    }
+    return 0;
+}
+
+/* ---- programs in namespaces ---------------------------------------------------- */
+
+static pid_t fork_in(tw_live *l, uint32_t host, const char *log)
+{
+    if (l->nprograms == PROGRAMS_MAX) {
+        return -ENOSPC;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -errno;
+    }
+    if (pid == 0) {
+        /* Its own process group, so that destroy ends its children too;
+         * and it dies with us if we are killed outright. */
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int saved;
+        if (tw_netns_enter(l->hosts[host].ns, &saved) < 0) {
+            _exit(126);
+        }
+        int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        return 0;
+    }
+    setpgid(pid, pid);
+    l->programs[l->nprograms++] = pid;
+    return pid;
+}
+
+pid_t tw_live_exec(tw_live *l, uint32_t host, char *const argv[], const char *log)
+{
+    pid_t pid = fork_in(l, host, log);
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+pid_t tw_live_fork(tw_live *l, uint32_t host, void (*fn)(void *arg), void *arg)
+{
+    pid_t pid = fork_in(l, host, NULL);
+    if (pid == 0) {
+        fn(arg);
+        _exit(0);
+    }
+    return pid;
+}
+
+/* ---- teardown ------------------------------------------------------------------ */
+
+void tw_live_destroy(tw_live *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    atomic_store(&l->stop, true);
+    for (uint32_t w = 0; w < l->nworkers; w++) {
+        if (l->workers[w]->started) {
+            wake(l->workers[w]->efd);
+            pthread_join(l->workers[w]->th, NULL);
+        }
+    }
+    for (uint32_t i = 0; i < l->nprograms; i++) {
+        kill(-l->programs[i], SIGTERM);
+    }
+    for (uint32_t i = 0; i < l->nprograms; i++) {
+        int st;
+        for (int t = 0; t < 40 && waitpid(l->programs[i], &st, WNOHANG) == 0; t++) {
+            usleep(50000);
+            if (t == 20) {
+                kill(-l->programs[i], SIGKILL);
+            }
+        }
+    }
+    const tw_scenario *sc = l->sc;
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        lhost *lh = &l->hosts[h];
+        for (uint32_t i = 0; i < lh->nports; i++) {
+            port *p = &lh->ports[i];
+            if (p->dev) {
+                p->ops->close(p->dev);
+            }
+            if (p->out) {
+                tw_link_free(p->out);
+                free(p->out);
+            }
+            if (p->in) {
+                tw_link_free(p->in);
+                free(p->in);
+            }
+        }
+        for (uint32_t k = 0; k < lh->ncores; k++) {
+            lcore *c = &lh->cores[k];
+            tw_worker_free(&c->worker);
+            tw_stack_destroy(c->stack);
+            tw_ring_free(&c->box.ring);
+            tw_ring_free(&c->frames);
+            free(c->scratch);
+            close(c->efd);
+        }
+        free(lh->cores);
+        free(lh->ports);
+        if (lh->ns_made) {
+            tw_netns_ip(NULL, 0, "netns", "del", lh->ns, NULL);
+        }
+    }
+    for (uint32_t s = 0; s < sc->switch_count; s++) {
+        if (l->switch_made[s]) {
+            tw_netns_ip(NULL, 0, "netns", "del", l->switch_ns[s], NULL);
+        }
+    }
+    if (l->ctl_made) {
+        tw_controller_free(&l->ctl);
+        tw_ring_free(&l->ctl_box.ring);
+    }
+    if (l->ctl_efd >= 0) {
+        close(l->ctl_efd);
+    }
+    free(l->workers);
+    free(l->hosts);
+    free(l->switch_ns);
+    free(l->switch_made);
+    free(l->part_active);
+    free(l);
+}
+
+int tw_live_cleanup_stale(void) { return tw_netns_cleanup_stale(); }
+
+/* ---- observation ---------------------------------------------------------------- */
+
+uint32_t tw_live_host_core(const tw_live *l, uint32_t host, uint32_t core)
+{
+    const lhost *lh = &l->hosts[host];
+    return lh->ncores ? lh->cores[core % lh->ncores].id : 0;
+}
+
+tw_worker *tw_live_worker(tw_live *l, uint32_t worker)
+{
+    return worker < l->nworkers ? &l->workers[worker]->worker : NULL;
+}
+
+tw_stack *tw_live_stack(tw_live *l, uint32_t host, uint32_t core)
+{
+    lhost *lh = &l->hosts[host];
+    return core < lh->ncores ? lh->cores[core].stack : NULL;
+}
+
+bool tw_live_core_stat(tw_live *l, uint32_t host, uint32_t core, const char *leaf, uint64_t *out)
+{
+    lhost *lh = &l->hosts[host];
+    if (core >= lh->ncores) {
+        *out = 0;
+        return false;
+    }
+    lcore *c = &lh->cores[core];
+    *out = !strcmp(leaf, "busy") ? c->busy_ns : !strcmp(leaf, "events") ? c->inputs
+                                                                          : c->box.drops + c->frame_drops;
+    return !strcmp(leaf, "busy") || !strcmp(leaf, "events") || !strcmp(leaf, "inbox_drops");
+}
+
+const tw_link *tw_live_link(tw_live *l, uint32_t link, uint32_t dir)
+{
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        lhost *lh = &l->hosts[h];
+        for (uint32_t i = 0; i < lh->nports; i++) {
+            port *p = &lh->ports[i];
+            if (p->link != link) {
+                continue;
+            }
+            if (p->out_dir == dir) {
+                return p->out;
+            }
+            if (p->in) {
+                return p->in;
+            }
+        }
+    }
+    return NULL;
+}
+
+int64_t tw_live_spawn(tw_live *l, uint32_t worker, uint32_t type, const void *args, uint32_t len)
+{
+    return tw_controller_spawn(&l->ctl, type, 0, worker, args, len);
+}
+
+void tw_live_kill(tw_live *l, tw_addr task) { tw_controller_kill(&l->ctl, task); }
+
+void tw_live_lock(tw_live *l, bool on)
+{
+    for (uint32_t w = 0; w < l->nworkers; w++) {
+        if (on) {
+            pthread_mutex_lock(&l->workers[w]->turn);
+        } else {
+            pthread_mutex_unlock(&l->workers[w]->turn);
+        }
+    }
+}
+
+uint64_t tw_live_turns(const tw_live *l)
+{
+    uint64_t n = 0;
+    for (uint32_t w = 0; w < l->nworkers; w++) {
+        n += l->workers[w]->turns;
+    }
+    return n;
+}
+
+uint64_t tw_live_drops(const tw_live *l, const char **name, uint32_t which)
+{
+    uint64_t tx = 0, steer = 0;
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        for (uint32_t i = 0; i < l->hosts[h].nports; i++) {
+            tx += l->hosts[h].ports[i].tx_drops;
+        }
+        for (uint32_t k = 0; k < l->hosts[h].ncores; k++) {
+            steer += l->hosts[h].cores[k].frame_drops;
+        }
+    }
+    switch (which) {
+    case 0: *name = "device_tx"; return tx;
+    case 1: *name = "steer_ring"; return steer;
+    case 2: *name = "partition"; return l->partition_drops;
+    default: *name = NULL; return 0;
+    }
+}
+
+const char *tw_live_netns(const tw_live *l, uint32_t host) { return l->hosts[host].ns; }

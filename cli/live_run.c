@@ -1,0 +1,428 @@
+/* `twin run FILE --live`: see live_run.h. The runner builds the live world
+ * from the scenario (backends/live), starts the kernel hosts' programs,
+ * then hands the schedule, the metrics, the judging and the report to
+ * cli/scenario_common, exactly as the simulator's runner does. */
+#define _GNU_SOURCE
+#include "cli/live_run.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "app/http.h"
+#include "app/udp.h"
+#include "backends/live/live.h"
+#include "base/error.h"
+#include "cli/cli.h"
+#include "cli/scenario_common.h"
+#include "scenario/scenario.h"
+
+#define PROGRAM_READY_NS TW_SEC(5) /* a kernel host's server must listen by then */
+
+/* ---- the live world behind the shared runner --------------------------------- */
+
+static tw_ns lv_now(void *w) { return tw_live_now(w); }
+static void lv_run_until(void *w, tw_ns until) { tw_live_run_until(w, until); }
+static uint32_t lv_host_core(void *w, uint32_t host, uint32_t core)
+{
+    return tw_live_host_core(w, host, core);
+}
+static tw_worker *lv_worker(void *w, uint32_t worker) { return tw_live_worker(w, worker); }
+static tw_stack *lv_stack(void *w, uint32_t host, uint32_t core)
+{
+    return tw_live_stack(w, host, core);
+}
+static bool lv_core_stat(void *w, uint32_t host, uint32_t core, const char *leaf, uint64_t *out)
+{
+    return tw_live_core_stat(w, host, core, leaf, out);
+}
+static const tw_link *lv_link(void *w, uint32_t link, uint32_t dir)
+{
+    return tw_live_link(w, link, dir);
+}
+static int64_t lv_spawn(void *w, uint32_t worker, uint32_t type, const void *args, uint32_t len)
+{
+    return tw_live_spawn(w, worker, type, args, len);
+}
+static void lv_kill(void *w, tw_addr task) { tw_live_kill(w, task); }
+/* A live run has no trace: its hash is 0, by definition. */
+static uint64_t lv_trace_hash(void *w) { return 0; }
+static uint64_t lv_events(void *w) { return tw_live_turns(w); }
+
+static void lv_extra_metrics(void *w, tw_scen_metric_fn fn, void *ctx)
+{
+    char path[64];
+    const char *name;
+    for (uint32_t k = 0;; k++) {
+        uint64_t n = tw_live_drops(w, &name, k);
+        if (name == NULL) {
+            break;
+        }
+        if (n) {
+            snprintf(path, sizeof path, "world.drops.%s", name);
+            fn(ctx, path, n);
+        }
+    }
+}
+
+static void lv_lock(void *w, bool on) { tw_live_lock(w, on); }
+
+static const tw_scen_world_ops live_ops = {
+    .mode = "live",
+    .now = lv_now,
+    .run_until = lv_run_until,
+    .host_core = lv_host_core,
+    .worker = lv_worker,
+    .stack = lv_stack,
+    .core_stat = lv_core_stat,
+    .link = lv_link,
+    .extra_metrics = lv_extra_metrics,
+    .spawn = lv_spawn,
+    .kill = lv_kill,
+    .trace_hash = lv_trace_hash,
+    .events = lv_events,
+};
+
+/* ---- kernel hosts' programs ------------------------------------------------------ */
+
+typedef struct program_dir {
+    char path[64];
+} program_dir;
+
+/* Writes a twin http_server's generated site as files /0 .. /pages-1, so
+ * that nginx serves byte for byte what twin's client checks. */
+static int write_site(const char *dir, const tw_http_server_args *args)
+{
+    tw_http_site site = args->site;
+    tw_app_http_site_resolve(&site);
+    char path[256];
+    static uint8_t buf[1 << 16];
+    for (uint32_t p = 0; p < site.pages; p++) {
+        snprintf(path, sizeof path, "%s/%u", dir, p);
+        FILE *f = fopen(path, "wb");
+        if (f == NULL) {
+            return -errno;
+        }
+        uint64_t size = tw_app_http_page_size(&site, p);
+        for (uint64_t off = 0; off < size;) {
+            uint64_t n = size - off < sizeof buf ? size - off : sizeof buf;
+            for (uint64_t i = 0; i < n; i++) {
+                buf[i] = tw_app_http_body_byte(p, off + i);
+            }
+            fwrite(buf, 1, n, f);
+            off += n;
+        }
+        if (fclose(f) != 0) {
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
+static int start_nginx(tw_live *lw, tw_scen_ctx *c, uint32_t a, const char *dir, pid_t *out)
+{
+    const tw_scenario_app *ap = &c->sc->apps[a];
+    uint8_t raw[TW_SPAWN_ARGS_MAX];
+    tw_scen_app_args(c, a, 0, 1, raw);
+    tw_http_server_args args;
+    memcpy(&args, raw, sizeof args);
+    char site[160], conf[160];
+    snprintf(site, sizeof site, "%s/site-%s", dir, ap->name);
+    mkdir(site, 0755);
+    int rc = write_site(site, &args);
+    if (rc < 0) {
+        fprintf(stderr, "twin run: cannot write the site of '%s': %s\n", ap->name, strerror(-rc));
+        return TW_EXIT_SKIP;
+    }
+    snprintf(conf, sizeof conf, "%s/nginx-%s.conf", dir, ap->name);
+    FILE *f = fopen(conf, "w");
+    if (f == NULL) {
+        return TW_EXIT_SKIP;
+    }
+    /* One worker per core of the kernel host; keep-alive without limits
+     * (twin's clients hold their connections for the whole run). */
+    fprintf(f,
+            "worker_processes %u;\n"
+            "daemon off;\n"
+            "pid %s/nginx-%s.pid;\n"
+            "error_log %s/nginx-%s.err warn;\n"
+            "events { worker_connections 4096; }\n"
+            "http {\n"
+            "  access_log off;\n"
+            "  default_type text/plain;\n"
+            "  keepalive_requests 100000000;\n"
+            "  keepalive_timeout 3600s;\n"
+            "  sendfile on;\n"
+            "  tcp_nodelay on;\n"
+            "  client_body_temp_path %s/tmp; proxy_temp_path %s/tmp; fastcgi_temp_path %s/tmp;\n"
+            "  uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp;\n"
+            "  server { listen %u reuseport; root %s; location / { } }\n"
+            "}\n",
+            c->sc->hosts[ap->host].cores, dir, ap->name, dir, ap->name, dir, dir, dir, dir, dir,
+            ap->port, site);
+    fclose(f);
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+    mkdir(tmp, 0700);
+    char log[160];
+    snprintf(log, sizeof log, "%s/nginx-%s.log", dir, ap->name);
+    char *argv[] = {"nginx", "-c", conf, "-p", (char *)dir, NULL};
+    pid_t pid = tw_live_exec(lw, ap->host, argv, log);
+    if (pid < 0) {
+        fprintf(stderr, "twin run: nginx for '%s': %s\n", ap->name, strerror((int)-pid));
+        return TW_EXIT_SKIP;
+    }
+    *out = pid;
+    return 0;
+}
+
+static uint16_t echo_port;
+
+/* A UDP echo on the Linux stack: the kernel host's udp_echo. */
+static void udp_echo_main(void *arg)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(echo_port)};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+        _exit(1);
+    }
+    static uint8_t buf[65536];
+    for (;;) {
+        struct sockaddr_in from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        if (n >= 0) {
+            sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
+        }
+    }
+}
+
+/* Whether something in pid's namespace listens on port (TCP LISTEN or a
+ * bound UDP socket), from /proc/PID/net. */
+static bool listening(pid_t pid, bool tcp, uint16_t port)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/net/%s", (int)pid, tcp ? "tcp" : "udp");
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned lport, st;
+        if (sscanf(line, " %*u: %*x:%x %*x:%*x %x", &lport, &st) == 2) {
+            found = lport == port && (!tcp || st == 0x0a);
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Starts every kernel host's apps as real programs and waits until they
+ * listen. 0 or an exit status. */
+static int start_programs(tw_live *lw, tw_scen_ctx *c, const char *dir)
+{
+    const tw_scenario *sc = c->sc;
+    for (uint32_t a = 0; a < sc->app_count; a++) {
+        const tw_scenario_app *ap = &sc->apps[a];
+        if (sc->hosts[ap->host].kind != TW_SCENARIO_HOST_KERNEL) {
+            continue;
+        }
+        pid_t pid = -1;
+        bool tcp = true;
+        if (ap->type == TW_SCENARIO_APP_HTTP_SERVER) {
+            int rc = start_nginx(lw, c, a, dir, &pid);
+            if (rc) {
+                return rc;
+            }
+        } else {
+            echo_port = ap->port;
+            tcp = false;
+            pid = tw_live_fork(lw, ap->host, udp_echo_main, NULL);
+        }
+        c->apps[a].external = true;
+        c->apps[a].spawned = true;
+        /* /proc/PID/net shows the sockets of the program's namespace. */
+        tw_ns waited = 0;
+        while (waited < PROGRAM_READY_NS) {
+            if (pid > 0 && listening(pid, tcp, ap->port)) {
+                break;
+            }
+            usleep(20000);
+            waited += TW_MS(20);
+        }
+        if (waited >= PROGRAM_READY_NS) {
+            fprintf(stderr, "twin run: app '%s' on kernel host '%s' did not listen on port %u "
+                            "within 5 s (logs in %s)\n", ap->name, sc->hosts[ap->host].name,
+                    ap->port, dir);
+            return TW_EXIT_SKIP;
+        }
+    }
+    return 0;
+}
+
+/* Every kernel host app has a program, and kernel hosts run no clients
+ * (twin does not drive wrk or curl from a scenario yet). */
+static int check_programs(const tw_scen_ctx *c)
+{
+    const tw_scenario *sc = c->sc;
+    for (uint32_t a = 0; a < sc->app_count; a++) {
+        const tw_scenario_app *ap = &sc->apps[a];
+        if (sc->hosts[ap->host].kind != TW_SCENARIO_HOST_KERNEL) {
+            continue;
+        }
+        if (ap->type != TW_SCENARIO_APP_HTTP_SERVER && ap->type != TW_SCENARIO_APP_UDP_ECHO) {
+            fprintf(stderr, "%s: app '%s' (%s) on kernel host '%s': no real program is mapped to "
+                            "this app type in live mode (http_server -> nginx, udp_echo -> a "
+                            "kernel-socket echo)\n", c->o->file, ap->name,
+                    tw_scenario_app_type_name(ap->type), sc->hosts[ap->host].name);
+            return TW_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+static tw_dev_kind backend_of(const tw_scen_opts *o, const tw_scenario *sc, int *bad)
+{
+    *bad = 0;
+    if (o->backend) {
+        if (!strcmp(o->backend, "uring")) {
+            *bad = TW_EXIT_SKIP;
+            fprintf(stderr, "twin run: --backend uring: the io_uring backend is not in this build "
+                            "(backends/uring)\n");
+            return TW_DEV_POLL;
+        }
+        const tw_dev_ops *ops = tw_dev_ops_named(o->backend);
+        if (ops == NULL) {
+            *bad = TW_EXIT_USAGE;
+            fprintf(stderr, "twin run: --backend: expected xdp, tap, poll or uring, got '%s'\n",
+                    o->backend);
+            return TW_DEV_POLL;
+        }
+        return ops == &tw_dev_tap_ops ? TW_DEV_TAP : ops == &tw_dev_xdp_ops ? TW_DEV_XDP
+                                                                            : TW_DEV_POLL;
+    }
+    switch (sc->live.backend) {
+    case TW_SCENARIO_BACKEND_TAP: return TW_DEV_TAP;
+    case TW_SCENARIO_BACKEND_POLL: return TW_DEV_POLL;
+    case TW_SCENARIO_BACKEND_URING:
+        *bad = TW_EXIT_SKIP;
+        fprintf(stderr, "twin run: live.backend uring: the io_uring backend is not in this build\n");
+        return TW_DEV_POLL;
+    default: return TW_DEV_XDP;
+    }
+}
+
+static void on_signal(int sig) { tw_live_interrupt(); }
+
+int tw_live_scen_run(const tw_scen_opts *o, tw_scen_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    tw_scenario *sc = NULL;
+    int rc = tw_scen_load(o, &sc);
+    if (rc) {
+        return rc;
+    }
+    tw_scen_ctx c;
+    tw_scen_ctx_init(&c, o, sc);
+    c.ops = &live_ops;
+    c.lock = lv_lock;
+    tw_live *lw = NULL;
+    FILE *report = NULL;
+    char dir[64] = "";
+    int bad;
+    tw_dev_kind backend = backend_of(o, sc, &bad);
+    if (bad || (rc = check_programs(&c))) {
+        rc = bad ? bad : rc;
+        goto out;
+    }
+    if (o->report_path && !(report = fopen(o->report_path, "w"))) {
+        fprintf(stderr, "twin run: --report: cannot open '%s' for writing\n", o->report_path);
+        rc = TW_EXIT_USAGE;
+        goto out;
+    }
+    if (o->series_path && !(c.series = fopen(o->series_path, "w"))) {
+        fprintf(stderr, "twin run: --series: cannot open '%s' for writing\n", o->series_path);
+        rc = TW_EXIT_USAGE;
+        goto out;
+    }
+    tw_world_host_config *hcs = calloc(sc->host_count, sizeof(tw_world_host_config));
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        if (sc->hosts[h].kind == TW_SCENARIO_HOST_TWIN && (rc = tw_scen_host_config(&c, h, &hcs[h]))) {
+            free(hcs);
+            goto out;
+        }
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    tw_live_config lc = {.sc = sc, .hosts = hcs, .backend = backend, .pin = sc->live.pin,
+                         .registry = &tw_scen_app_registry, .program = &tw_scen_program,
+                         .program_ctx = &c, .outq_max = 4 * sc->app_count + 64};
+    char why[512] = "";
+    int lrc = tw_live_create(&lw, &lc, why, sizeof why);
+    free(hcs);
+    c.w = lw;
+    if (lrc < 0) {
+        fprintf(stderr, "twin run: %s: live world: %s\n", o->file, why);
+        rc = lrc == -TW_ENOTSUP ? TW_EXIT_SKIP : TW_EXIT_USAGE;
+        goto out;
+    }
+    snprintf(dir, sizeof dir, "/tmp/twin-live-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        dir[0] = '\0';
+        rc = TW_EXIT_SKIP;
+        goto out;
+    }
+    if ((rc = start_programs(lw, &c, dir))) {
+        goto out;
+    }
+    tw_live_start(lw);
+    uint64_t t0 = tw_cli_wall_ns();
+    tw_scen_run_schedule(&c);
+    uint64_t wall = tw_cli_wall_ns() - t0;
+    tw_live_lock(lw, true);
+    bool passed = tw_scen_judge_all(&c, r);
+    if (tw_live_interrupted()) {
+        fprintf(stderr, "twin run: interrupted: the live world is being removed\n");
+        passed = r->passed = false;
+    }
+    r->events = tw_live_turns(lw);
+    tw_scen_print_summary(&c, passed, r->failed, wall);
+    if (report) {
+        tw_scen_write_report(&c, report, passed, wall);
+    }
+    tw_live_lock(lw, false);
+    rc = passed ? TW_EXIT_OK : TW_EXIT_FAILED;
+out:
+    tw_live_destroy(lw);
+    if (dir[0] && getenv("TWIN_LIVE_KEEP") == NULL) {
+        char *argv[] = {"rm", "-rf", dir, NULL};
+        pid_t pid = fork();
+        if (pid == 0) {
+            execvp("rm", argv);
+            _exit(127);
+        }
+        if (pid > 0) {
+            int st;
+            waitpid(pid, &st, 0);
+        }
+    }
+    if (report && fclose(report) != 0 && rc != TW_EXIT_USAGE) {
+        fprintf(stderr, "twin run: --report: writing '%s' failed\n", o->report_path);
+        rc = TW_EXIT_USAGE;
+    }
+    if (c.series) {
+        fclose(c.series);
+    }
+    tw_scen_ctx_free(&c);
+    return rc;
+}
