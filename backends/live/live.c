@@ -263,10 +263,20 @@ static bool cut(const tw_live *l, uint32_t from, uint32_t to)
 
 /* ---- transmission ---------------------------------------------------------- */
 
+/* Threads read the clock at the start of their turns, so a port's models
+ * may see a `now` older than one another core already gave them: time on a
+ * model never goes back (core/link's obligation), it waits for the later
+ * reading. The port's mutex is held. */
+static tw_ns model_now(const tw_link *m, tw_ns now)
+{
+    return m && m->now > now ? m->now : now;
+}
+
 /* Sends what `out` has due; the port's mutex is held. A popped frame stays
  * valid only until the next pop, so frames leave one by one. */
 static void port_flush(port *p, tw_ns now)
 {
+    now = model_now(p->out, now);
     tw_link_frame lf;
     while (tw_link_pop(p->out, now, &lf)) {
         tw_dev_frame f = {(uint8_t *)lf.data, lf.len};
@@ -290,7 +300,7 @@ static void transmit(lcore *c, tw_ns now, uint32_t iface, const uint8_t *frame, 
     }
     pthread_mutex_lock(&p->mu);
     tw_ns before = tw_link_next_deadline(p->out);
-    tw_link_enqueue(p->out, now, frame, len, 0);
+    tw_link_enqueue(p->out, model_now(p->out, now), frame, len, 0);
     port_flush(p, now);
     tw_ns after = tw_link_next_deadline(p->out);
     pthread_mutex_unlock(&p->mu);
@@ -393,7 +403,7 @@ static tw_ns service_ports(lcore *c0, tw_ns now)
             int n = p->ops->rx(p->dev, fr, TW_DEV_BATCH);
             if (n > 0 && p->in) {
                 for (int k = 0; k < n; k++) {
-                    tw_link_enqueue(p->in, now, fr[k].data, fr[k].len, 0);
+                    tw_link_enqueue(p->in, model_now(p->in, now), fr[k].data, fr[k].len, 0);
                 }
             }
             pthread_mutex_unlock(&p->mu);
@@ -419,7 +429,7 @@ static tw_ns service_ports(lcore *c0, tw_ns now)
             for (;;) {
                 tw_link_frame lf;
                 pthread_mutex_lock(&p->mu);
-                bool got = tw_link_pop(p->in, now, &lf);
+                bool got = tw_link_pop(p->in, model_now(p->in, now), &lf);
                 uint32_t len = got ? lf.len : 0;
                 if (got) {
                     memcpy(buf, lf.data, len);
@@ -549,9 +559,9 @@ static void set_link_up(tw_live *l, uint32_t link, bool up, tw_ns now)
                 continue;
             }
             pthread_mutex_lock(&p->mu);
-            tw_link_set_up(p->out, now, up);
+            tw_link_set_up(p->out, model_now(p->out, now), up);
             if (p->in) {
-                tw_link_set_up(p->in, now, up);
+                tw_link_set_up(p->in, model_now(p->in, now), up);
             }
             pthread_mutex_unlock(&p->mu);
         }
