@@ -611,6 +611,35 @@ static uint64_t iface_sum(tw_scen_ctx *c, uint32_t host, uint32_t iface, const c
     return sum;
 }
 
+/* ICMP echo counters summed over the host's cores: what answers a ping. */
+static bool host_icmp(tw_scen_ctx *c, uint32_t host, const char *what, uint64_t *out)
+{
+    static const char *const names[] = {"echo_requests_in", "echo_replies_out",
+                                        "echo_requests_out", "echo_replies_in"};
+    size_t which = TW_ARRAY_LEN(names);
+    for (size_t i = 0; i < TW_ARRAY_LEN(names); i++) {
+        if (!strcmp(what, names[i])) {
+            which = i;
+        }
+    }
+    if (which == TW_ARRAY_LEN(names)) {
+        return false;
+    }
+    *out = 0;
+    for (uint32_t k = 0; k < c->sc->hosts[host].cores; k++) {
+        tw_stack *st = c->ops->stack(c->w, host, k);
+        if (st == NULL) {
+            continue;
+        }
+        tw_stack_stats ss;
+        tw_stack_stats_get(st, &ss);
+        const uint64_t v[] = {ss.icmp->echo_requests_in, ss.icmp->echo_replies_out,
+                              ss.icmp->echo_requests_out, ss.icmp->echo_replies_in};
+        *out += v[which];
+    }
+    return true;
+}
+
 static bool host_metric(tw_scen_ctx *c, uint32_t h, const char *leaf, uint64_t *out)
 {
     const tw_scenario_host *sh = &c->sc->hosts[h];
@@ -635,6 +664,9 @@ static bool host_metric(tw_scen_ctx *c, uint32_t h, const char *leaf, uint64_t *
     if (!strncmp(leaf, "tcp.", 4)) {
         *out = host_tcp(c, h, leaf + 4);
         return true;
+    }
+    if (!strncmp(leaf, "icmp.", 5)) {
+        return host_icmp(c, h, leaf + 5, out);
     }
     if (!strcmp(leaf, "crashes")) {
         *out = c->ops->crashes ? c->ops->crashes(c->w, h) : 0;

@@ -2,7 +2,7 @@
  * report uses, and their units. A path is
  *
  *   app.<app>.<leaf>                      per app type (table below)
- *   host.<host>.<leaf>                    balance, drops, drops.<reason>, tcp.*
+ *   host.<host>.<leaf>                    balance, drops, drops.<reason>, tcp.*, icmp.*
  *   host.<host>.core.<n>.<leaf>           busy, events, inbox_drops
  *   host.<host>.iface.<iface>.<leaf>      rx_frames, tx_frames, rx_bytes, ...
  *   link.<link>.<forward|reverse>.<leaf>  the link model's counters
@@ -63,6 +63,11 @@ static const leaf host_leaves[] = {
     {"tcp.resets", TW_SCENARIO_UNIT_COUNT, 0},   {"tcp.retransmits", TW_SCENARIO_UNIT_COUNT, 0},
     {"tcp.timeouts", TW_SCENARIO_UNIT_COUNT, 0}, {"tcp.connections", TW_SCENARIO_UNIT_COUNT, 0},
     {"crashes", TW_SCENARIO_UNIT_COUNT, 0},
+    /* ICMP echo: what a ping from a kernel host shows (docs/live.md). */
+    {"icmp.echo_requests_in", TW_SCENARIO_UNIT_COUNT, 0},
+    {"icmp.echo_replies_out", TW_SCENARIO_UNIT_COUNT, 0},
+    {"icmp.echo_requests_out", TW_SCENARIO_UNIT_COUNT, 0},
+    {"icmp.echo_replies_in", TW_SCENARIO_UNIT_COUNT, 0},
 };
 
 static const leaf core_leaves[] = {
