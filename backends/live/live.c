@@ -1124,6 +1124,14 @@ void tw_live_destroy(tw_live *l)
             free(c->scratch);
             close(c->efd);
         }
+        /* Deleting a namespace frees its interfaces (and their XDP
+         * programs) later, in the kernel's cleanup work; deleting the
+         * twin host's veths first frees them now. */
+        for (uint32_t i = 0; lh->ns_made && i < sc->hosts[h].iface_count; i++) {
+            char ifname[16];
+            snprintf(ifname, sizeof ifname, "%.15s", sc->hosts[h].ifaces[i].name);
+            tw_netns_ip(NULL, 0, "-n", lh->ns, "link", "del", ifname, NULL);
+        }
         free(lh->cores);
         free(lh->ports);
         if (lh->ns_made) {
