@@ -46,8 +46,10 @@ def netns_of(pid: int):
 
 
 def xsk_programs() -> int:
+    """XDP programs of twin's xdp backend alive on the machine: ours, and
+    libxdp's default for builds without clang."""
     out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True)
-    return out.stdout.count("xsk_def_prog")
+    return out.stdout.count("tw_xdp_steer") + out.stdout.count("xsk_def_prog")
 
 
 class LiveRun:
@@ -113,6 +115,12 @@ def test_live_ping_reaches_twin_stack(twin_bin, backend, tmp_path):
     run = LiveRun(twin_bin, LIVE / "ping.yaml", "--backend", backend,
                   report=tmp_path / "r.json")
     ns = run.wait_netns("linux")
+    if backend == "xdp":
+        # twin's own program (backends/xdp/xdp_prog.bpf.c) is on the veth.
+        twin_ns = ns[:-len("linux")] + "twin"
+        links = subprocess.run(["ip", "-n", twin_ns, "link", "show", "eth0"],
+                               capture_output=True, text=True).stdout
+        assert "xdpgeneric" in links and "tw_xdp_steer" in links, links
     ping = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "5", "-i", "0.2", "-W", "2",
                            "10.0.0.2"], capture_output=True, text=True, timeout=20)
     rc, out, err = run.finish()

@@ -2,11 +2,11 @@
  * xsk API. veth has no zero-copy driver mode here, so the socket binds in
  * copy mode (XDP_COPY) with the program attached in SKB (generic) mode.
  *
- * NOTE: the XDP program is libxdp's default one (xsk_def_prog), which
- * redirects every frame of the queue to the socket. The world builder gives
- * a twin host's veth end to twin alone (the kernel holds no address on it),
- * so "every frame on this veth" is exactly the scenario's traffic; a custom
- * program filtering by the scenario's addresses is not written yet.
+ * The XDP program is our own (xdp_prog.bpf.c, built with clang -target bpf
+ * and embedded): it redirects frames for the interface's MAC and
+ * broadcasts to the socket and passes the rest to the kernel. A build
+ * without clang falls back to libxdp's default program (xsk_def_prog),
+ * which redirects every frame of the queue.
  *
  * UMEM: one region of `frames` buffers of frame_max rounded up to a power
  * of two (XSK's chunk size); the first half feeds the fill ring, the
@@ -14,6 +14,8 @@
  * asks for a sendto() kick only when it has stopped polling the TX ring. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
 #include <stdarg.h>
 #include <net/if.h>
 #include <poll.h>
@@ -23,12 +25,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include <xdp/libxdp.h>
 #include <xdp/xsk.h>
 
 #include "backends/common/dev.h"
+
+#ifdef TW_XDP_PROG
+extern const unsigned char tw_xdp_prog_obj[];
+extern const size_t tw_xdp_prog_obj_len;
+#endif
 
 struct tw_dev {
     struct xsk_umem *umem;
@@ -45,6 +53,8 @@ struct tw_dev {
     uint32_t tx_free_len;
     uint64_t rx_held[TW_DEV_BATCH]; /* handed out by the last rx, refilled at the next */
     uint32_t rx_held_len;
+    struct xdp_program *prog; /* ours, or NULL with libxdp's default */
+    int ifindex;
 };
 
 static uint32_t pow2_at_least(uint32_t x)
@@ -73,6 +83,10 @@ static void xdp_close(tw_dev *d)
     if (d->xsk) {
         xsk_socket__delete(d->xsk);
     }
+    if (d->prog) {
+        xdp_program__detach(d->prog, d->ifindex, XDP_MODE_SKB, 0);
+        xdp_program__close(d->prog);
+    }
     if (d->umem) {
         xsk_umem__delete(d->umem);
     }
@@ -87,6 +101,58 @@ static void xdp_close(tw_dev *d)
  * stderr; what matters reaches us as an error code, named by the caller. */
 static int quiet_xdp(enum libxdp_print_level level, const char *fmt, va_list ap) { return 0; }
 static int quiet_bpf(enum libbpf_print_level level, const char *fmt, va_list ap) { return 0; }
+
+#ifdef TW_XDP_PROG
+/* Loads and attaches our program (SKB mode) and writes the interface's MAC
+ * into it; *map_fd is its XSK map. 0 or -errno. */
+static int load_prog(tw_dev *d, const char *ifname, int *map_fd)
+{
+    d->ifindex = (int)if_nametoindex(ifname);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+    int rc = d->ifindex && s >= 0 && ioctl(s, SIOCGIFHWADDR, &ifr) == 0 ? 0 : -ENODEV;
+    if (s >= 0) {
+        close(s);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    struct bpf_object *obj = bpf_object__open_mem(tw_xdp_prog_obj, tw_xdp_prog_obj_len, NULL);
+    if (obj == NULL) {
+        return -errno ? -errno : -EINVAL;
+    }
+    d->prog = xdp_program__from_bpf_obj(obj, "xdp");
+    if (libxdp_get_error(d->prog)) {
+        d->prog = NULL;
+        bpf_object__close(obj);
+        return -EINVAL;
+    }
+    rc = xdp_program__attach(d->prog, d->ifindex, XDP_MODE_SKB, 0);
+    if (rc < 0) {
+        xdp_program__close(d->prog);
+        d->prog = NULL;
+        return rc;
+    }
+    obj = xdp_program__bpf_obj(d->prog);
+    struct bpf_map *xsks = bpf_object__find_map_by_name(obj, "xsks_map");
+    struct bpf_map *macs = bpf_object__find_map_by_name(obj, "tw_mac");
+    if (xsks == NULL || macs == NULL) {
+        return -EINVAL;
+    }
+    uint64_t mac = 0;
+    for (int i = 0; i < 6; i++) {
+        mac |= (uint64_t)(uint8_t)ifr.ifr_hwaddr.sa_data[i] << (8 * i);
+    }
+    uint32_t zero = 0;
+    if (bpf_map_update_elem(bpf_map__fd(macs), &zero, &mac, 0) < 0) {
+        return -errno;
+    }
+    *map_fd = bpf_map__fd(xsks);
+    return 0;
+}
+#endif
 
 static int xdp_open(tw_dev **out, const char *ifname, uint32_t frame_max, uint32_t frames)
 {
@@ -123,7 +189,18 @@ static int xdp_open(tw_dev **out, const char *ifname, uint32_t frame_max, uint32
     struct xsk_socket_config sc = {.rx_size = ring, .tx_size = ring,
                                    .xdp_flags = XDP_FLAGS_SKB_MODE,
                                    .bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP};
+    int map_fd = -1;
+#ifdef TW_XDP_PROG
+    if ((rc = load_prog(d, ifname, &map_fd)) < 0) {
+        xdp_close(d);
+        return rc;
+    }
+    sc.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
+#endif
     rc = xsk_socket__create(&d->xsk, ifname, 0, d->umem, &d->rx, &d->tx, &sc);
+    if (rc == 0 && map_fd >= 0) {
+        rc = xsk_socket__update_xskmap(d->xsk, map_fd);
+    }
     if (rc) {
         xdp_close(d);
         return rc < 0 ? rc : -rc;
