@@ -255,3 +255,19 @@ def test_live_removes_leftovers_of_a_killed_run(twin_bin):
         assert not os.path.exists(f"/run/netns/{name}")
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def test_live_kernel_to_kernel_link_is_shaped_by_the_link_model(twin_bin):
+    """No netem here: the 20 ms link between two kernel hosts is twin's
+    forwarding element running core/link, so a ping's round trip carries
+    both directions' delay."""
+    import re
+    run = LiveRun(twin_bin, LIVE / "kernel_link.yaml", "--backend", "poll")
+    ns = run.wait_netns("k1")
+    ping = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "5", "-i", "0.2", "-W", "2",
+                           "10.0.0.2"], capture_output=True, text=True, timeout=20)
+    rc, out, err = run.finish()
+    assert "5 received" in ping.stdout, ping.stdout + ping.stderr
+    rtt_min = float(re.search(r"= ([\d.]+)/", ping.stdout).group(1))
+    assert 40.0 <= rtt_min < 1000.0, ping.stdout
+    assert rc == 0, out + err

@@ -109,10 +109,25 @@ typedef struct lhost {
     uint32_t nports;
 } lhost;
 
-typedef struct part {
-    bool active;
-    uint32_t fault; /* the scenario fault */
-} part;
+/* The forwarding element of an impaired link with no twin end (kernel to
+ * kernel, kernel to switch): a namespace between the link's two ends with
+ * a veth towards each, and a thread that reads both with the poll device
+ * and runs the link's two models on the frames (these kernels have no
+ * netem). */
+typedef struct fwd {
+    struct tw_live *l;
+    uint32_t link;
+    char ns[TW_NETNS_NAME_MAX];
+    bool ns_made;
+    const tw_dev_ops *ops;
+    tw_dev *dev[2];    /* dev[e] faces the link's end e */
+    tw_link *model[2]; /* model[d]: direction d, read on dev[d], sent on dev[1 - d] */
+    uint64_t tx_drops;
+    pthread_mutex_t mu; /* held during a turn (tw_live_lock, faults) */
+    pthread_t th;
+    bool started;
+    int efd;
+} fwd;
 
 struct tw_live {
     tw_live_config cfg;
@@ -136,6 +151,7 @@ struct tw_live {
     uint32_t nprograms;
     uint64_t steer_drops;
     uint64_t partition_drops;
+    fwd **fwds; /* per link; NULL where no forwarding element is needed */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -551,6 +567,14 @@ static void ctl_drain(tw_live *l, tw_ns now)
 
 static void set_link_up(tw_live *l, uint32_t link, bool up, tw_ns now)
 {
+    fwd *f = l->fwds[link];
+    if (f) {
+        pthread_mutex_lock(&f->mu);
+        for (int d = 0; d < 2; d++) {
+            tw_link_set_up(f->model[d], model_now(f->model[d], now), up);
+        }
+        pthread_mutex_unlock(&f->mu);
+    }
     for (uint32_t h = 0; h < l->sc->host_count; h++) {
         lhost *lh = &l->hosts[h];
         for (uint32_t i = 0; i < lh->nports; i++) {
@@ -660,6 +684,40 @@ static void end_names(const tw_live *l, const tw_scenario_end *e, uint32_t link,
     (void)link;
 }
 
+/* Whether link i needs a forwarding element: it has impairments or link
+ * faults, and no twin host at either end to run its model. */
+static bool needs_fwd(const tw_scenario *sc, uint32_t i)
+{
+    const tw_scenario_link *lk = &sc->links[i];
+    for (int e = 0; e < 2; e++) {
+        if (lk->end[e].kind == TW_SCENARIO_END_IFACE &&
+            sc->hosts[lk->end[e].host].kind == TW_SCENARIO_HOST_TWIN) {
+            return false;
+        }
+    }
+    for (uint32_t f = 0; f < sc->fault_count; f++) {
+        if ((sc->faults[f].kind == TW_SCENARIO_FAULT_LINK_DOWN ||
+             sc->faults[f].kind == TW_SCENARIO_FAULT_LINK_UP) && sc->faults[f].link == i) {
+            return true;
+        }
+    }
+    /* Compared with a plain link, leaving out what the driver sets. */
+    tw_link_config plain = tw_link_config_default();
+    for (int d = 0; d < 2; d++) {
+        tw_link_config x = lk->dir[d];
+        x.header_bytes = plain.header_bytes;
+        x.pool_frames = plain.pool_frames;
+        x.stream = plain.stream;
+        x.mtu = plain.mtu;
+        x.queue_packets_limit = plain.queue_packets_limit;
+        x.queue_bytes_limit = plain.queue_bytes_limit;
+        if (memcmp(&x, &plain, sizeof x) != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* What the live world cannot do with this scenario, or 0. */
 static int check_scenario(const tw_live *l, char *why, size_t why_len)
 {
@@ -672,31 +730,6 @@ static int check_scenario(const tw_live *l, char *why, size_t why_len)
                                                 "crash", "stall"};
             return WHY("fault '%s' (line %u) is not supported in live mode (only partition, "
                        "link_down and link_up are)", names[f->kind], f->line);
-        }
-    }
-    for (uint32_t i = 0; i < sc->link_count; i++) {
-        const tw_scenario_link *lk = &sc->links[i];
-        bool twin = false;
-        for (int e = 0; e < 2; e++) {
-            twin |= lk->end[e].kind == TW_SCENARIO_END_IFACE &&
-                    sc->hosts[lk->end[e].host].kind == TW_SCENARIO_HOST_TWIN;
-        }
-        tw_link_config plain = tw_link_config_default();
-        bool impaired = false;
-        for (int d = 0; d < 2; d++) {
-            tw_link_config x = lk->dir[d];
-            x.header_bytes = plain.header_bytes;
-            x.pool_frames = plain.pool_frames;
-            x.stream = plain.stream;
-            x.mtu = plain.mtu;
-            x.queue_packets_limit = plain.queue_packets_limit;
-            x.queue_bytes_limit = plain.queue_bytes_limit;
-            impaired |= memcmp(&x, &plain, sizeof x) != 0;
-        }
-        if (!twin && impaired) {
-            return WHY("link '%s' between two non-twin ends has impairments: the forwarding "
-                       "element for kernel-to-kernel links is not built yet (no netem here)",
-                       lk->name);
         }
     }
     return 0;
@@ -753,6 +786,148 @@ static int make_namespaces(tw_live *l, char *why, size_t why_len)
     return 0;
 }
 
+/* ---- the forwarding element ---------------------------------------------------- */
+
+static void *fwd_main(void *arg)
+{
+    fwd *f = arg;
+    tw_live *l = f->l;
+    prctl(PR_SET_NAME, "tw-forward");
+    struct pollfd pfd[3] = {{.fd = f->efd, .events = POLLIN},
+                            {.fd = f->ops->fd(f->dev[0]), .events = POLLIN},
+                            {.fd = f->ops->fd(f->dev[1]), .events = POLLIN}};
+    tw_dev_frame fr[TW_DEV_BATCH];
+    while (!atomic_load(&l->stop)) {
+        pthread_mutex_lock(&f->mu);
+        tw_ns next = TW_NS_NEVER;
+        for (int d = 0; d < 2; d++) {
+            tw_link *m = f->model[d];
+            tw_ns now = model_now(m, tw_live_now(l));
+            for (uint32_t taken = 0; taken < RX_BUDGET;) {
+                int n = f->ops->rx(f->dev[d], fr, TW_DEV_BATCH);
+                if (n <= 0) {
+                    break;
+                }
+                for (int k = 0; k < n; k++) {
+                    tw_link_enqueue(m, now, fr[k].data, fr[k].len, 0);
+                }
+                taken += (uint32_t)n;
+            }
+            tw_link_frame lf;
+            while (tw_link_pop(m, now, &lf)) {
+                tw_dev_frame out = {(uint8_t *)lf.data, lf.len};
+                if (f->ops->tx(f->dev[1 - d], &out, 1) != 1) {
+                    f->tx_drops++;
+                }
+            }
+            tw_ns dn = tw_link_next_deadline(m);
+            next = dn < next ? dn : next;
+        }
+        pthread_mutex_unlock(&f->mu);
+        tw_ns now = tw_live_now(l);
+        if (next <= now) {
+            continue;
+        }
+        struct timespec ts, *tp = NULL;
+        if (next != TW_NS_NEVER) {
+            ts.tv_sec = (time_t)((next - now) / 1000000000u);
+            ts.tv_nsec = (long)((next - now) % 1000000000u);
+            tp = &ts;
+        }
+        if (ppoll(pfd, 3, tp, NULL) > 0 && (pfd[0].revents & POLLIN)) {
+            drain_efd(f->efd);
+        }
+    }
+    return NULL;
+}
+
+/* Link i's two ends joined through a forwarding namespace: end e's veth
+ * peers with "e<e>" there, read and written by the element's thread. */
+static int make_fwd(tw_live *l, uint32_t i, char ns[2][TW_NETNS_NAME_MAX], char ifn[2][16],
+                    char *why, size_t why_len)
+{
+    char err[512];
+    const tw_scenario_link *lk = &l->sc->links[i];
+    fwd *f = calloc(1, sizeof(*f));
+    l->fwds[i] = f;
+    f->l = l;
+    f->link = i;
+    f->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&f->mu, NULL);
+    f->ops = &tw_dev_poll_ops;
+    snprintf(f->ns, sizeof f->ns, "%s%s-fw%u", TW_NETNS_PREFIX, l->run, i);
+    if (tw_netns_ip(err, sizeof err, "netns", "add", f->ns, NULL) < 0) {
+        return WHY("cannot create the forwarding namespace: %s", err);
+    }
+    f->ns_made = true;
+    int saved;
+    if (tw_netns_enter(f->ns, &saved) < 0) {
+        return WHY("cannot enter namespace %s", f->ns);
+    }
+    tw_netns_sysctl("net/ipv6/conf/default/disable_ipv6", "1");
+    tw_netns_sysctl("net/ipv6/conf/all/disable_ipv6", "1");
+    tw_netns_leave(saved);
+    uint32_t mtu = lk->dir[0].mtu > lk->dir[1].mtu ? lk->dir[0].mtu : lk->dir[1].mtu;
+    char mtus[16];
+    snprintf(mtus, sizeof mtus, "%u", mtu ? mtu : 1500);
+    for (int e = 0; e < 2; e++) {
+        char mine[4] = {'e', (char)('0' + e), 0, 0};
+        if (tw_netns_ip(err, sizeof err, "-n", ns[e], "link", "add", ifn[e], "type", "veth", "peer",
+                        "name", mine, "netns", f->ns, NULL) < 0 ||
+            tw_netns_ip(err, sizeof err, "-n", f->ns, "link", "set", mine, "mtu", mtus, "promisc",
+                        "on", "up", NULL) < 0) {
+            return WHY("cannot create the forwarding element's veths: %s", err);
+        }
+        if (tw_netns_enter(f->ns, &saved) < 0) {
+            return WHY("cannot enter namespace %s", f->ns);
+        }
+        tw_netns_offloads_off(mine);
+        int rc = f->ops->open(&f->dev[e], mine, (mtu ? mtu : 1500) + TW_ETH_HEADER_LEN + 4, 4096);
+        tw_netns_leave(saved);
+        if (rc < 0) {
+            f->dev[e] = NULL;
+            return WHY("the forwarding element of link '%s' needs AF_PACKET: %s", lk->name,
+                       strerror(-rc));
+        }
+    }
+    for (uint32_t d = 0; d < 2; d++) {
+        tw_link_config lc = lk->dir[d];
+        lc.header_bytes = TW_ETH_HEADER_LEN;
+        lc.pool_frames = lc.queue_packets_limit + 4096;
+        lc.pool_frames = lc.pool_frames > TW_LINK_FRAMES_MAX ? TW_LINK_FRAMES_MAX : lc.pool_frames;
+        lc.stream = tw_world_link_stream(i, d);
+        f->model[d] = calloc(1, sizeof(tw_link));
+        if (tw_link_init(f->model[d], &lc, l->sc->seed) < 0) {
+            return -TW_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void fwd_free(tw_live *l, fwd *f)
+{
+    if (f->started) {
+        wake(f->efd);
+        pthread_join(f->th, NULL);
+    }
+    for (int e = 0; e < 2; e++) {
+        if (f->dev[e]) {
+            f->ops->close(f->dev[e]);
+        }
+        if (f->model[e]) {
+            tw_link_free(f->model[e]);
+            free(f->model[e]);
+        }
+    }
+    if (f->ns_made) {
+        tw_netns_ip(NULL, 0, "-n", f->ns, "link", "del", "e0", NULL);
+        tw_netns_ip(NULL, 0, "-n", f->ns, "link", "del", "e1", NULL);
+        tw_netns_ip(NULL, 0, "netns", "del", f->ns, NULL);
+    }
+    close(f->efd);
+    free(f);
+}
+
 /* A veth pair per link, each end in its namespace, named, addressed, up. */
 static int make_links(tw_live *l, char *why, size_t why_len)
 {
@@ -764,8 +939,13 @@ static int make_links(tw_live *l, char *why, size_t why_len)
         for (int e = 0; e < 2; e++) {
             end_names(l, &lk->end[e], i, ns[e], ifn[e]);
         }
-        if (tw_netns_ip(err, sizeof err, "-n", ns[0], "link", "add", ifn[0], "type", "veth",
-                        "peer", "name", ifn[1], "netns", ns[1], NULL) < 0) {
+        if (needs_fwd(sc, i)) {
+            int rc = make_fwd(l, i, ns, ifn, why, why_len);
+            if (rc) {
+                return rc;
+            }
+        } else if (tw_netns_ip(err, sizeof err, "-n", ns[0], "link", "add", ifn[0], "type",
+                               "veth", "peer", "name", ifn[1], "netns", ns[1], NULL) < 0) {
             return WHY("cannot create a veth pair: %s", err);
         }
         for (int e = 0; e < 2; e++) {
@@ -953,6 +1133,7 @@ int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t w
     l->switch_ns = calloc(sc->switch_count ? sc->switch_count : 1, TW_NETNS_NAME_MAX);
     l->switch_made = calloc(sc->switch_count ? sc->switch_count : 1, sizeof(bool));
     l->part_active = calloc(sc->fault_count ? sc->fault_count : 1, sizeof(bool));
+    l->fwds = calloc(sc->link_count ? sc->link_count : 1, sizeof(fwd *));
     if (geteuid() != 0) {
         return WHY("live mode needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for namespaces)");
     }
@@ -1015,6 +1196,12 @@ int tw_live_start(tw_live *l)
             return -TW_ENOMEM;
         }
         c->started = true;
+    }
+    for (uint32_t i = 0; i < l->sc->link_count; i++) {
+        fwd *f = l->fwds[i];
+        if (f && pthread_create(&f->th, NULL, fwd_main, f) == 0) {
+            f->started = true;
+        }
     }
     return 0;
 }
@@ -1086,6 +1273,13 @@ void tw_live_destroy(tw_live *l)
             pthread_join(l->workers[w]->th, NULL);
         }
     }
+    for (uint32_t i = 0; l->fwds && i < l->sc->link_count; i++) {
+        if (l->fwds[i]) {
+            fwd_free(l, l->fwds[i]);
+        }
+    }
+    free(l->fwds);
+    l->fwds = NULL;
     for (uint32_t i = 0; i < l->nprograms; i++) {
         kill(-l->programs[i], SIGTERM);
     }
@@ -1194,6 +1388,9 @@ bool tw_live_core_stat(tw_live *l, uint32_t host, uint32_t core, const char *lea
 
 const tw_link *tw_live_link(tw_live *l, uint32_t link, uint32_t dir)
 {
+    if (l->fwds[link]) {
+        return l->fwds[link]->model[dir];
+    }
     for (uint32_t h = 0; h < l->sc->host_count; h++) {
         lhost *lh = &l->hosts[h];
         for (uint32_t i = 0; i < lh->nports; i++) {
@@ -1221,6 +1418,13 @@ void tw_live_kill(tw_live *l, tw_addr task) { tw_controller_kill(&l->ctl, task);
 
 void tw_live_lock(tw_live *l, bool on)
 {
+    for (uint32_t i = 0; i < l->sc->link_count; i++) {
+        if (l->fwds[i] && on) {
+            pthread_mutex_lock(&l->fwds[i]->mu);
+        } else if (l->fwds[i]) {
+            pthread_mutex_unlock(&l->fwds[i]->mu);
+        }
+    }
     for (uint32_t w = 0; w < l->nworkers; w++) {
         if (on) {
             pthread_mutex_lock(&l->workers[w]->turn);
@@ -1249,6 +1453,9 @@ uint64_t tw_live_drops(const tw_live *l, const char **name, uint32_t which)
         for (uint32_t k = 0; k < l->hosts[h].ncores; k++) {
             steer += l->hosts[h].cores[k].frame_drops;
         }
+    }
+    for (uint32_t i = 0; i < l->sc->link_count; i++) {
+        tx += l->fwds[i] ? l->fwds[i]->tx_drops : 0;
     }
     switch (which) {
     case 0: *name = "device_tx"; return tx;
