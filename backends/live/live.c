@@ -52,7 +52,6 @@
 #define FRAME_RING_MAX 4096 /* steered frames waiting per core */
 #define RX_BUDGET 256     /* frames a core takes from a device per turn */
 #define PROGRAMS_MAX 64
-#define PARTS_MAX 64
 
 typedef struct mailbox {
     pthread_mutex_t mu;
@@ -144,12 +143,9 @@ struct tw_live {
     int ctl_efd;
     struct timespec t0;
     _Atomic bool stop;
-    uint32_t next_fault;
-    uint32_t next_heal_check;
-    bool *part_active; /* per scenario fault */
+    bool *part_active; /* per scenario fault: a partition in force, a link fault applied */
     pid_t programs[PROGRAMS_MAX];
     uint32_t nprograms;
-    uint64_t steer_drops;
     uint64_t partition_drops;
     fwd **fwds; /* per link; NULL where no forwarding element is needed */
 };
@@ -671,8 +667,7 @@ static void ipv4_str(tw_ipv4_addr a, uint8_t prefix, char *out)
 }
 
 /* The namespace and in-namespace name of a link end. */
-static void end_names(const tw_live *l, const tw_scenario_end *e, uint32_t link, char *ns,
-                      char *ifname)
+static void end_names(const tw_live *l, const tw_scenario_end *e, char *ns, char *ifname)
 {
     if (e->kind == TW_SCENARIO_END_IFACE) {
         strcpy(ns, l->hosts[e->host].ns);
@@ -681,7 +676,6 @@ static void end_names(const tw_live *l, const tw_scenario_end *e, uint32_t link,
         strcpy(ns, l->switch_ns[e->sw]);
         snprintf(ifname, 16, "p%u", e->port);
     }
-    (void)link;
 }
 
 /* Whether link i needs a forwarding element: it has impairments or link
@@ -904,7 +898,7 @@ static int make_fwd(tw_live *l, uint32_t i, char ns[2][TW_NETNS_NAME_MAX], char 
     return 0;
 }
 
-static void fwd_free(tw_live *l, fwd *f)
+static void fwd_free(fwd *f)
 {
     if (f->started) {
         wake(f->efd);
@@ -937,7 +931,7 @@ static int make_links(tw_live *l, char *why, size_t why_len)
         const tw_scenario_link *lk = &sc->links[i];
         char ns[2][TW_NETNS_NAME_MAX], ifn[2][16];
         for (int e = 0; e < 2; e++) {
-            end_names(l, &lk->end[e], i, ns[e], ifn[e]);
+            end_names(l, &lk->end[e], ns[e], ifn[e]);
         }
         if (needs_fwd(sc, i)) {
             int rc = make_fwd(l, i, ns, ifn, why, why_len);
@@ -1275,7 +1269,7 @@ void tw_live_destroy(tw_live *l)
     }
     for (uint32_t i = 0; l->fwds && i < l->sc->link_count; i++) {
         if (l->fwds[i]) {
-            fwd_free(l, l->fwds[i]);
+            fwd_free(l->fwds[i]);
         }
     }
     free(l->fwds);
