@@ -13,25 +13,10 @@ backend=${BACKEND:-xdp}
 [[ -x $twin ]] || { echo "live_bulk: $twin not built" >&2; exit 2; }
 report=$(mktemp)
 start=$((secs + 4))
-"$twin" run bench/scenarios/live_bulk.yaml --live --backend "$backend" \
-    --set "hosts.s1.apps.s1.start=${start}s" --report "$report" >/tmp/live_bulk.$$ 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -f /tmp/live_bulk.$$ "$report"' EXIT
-run=$(python3 -c "
-n=$pid; d='0123456789abcdefghijklmnopqrstuvwxyz'; s=''
-while True:
-    s=d[n%36]+s; n//=36
-    if n==0: break
-print(s)")
-for _ in $(seq 100); do
-    [[ -e /run/netns/tw$run-k2 ]] && break
-    if ! kill -0 $pid 2>/dev/null; then
-        wait $pid && rc=0 || rc=$?
-        cat /tmp/live_bulk.$$ >&2
-        exit $rc
-    fi
-    sleep 0.1
-done
+. bench/live_common.sh
+live_start bench/scenarios/live_bulk.yaml k2 --backend "$backend" \
+    --set "hosts.s1.apps.s1.start=${start}s" --report "$report"
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -f "$log" "$report"' EXIT
 sleep 0.5
 ip netns exec "tw$run-k2" iperf3 -s -1 >/dev/null 2>&1 &
 sleep 0.5

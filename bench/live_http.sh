@@ -12,26 +12,10 @@ conns=${2:-32}
 twin=${TWIN_BIN:-build/twin}
 backend=${BACKEND:-xdp}
 [[ -x $twin ]] || { echo "live_http: $twin not built" >&2; exit 2; }
-"$twin" run bench/scenarios/live_http.yaml --live --backend "$backend" \
-    --set duration=$((4 * secs + 10))s >/tmp/live_http.$$ 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -f /tmp/live_http.$$' EXIT
-run=$(python3 -c "
-n=$pid; d='0123456789abcdefghijklmnopqrstuvwxyz'; s=''
-while True:
-    s=d[n%36]+s; n//=36
-    if n==0: break
-print(s)")
+. bench/live_common.sh
+live_start bench/scenarios/live_http.yaml client --backend "$backend" \
+    --set duration=$((4 * secs + 10))s
 ns=tw$run-client
-for _ in $(seq 100); do
-    [[ -e /run/netns/$ns ]] && break
-    if ! kill -0 $pid 2>/dev/null; then
-        wait $pid && rc=0 || rc=$?
-        cat /tmp/live_http.$$ >&2
-        exit $rc
-    fi
-    sleep 0.1
-done
 sleep 1
 rps() {
     ip netns exec "$ns" wrk -t1 -c"$conns" -d"${secs}s" "http://$1/0" |

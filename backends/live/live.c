@@ -729,43 +729,63 @@ static int check_scenario(const tw_live *l, char *why, size_t why_len)
     return 0;
 }
 
+/* Creates namespace `name` (tw<run>-<what>) with IPv6 off (router
+ * solicitations and ND would reach twin's IPv4 stacks as drops no scenario
+ * asked for), IPv4 forwarding when asked, and lo up. */
+static int make_ns(char *name, const char *run, const char *what, bool forward, char *why,
+                   size_t why_len)
+{
+    char err[512];
+    snprintf(name, TW_NETNS_NAME_MAX, "%s%s-%s", TW_NETNS_PREFIX, run, what);
+    if (tw_netns_ip(err, sizeof err, "netns", "add", name, NULL) < 0) {
+        return WHY("cannot create network namespaces (CAP_SYS_ADMIN?): %s", err);
+    }
+    int saved;
+    if (tw_netns_enter(name, &saved) < 0) {
+        return WHY("cannot enter namespace %s", name);
+    }
+    tw_netns_sysctl("net/ipv6/conf/default/disable_ipv6", "1");
+    tw_netns_sysctl("net/ipv6/conf/all/disable_ipv6", "1");
+    if (forward) {
+        tw_netns_sysctl("net/ipv4/ip_forward", "1");
+    }
+    tw_netns_leave(saved);
+    tw_netns_ip(NULL, 0, "-n", name, "link", "set", "lo", "up", NULL);
+    return 0;
+}
+
+/* The model of direction dir of link i, seeded as the simulator seeds it. */
+static tw_link *model_create(const tw_scenario *sc, uint32_t i, uint32_t dir)
+{
+    tw_link_config lc = sc->links[i].dir[dir];
+    lc.header_bytes = TW_ETH_HEADER_LEN;
+    lc.pool_frames = lc.queue_packets_limit + 4096;
+    lc.pool_frames = lc.pool_frames > TW_LINK_FRAMES_MAX ? TW_LINK_FRAMES_MAX : lc.pool_frames;
+    lc.stream = tw_world_link_stream(i, dir);
+    tw_link *m = calloc(1, sizeof(tw_link));
+    int rc = tw_link_init(m, &lc, sc->seed);
+    TW_ASSERT(rc == 0); /* the loader checked the configuration */
+    return m;
+}
+
 static int make_namespaces(tw_live *l, char *why, size_t why_len)
 {
     char err[512];
     const tw_scenario *sc = l->sc;
     for (uint32_t h = 0; h < sc->host_count; h++) {
         lhost *lh = &l->hosts[h];
-        snprintf(lh->ns, sizeof lh->ns, "%s%s-%s", TW_NETNS_PREFIX, l->run, sc->hosts[h].name);
-        if (tw_netns_ip(err, sizeof err, "netns", "add", lh->ns, NULL) < 0) {
-            return WHY("cannot create network namespaces (CAP_SYS_ADMIN?): %s", err);
+        bool fwd_on = sc->hosts[h].kind == TW_SCENARIO_HOST_KERNEL && sc->hosts[h].router;
+        int rc = make_ns(lh->ns, l->run, sc->hosts[h].name, fwd_on, why, why_len);
+        lh->ns_made = rc == 0;
+        if (rc) {
+            return rc;
         }
-        lh->ns_made = true;
-        int saved;
-        if (tw_netns_enter(lh->ns, &saved) < 0) {
-            return WHY("cannot enter namespace %s", lh->ns);
-        }
-        /* IPv6 would send router solicitations and ND into twin's IPv4
-         * stacks (counted drops that no scenario asked for). */
-        tw_netns_sysctl("net/ipv6/conf/default/disable_ipv6", "1");
-        tw_netns_sysctl("net/ipv6/conf/all/disable_ipv6", "1");
-        if (sc->hosts[h].kind == TW_SCENARIO_HOST_KERNEL && sc->hosts[h].router) {
-            tw_netns_sysctl("net/ipv4/ip_forward", "1");
-        }
-        tw_netns_leave(saved);
-        tw_netns_ip(NULL, 0, "-n", lh->ns, "link", "set", "lo", "up", NULL);
     }
     for (uint32_t s = 0; s < sc->switch_count; s++) {
-        snprintf(l->switch_ns[s], TW_NETNS_NAME_MAX, "%s%s-%s", TW_NETNS_PREFIX, l->run,
-                 sc->switches[s].name);
-        if (tw_netns_ip(err, sizeof err, "netns", "add", l->switch_ns[s], NULL) < 0) {
-            return WHY("cannot create network namespaces: %s", err);
-        }
-        l->switch_made[s] = true;
-        int saved;
-        if (tw_netns_enter(l->switch_ns[s], &saved) == 0) {
-            tw_netns_sysctl("net/ipv6/conf/default/disable_ipv6", "1");
-            tw_netns_sysctl("net/ipv6/conf/all/disable_ipv6", "1");
-            tw_netns_leave(saved);
+        int rc = make_ns(l->switch_ns[s], l->run, sc->switches[s].name, false, why, why_len);
+        l->switch_made[s] = rc == 0;
+        if (rc) {
+            return rc;
         }
         if (tw_netns_ip(err, sizeof err, "-n", l->switch_ns[s], "link", "add", "br0", "type",
                         "bridge", NULL) < 0) {
@@ -849,18 +869,14 @@ static int make_fwd(tw_live *l, uint32_t i, char ns[2][TW_NETNS_NAME_MAX], char 
     f->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&f->mu, NULL);
     f->ops = &tw_dev_poll_ops;
-    snprintf(f->ns, sizeof f->ns, "%s%s-fw%u", TW_NETNS_PREFIX, l->run, i);
-    if (tw_netns_ip(err, sizeof err, "netns", "add", f->ns, NULL) < 0) {
-        return WHY("cannot create the forwarding namespace: %s", err);
+    char what[16];
+    snprintf(what, sizeof what, "fw%u", i);
+    int rc = make_ns(f->ns, l->run, what, false, why, why_len);
+    f->ns_made = rc == 0;
+    if (rc) {
+        return rc;
     }
-    f->ns_made = true;
     int saved;
-    if (tw_netns_enter(f->ns, &saved) < 0) {
-        return WHY("cannot enter namespace %s", f->ns);
-    }
-    tw_netns_sysctl("net/ipv6/conf/default/disable_ipv6", "1");
-    tw_netns_sysctl("net/ipv6/conf/all/disable_ipv6", "1");
-    tw_netns_leave(saved);
     uint32_t mtu = lk->dir[0].mtu > lk->dir[1].mtu ? lk->dir[0].mtu : lk->dir[1].mtu;
     char mtus[16];
     snprintf(mtus, sizeof mtus, "%u", mtu ? mtu : 1500);
@@ -876,7 +892,7 @@ static int make_fwd(tw_live *l, uint32_t i, char ns[2][TW_NETNS_NAME_MAX], char 
             return WHY("cannot enter namespace %s", f->ns);
         }
         tw_netns_offloads_off(mine);
-        int rc = f->ops->open(&f->dev[e], mine, (mtu ? mtu : 1500) + TW_ETH_HEADER_LEN + 4, 4096);
+        rc = f->ops->open(&f->dev[e], mine, (mtu ? mtu : 1500) + TW_ETH_HEADER_LEN + 4, 4096);
         tw_netns_leave(saved);
         if (rc < 0) {
             f->dev[e] = NULL;
@@ -885,15 +901,7 @@ static int make_fwd(tw_live *l, uint32_t i, char ns[2][TW_NETNS_NAME_MAX], char 
         }
     }
     for (uint32_t d = 0; d < 2; d++) {
-        tw_link_config lc = lk->dir[d];
-        lc.header_bytes = TW_ETH_HEADER_LEN;
-        lc.pool_frames = lc.queue_packets_limit + 4096;
-        lc.pool_frames = lc.pool_frames > TW_LINK_FRAMES_MAX ? TW_LINK_FRAMES_MAX : lc.pool_frames;
-        lc.stream = tw_world_link_stream(i, d);
-        f->model[d] = calloc(1, sizeof(tw_link));
-        if (tw_link_init(f->model[d], &lc, l->sc->seed) < 0) {
-            return -TW_EINVAL;
-        }
+        f->model[d] = model_create(l->sc, i, d);
     }
     return 0;
 }
@@ -1060,18 +1068,7 @@ static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_l
         if (k == 1 && far_twin) {
             break;
         }
-        tw_link_config lc = lk->dir[dir];
-        lc.header_bytes = TW_ETH_HEADER_LEN;
-        lc.pool_frames = lc.queue_packets_limit + 4096;
-        if (lc.pool_frames > TW_LINK_FRAMES_MAX) {
-            lc.pool_frames = TW_LINK_FRAMES_MAX;
-        }
-        lc.stream = tw_world_link_stream(si->link, dir);
-        tw_link **slot = k == 0 ? &p->out : &p->in;
-        *slot = calloc(1, sizeof(tw_link));
-        if (tw_link_init(*slot, &lc, sc->seed) < 0) {
-            return -TW_EINVAL;
-        }
+        *(k == 0 ? &p->out : &p->in) = model_create(sc, si->link, dir);
     }
     return 0;
 }
