@@ -206,7 +206,7 @@ int tw_netns_cleanup_stale(void)
     int count = 0;
     while ((e = readdir(d)) != NULL && count < 256) {
         if (stale(e->d_name) && strlen(e->d_name) < TW_NETNS_NAME_MAX) {
-            snprintf(names[count++], TW_NETNS_NAME_MAX, "%s", e->d_name);
+            snprintf(names[count++], TW_NETNS_NAME_MAX, "%.63s", e->d_name);
         }
     }
     closedir(d);
