@@ -845,9 +845,12 @@ void tw_scen_each_metric(tw_scen_ctx *c, tw_scen_metric_fn fn, void *ctx)
             }
         }
         for (uint32_t k = 0; k < c->sc->hosts[h].cores; k++) {
-            snprintf(path, sizeof path, "host.%s.core.%u.busy", c->sc->hosts[h].name, k);
-            if (tw_scen_metric_get(c, path, &v)) {
-                fn(ctx, path, v);
+            for (int e = 0; e < 2; e++) {
+                snprintf(path, sizeof path, "host.%s.core.%u.%s", c->sc->hosts[h].name, k,
+                         e ? "events" : "busy");
+                if (tw_scen_metric_get(c, path, &v)) {
+                    fn(ctx, path, v);
+                }
             }
         }
     }

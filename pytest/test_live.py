@@ -271,3 +271,22 @@ def test_live_kernel_to_kernel_link_is_shaped_by_the_link_model(twin_bin):
     rtt_min = float(re.search(r"= ([\d.]+)/", ping.stdout).group(1))
     assert 40.0 <= rtt_min < 1000.0, ping.stdout
     assert rc == 0, out + err
+
+
+def test_live_flow_lands_on_the_simulators_core(twin_bin, run_twin, tmp_path):
+    """Share-nothing steering is the same in both worlds: the core that
+    serves the one flow in the simulator (the busiest) is the one the live
+    driver feeds it to (the one with the inputs)."""
+    import json
+    path = LIVE / "rss_steering.yaml"
+    rc, out, err = run_twin("run", path, "--report", tmp_path / "sim.json")
+    assert rc == 0, out + err
+    rc, out, err = run_live(twin_bin, path, "--backend", "poll", report=tmp_path / "live.json")
+    assert rc == 0, out + err
+    sim = json.loads((tmp_path / "sim.json").read_text())["metrics"]
+    live = json.loads((tmp_path / "live.json").read_text())["metrics"]
+    busy = [sim[f"host.server.core.{k}.busy"] for k in range(4)]
+    inputs = [live[f"host.server.core.{k}.events"] for k in range(4)]
+    core = busy.index(max(busy))
+    assert inputs.index(max(inputs)) == core, (busy, inputs)
+    assert inputs[core] >= 500  # every request, on that core
