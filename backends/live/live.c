@@ -1028,7 +1028,14 @@ static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_l
         return WHY("cannot enter namespace %s", lh->ns);
     }
     uint32_t frame_max = si->mtu + TW_ETH_HEADER_LEN + 4;
-    int rc = p->ops->open(&p->dev, dev_name, frame_max, 4096);
+    /* Buffers (the UMEM, the socket buffers) for the link's queue both
+     * ways: what the scenario lets be in flight towards this host. */
+    const tw_scenario_link *ql = &sc->links[si->link];
+    uint32_t q = ql->dir[0].queue_packets_limit > ql->dir[1].queue_packets_limit
+                     ? ql->dir[0].queue_packets_limit
+                     : ql->dir[1].queue_packets_limit;
+    uint32_t frames = 2 * q < 256 ? 256 : 2 * q > 8192 ? 8192 : 2 * q;
+    int rc = p->ops->open(&p->dev, dev_name, frame_max, frames);
     tw_netns_leave(saved);
     if (rc < 0) {
         p->dev = NULL;
