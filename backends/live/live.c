@@ -259,7 +259,7 @@ static bool cut(const tw_live *l, uint32_t from, uint32_t to)
     }
     for (uint32_t i = 0; i < l->sc->fault_count; i++) {
         const tw_scenario_fault *f = &l->sc->faults[i];
-        if (!l->part_active[i]) {
+        if (!__atomic_load_n(&l->part_active[i], __ATOMIC_RELAXED)) {
             continue;
         }
         if (in_side(f->side_a, f->side_a_count, from) && in_side(f->side_b, f->side_b_count, to)) {
@@ -307,7 +307,7 @@ static void transmit(lcore *c, tw_ns now, uint32_t iface, const uint8_t *frame, 
     port *p = &h->ports[iface];
     if (len >= TW_ETH_HEADER_LEN && !(frame[0] & 1) &&
         cut(c->l, (uint32_t)(h - c->l->hosts), host_of_mac(c->l, frame))) {
-        c->l->partition_drops++;
+        __atomic_fetch_add(&c->l->partition_drops, 1, __ATOMIC_RELAXED);
         return;
     }
     pthread_mutex_lock(&p->mu);
@@ -382,7 +382,7 @@ static void steer(lcore *c0, tw_ns now, uint32_t iface, const uint8_t *frame, si
     }
     uint32_t self = (uint32_t)(h - c0->l->hosts);
     if (cut(c0->l, host_of_mac(c0->l, frame + 6), self)) {
-        c0->l->partition_drops++;
+        __atomic_fetch_add(&c0->l->partition_drops, 1, __ATOMIC_RELAXED);
         return;
     }
     if (is_arp_reply(frame, len)) {
@@ -599,7 +599,7 @@ static tw_ns faults_apply(tw_live *l, tw_ns now)
         next = edge < next ? edge : next;
         switch (f->kind) {
         case TW_SCENARIO_FAULT_PARTITION:
-            l->part_active[i] = on;
+            __atomic_store_n(&l->part_active[i], on, __ATOMIC_RELAXED); /* read by every core */
             break;
         case TW_SCENARIO_FAULT_LINK_DOWN:
         case TW_SCENARIO_FAULT_LINK_UP:
