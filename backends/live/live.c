@@ -526,7 +526,12 @@ static void *core_main(void *arg)
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(c->cpu, &set);
-        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+        int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+        if (rc != 0) {
+            /* The run goes on unpinned: pinning is a hint (live.cpus). */
+            fprintf(stderr, "twin: host '%s' core %u: cannot pin to CPU %d: %s\n",
+                    l->sc->hosts[c->h - l->hosts].name, c->core, c->cpu, strerror(rc));
+        }
     }
     struct pollfd pfd[1 + TW_WORLD_IFACES_MAX];
     uint32_t npfd = 1;
