@@ -179,6 +179,23 @@ static void drain_efd(int efd)
     (void)k;
 }
 
+/* Blocks until `next` (ns since start; TW_NS_NEVER: no deadline), at most
+ * `cap` ns, or until one of the fds is readable. pfd[0] is the caller's
+ * eventfd: work that arrived while it was busy is already counted there,
+ * so no wake-up is lost between its last look and this wait. */
+static void wait_until(const tw_live *l, struct pollfd *pfd, nfds_t n, tw_ns next, tw_ns cap)
+{
+    tw_ns now = tw_live_now(l);
+    if (next <= now) {
+        return;
+    }
+    tw_ns wait = next == TW_NS_NEVER ? cap : next - now < cap ? next - now : cap;
+    struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
+    if (ppoll(pfd, n, wait == TW_NS_NEVER ? NULL : &ts, NULL) > 0 && (pfd[0].revents & POLLIN)) {
+        drain_efd(pfd[0].fd);
+    }
+}
+
 static void mailbox_init(mailbox *mb)
 {
     pthread_mutex_init(&mb->mu, NULL);
@@ -547,22 +564,7 @@ static void *core_main(void *arg)
         tw_ns next = turn(c);
         c->turns++;
         pthread_mutex_unlock(&c->turn);
-        tw_ns now = tw_live_now(l);
-        if (next <= now) {
-            continue;
-        }
-        /* Work may have arrived while the turn ran: the eventfd holds it. */
-        struct timespec ts, *tp = NULL;
-        if (next != TW_NS_NEVER) {
-            tw_ns wait = next - now;
-            ts.tv_sec = (time_t)(wait / 1000000000u);
-            ts.tv_nsec = (long)(wait % 1000000000u);
-            tp = &ts;
-        }
-        int k = ppoll(pfd, npfd, tp, NULL);
-        if (k > 0 && (pfd[0].revents & POLLIN)) {
-            drain_efd(c->efd);
-        }
+        wait_until(l, pfd, npfd, next, TW_NS_NEVER);
     }
     return NULL;
 }
@@ -655,13 +657,8 @@ void tw_live_run_until(tw_live *l, tw_ns until)
         next = d < next ? d : next;
         next = until < next ? until : next;
         /* Wake at least every 50 ms to notice a signal. */
-        tw_ns wait = next > now ? next - now : 0;
-        wait = wait > TW_MS(50) ? TW_MS(50) : wait;
-        struct timespec ts = {(time_t)(wait / 1000000000u), (long)(wait % 1000000000u)};
         struct pollfd pfd = {.fd = l->ctl_efd, .events = POLLIN};
-        if (ppoll(&pfd, 1, &ts, NULL) > 0) {
-            drain_efd(l->ctl_efd);
-        }
+        wait_until(l, &pfd, 1, next, TW_MS(50));
     }
 }
 
@@ -856,19 +853,7 @@ static void *fwd_main(void *arg)
             next = dn < next ? dn : next;
         }
         pthread_mutex_unlock(&f->mu);
-        tw_ns now = tw_live_now(l);
-        if (next <= now) {
-            continue;
-        }
-        struct timespec ts, *tp = NULL;
-        if (next != TW_NS_NEVER) {
-            ts.tv_sec = (time_t)((next - now) / 1000000000u);
-            ts.tv_nsec = (long)((next - now) % 1000000000u);
-            tp = &ts;
-        }
-        if (ppoll(pfd, 3, tp, NULL) > 0 && (pfd[0].revents & POLLIN)) {
-            drain_efd(f->efd);
-        }
+        wait_until(l, pfd, 3, next, TW_NS_NEVER);
     }
     return NULL;
 }
