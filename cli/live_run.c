@@ -53,6 +53,7 @@ static int64_t lv_spawn(void *w, uint32_t worker, uint32_t type, const void *arg
     return tw_live_spawn(w, worker, type, args, len);
 }
 static void lv_kill(void *w, tw_addr task) { tw_live_kill(w, task); }
+static uint32_t lv_crashes(void *w, uint32_t host) { return tw_live_crashes(w, host); }
 /* A live run has no trace: its hash is 0, by definition. */
 static uint64_t lv_trace_hash(void *w) { return 0; }
 static uint64_t lv_events(void *w) { return tw_live_turns(w); }
@@ -84,6 +85,7 @@ static const tw_scen_world_ops live_ops = {
     .stack = lv_stack,
     .core_stat = lv_core_stat,
     .link = lv_link,
+    .crashes = lv_crashes,
     .extra_metrics = lv_extra_metrics,
     .spawn = lv_spawn,
     .kill = lv_kill,

@@ -290,3 +290,14 @@ def test_live_flow_lands_on_the_simulators_core(twin_bin, run_twin, tmp_path):
     core = busy.index(max(busy))
     assert inputs.index(max(inputs)) == core, (busy, inputs)
     assert inputs[core] >= 500  # every request, on that core
+
+
+def test_live_crash_restart_and_stall(twin_bin):
+    """The simulator's crash_restart.yaml, live: the server host crashes
+    (its stacks and tasks gone), comes back as a new incarnation whose apps
+    the controller respawns, and one of its cores stalls; the client
+    recovers within the file's bound."""
+    rc, out, err = run_live(twin_bin, REPO_ROOT / "scenarios" / "crash_restart.yaml",
+                            "--backend", "poll")
+    assert rc == 0, out + err
+    assert "✓ host.server.crashes == 1" in out

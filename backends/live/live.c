@@ -95,12 +95,18 @@ typedef struct lcore {
     uint64_t inputs;
     uint64_t turns;
     uint8_t *scratch; /* one steered frame, popped */
+    tw_ns stall_until; /* a stall fault: no turn before then (atomic) */
 } lcore;
 
 typedef struct lhost {
     char ns[TW_NETNS_NAME_MAX];
     bool twin;
     bool ns_made;
+    tw_world_host_config hc; /* for a restart: the same cores again */
+    bool up;                 /* false between a crash and its restart */
+    uint32_t incarnation;
+    uint32_t crashes;
+    uint64_t down_drops; /* frames that reached it while it was down */
     tw_rss rss;
     lcore *cores;
     uint32_t ncores;
@@ -144,6 +150,7 @@ struct tw_live {
     struct timespec t0;
     _Atomic bool stop;
     bool *part_active; /* per scenario fault: a partition in force, a link fault applied */
+    uint8_t *fault_done; /* per scenario fault: 1 started, 2 ended (crash, stall, clog) */
     pid_t programs[PROGRAMS_MAX];
     uint32_t nprograms;
     uint64_t partition_drops;
@@ -496,9 +503,39 @@ static tw_ns service_ports(lcore *c0, tw_ns now)
 
 /* ---- a core's loop ---------------------------------------------------------- */
 
+/* A crashed host's core: what reaches it is dropped, as by a powered-off
+ * machine; its device is still read (by core 0), so nothing piles up. */
+static tw_ns turn_down(lcore *c)
+{
+    tw_msg m;
+    while (mailbox_pop(&c->box, &m)) {
+    }
+    pthread_mutex_lock(&c->fmu);
+    c->h->down_drops += tw_ring_len(&c->frames);
+    tw_ring_clear(&c->frames);
+    pthread_mutex_unlock(&c->fmu);
+    if (c->core != 0) {
+        return TW_NS_NEVER;
+    }
+    tw_dev_frame fr[TW_DEV_BATCH];
+    for (uint32_t i = 0; i < c->h->nports; i++) {
+        port *p = &c->h->ports[i];
+        pthread_mutex_lock(&p->mu);
+        int n;
+        while ((n = p->ops->rx(p->dev, fr, TW_DEV_BATCH)) > 0) {
+            c->h->down_drops += (uint64_t)n;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    return TW_NS_NEVER;
+}
+
 static tw_ns turn(lcore *c)
 {
     tw_live *l = c->l;
+    if (!c->h->up) {
+        return turn_down(c);
+    }
     tw_ns now = tw_live_now(l);
     tw_msg m;
     while (mailbox_pop(&c->box, &m)) {
@@ -560,6 +597,13 @@ static void *core_main(void *arg)
         }
     }
     while (!atomic_load(&l->stop)) {
+        tw_ns stall = __atomic_load_n(&c->stall_until, __ATOMIC_RELAXED);
+        if (tw_live_now(l) < stall) {
+            /* A stalled core does nothing, as a simulated busy one. */
+            struct pollfd none = {.fd = -1};
+            wait_until(l, &none, 1, stall, TW_MS(50));
+            continue;
+        }
         pthread_mutex_lock(&c->turn);
         tw_ns next = turn(c);
         c->turns++;
@@ -608,6 +652,133 @@ static void set_link_up(tw_live *l, uint32_t link, bool up, tw_ns now)
     }
 }
 
+static void note_controller(tw_live *l, uint32_t h, tw_world_note_kind kind)
+{
+    lhost *lh = &l->hosts[h];
+    tw_world_note note = {.kind = kind, .host = h, .first_worker = lh->cores[0].id,
+                          .cores = lh->ncores};
+    tw_msg m;
+    memset(&m, 0, sizeof(m));
+    m.mode = TW_MSG_DIRECT;
+    m.type = TW_MSG_WORLD;
+    m.source = TW_ADDR_CONTROLLER;
+    m.target = TW_ADDR_CONTROLLER;
+    m.len = sizeof(note);
+    memcpy(m.data, &note, sizeof(note));
+    route_msg(l, &m, UINT32_MAX);
+}
+
+static void host_turns(lhost *lh, bool on)
+{
+    for (uint32_t k = 0; k < lh->ncores; k++) {
+        if (on) {
+            pthread_mutex_lock(&lh->cores[k].turn);
+        } else {
+            pthread_mutex_unlock(&lh->cores[k].turn);
+        }
+    }
+}
+
+/* The simulator's crash (sim/world.c host_stop): the host loses its tasks,
+ * stacks and waiting frames; the controller is told. Between turns. */
+static void host_crash(tw_live *l, uint32_t h)
+{
+    lhost *lh = &l->hosts[h];
+    if (!lh->up) {
+        return;
+    }
+    host_turns(lh, true);
+    lh->up = false;
+    lh->incarnation++;
+    lh->crashes++;
+    for (uint32_t k = 0; k < lh->ncores; k++) {
+        lcore *c = &lh->cores[k];
+        tw_worker_free(&c->worker);
+        tw_stack_destroy(c->stack);
+        c->stack = NULL;
+    }
+    host_turns(lh, false);
+    note_controller(l, h, TW_WORLD_NOTE_CRASHED);
+}
+
+/* Back with fresh stacks and workers of its next incarnation, as the
+ * simulator's restart; the controller's program respawns the apps. */
+static void host_restart(tw_live *l, uint32_t h, tw_ns now)
+{
+    lhost *lh = &l->hosts[h];
+    if (lh->up) {
+        return;
+    }
+    host_turns(lh, true);
+    for (uint32_t k = 0; k < lh->ncores; k++) {
+        lcore *c = &lh->cores[k];
+        c->stack = tw_world_host_stack_build(&lh->hc, &lh->rss, l->sc->seed, h, lh->incarnation,
+                                             k, now);
+        tw_worker_config wc = {.id = c->id};
+        tw_world_host_worker_config(&lh->hc, c->stack, l->sc->seed, lh->incarnation, &wc);
+        tw_worker_init(&c->worker, &wc, now);
+    }
+    lh->up = true;
+    host_turns(lh, false);
+    for (uint32_t k = 0; k < lh->ncores; k++) {
+        wake(lh->cores[k].efd);
+    }
+    note_controller(l, h, TW_WORLD_NOTE_RESTARTED);
+}
+
+/* Holds the frames of a link's twin-run directions due from now until
+ * `until` (core/link's clog). */
+static void clog_link(tw_live *l, uint32_t link, tw_ns now, tw_ns until)
+{
+    fwd *f = l->fwds[link];
+    if (f) {
+        pthread_mutex_lock(&f->mu);
+        for (int d = 0; d < 2; d++) {
+            tw_link_clog(f->model[d], model_now(f->model[d], now), until);
+        }
+        pthread_mutex_unlock(&f->mu);
+        wake(f->efd);
+    }
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        lhost *lh = &l->hosts[h];
+        for (uint32_t i = 0; i < lh->nports; i++) {
+            port *p = &lh->ports[i];
+            if (p->link != link) {
+                continue;
+            }
+            pthread_mutex_lock(&p->mu);
+            tw_link_clog(p->out, model_now(p->out, now), until);
+            if (p->in) {
+                tw_link_clog(p->in, model_now(p->in, now), until);
+            }
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+/* The start and end of a crash, stall or clog, each applied once. */
+static void fault_edges(tw_live *l, uint32_t i, tw_ns now)
+{
+    const tw_scenario_fault *f = &l->sc->faults[i];
+    if (l->fault_done[i] == 0 && now >= f->at_ns) {
+        l->fault_done[i] = 1;
+        if (f->kind == TW_SCENARIO_FAULT_CRASH) {
+            host_crash(l, f->host);
+        } else if (f->kind == TW_SCENARIO_FAULT_STALL) {
+            lcore *c = &l->hosts[f->host].cores[f->core];
+            __atomic_store_n(&c->stall_until, f->until_ns, __ATOMIC_RELAXED);
+        } else if (f->kind == TW_SCENARIO_FAULT_CLOG) {
+            clog_link(l, f->link, now, f->until_ns);
+        }
+    }
+    if (l->fault_done[i] == 1 && now >= f->until_ns) {
+        l->fault_done[i] = 2;
+        if (f->kind == TW_SCENARIO_FAULT_CRASH) {
+            host_restart(l, f->host, now);
+        }
+    }
+}
+
 /* Applies the faults whose start or end is due; returns the next time one is. */
 static tw_ns faults_apply(tw_live *l, tw_ns now)
 {
@@ -629,7 +800,8 @@ static tw_ns faults_apply(tw_live *l, tw_ns now)
             }
             break;
         default:
-            break; /* refused at create */
+            fault_edges(l, i, now);
+            break;
         }
     }
     return next;
@@ -733,12 +905,13 @@ static int check_scenario(const tw_live *l, char *why, size_t why_len)
     const tw_scenario *sc = l->sc;
     for (uint32_t i = 0; i < sc->fault_count; i++) {
         const tw_scenario_fault *f = &sc->faults[i];
-        if (f->kind != TW_SCENARIO_FAULT_PARTITION && f->kind != TW_SCENARIO_FAULT_LINK_DOWN &&
-            f->kind != TW_SCENARIO_FAULT_LINK_UP) {
+        bool kernel = (f->kind == TW_SCENARIO_FAULT_CRASH || f->kind == TW_SCENARIO_FAULT_STALL) &&
+                      sc->hosts[f->host].kind == TW_SCENARIO_HOST_KERNEL;
+        if (kernel) {
             static const char *const names[] = {"partition", "link_down", "link_up", "clog",
                                                 "crash", "stall"};
-            return WHY("fault '%s' (line %u) is not supported in live mode (only partition, "
-                       "link_down and link_up are)", names[f->kind], f->line);
+            return WHY("fault '%s' (line %u) on kernel host '%s': twin crashes and stalls only "
+                       "its own hosts", names[f->kind], f->line, sc->hosts[f->host].name);
         }
     }
     return 0;
@@ -1086,8 +1259,10 @@ static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_l
 static int make_cores(tw_live *l, uint32_t h, uint32_t *next_id)
 {
     const tw_scenario_host *sh = &l->sc->hosts[h];
-    const tw_world_host_config *hc = &l->cfg.hosts[h];
     lhost *lh = &l->hosts[h];
+    lh->hc = l->cfg.hosts[h];
+    lh->up = true;
+    const tw_world_host_config *hc = &lh->hc;
     lh->ncores = hc->cores;
     lh->cores = calloc(lh->ncores, sizeof(lcore));
     tw_world_host_rss(&lh->rss, l->sc->seed, h, lh->ncores);
@@ -1134,6 +1309,7 @@ int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t w
     l->switch_ns = calloc(sc->switch_count ? sc->switch_count : 1, TW_NETNS_NAME_MAX);
     l->switch_made = calloc(sc->switch_count ? sc->switch_count : 1, sizeof(bool));
     l->part_active = calloc(sc->fault_count ? sc->fault_count : 1, sizeof(bool));
+    l->fault_done = calloc(sc->fault_count ? sc->fault_count : 1, 1);
     l->fwds = calloc(sc->link_count ? sc->link_count : 1, sizeof(fwd *));
     if (geteuid() != 0) {
         return WHY("live mode needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for namespaces)");
@@ -1312,8 +1488,10 @@ void tw_live_destroy(tw_live *l)
         }
         for (uint32_t k = 0; k < lh->ncores; k++) {
             lcore *c = &lh->cores[k];
-            tw_worker_free(&c->worker);
-            tw_stack_destroy(c->stack);
+            if (lh->up) {
+                tw_worker_free(&c->worker);
+                tw_stack_destroy(c->stack);
+            }
             tw_ring_free(&c->box.ring);
             tw_ring_free(&c->frames);
             free(c->scratch);
@@ -1350,6 +1528,7 @@ void tw_live_destroy(tw_live *l)
     free(l->switch_ns);
     free(l->switch_made);
     free(l->part_active);
+    free(l->fault_done);
     free(l);
 }
 
@@ -1365,13 +1544,13 @@ uint32_t tw_live_host_core(const tw_live *l, uint32_t host, uint32_t core)
 
 tw_worker *tw_live_worker(tw_live *l, uint32_t worker)
 {
-    return worker < l->nworkers ? &l->workers[worker]->worker : NULL;
+    return worker < l->nworkers && l->workers[worker]->h->up ? &l->workers[worker]->worker : NULL;
 }
 
 tw_stack *tw_live_stack(tw_live *l, uint32_t host, uint32_t core)
 {
     lhost *lh = &l->hosts[host];
-    return core < lh->ncores ? lh->cores[core].stack : NULL;
+    return core < lh->ncores && lh->up ? lh->cores[core].stack : NULL;
 }
 
 bool tw_live_core_stat(tw_live *l, uint32_t host, uint32_t core, const char *leaf, uint64_t *out)
@@ -1462,8 +1641,18 @@ uint64_t tw_live_drops(const tw_live *l, const char **name, uint32_t which)
     case 0: *name = "device_tx"; return tx;
     case 1: *name = "steer_ring"; return steer;
     case 2: *name = "partition"; return l->partition_drops;
+    case 3: {
+        uint64_t down = 0;
+        for (uint32_t h = 0; h < l->sc->host_count; h++) {
+            down += l->hosts[h].down_drops;
+        }
+        *name = "host_down";
+        return down;
+    }
     default: *name = NULL; return 0;
     }
 }
 
 const char *tw_live_netns(const tw_live *l, uint32_t host) { return l->hosts[host].ns; }
+
+uint32_t tw_live_crashes(const tw_live *l, uint32_t host) { return l->hosts[host].crashes; }

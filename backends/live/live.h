@@ -26,7 +26,10 @@
  * with an eventfd wake-up.
  *
  * Faults: partitions (filtered at the twin hosts' ports by the scenario's
- * MACs) and link down/up (the twin-owned directions of the link).
+ * MACs); link down/up and clog (on the link's models, wherever they run);
+ * crash and restart of a twin host (its stacks and workers dropped, then
+ * built again for the next incarnation, the controller told, as the
+ * simulator does); stall (the core's thread takes no turn until its end).
  *
  * Errors: tw_live_create returns -TW_ENOTSUP with `why` naming what this
  * machine or this scenario lacks for a live run (the runner exits 77), or
@@ -94,6 +97,8 @@ uint64_t tw_live_turns(const tw_live *l);
 /* Frames the devices refused or the steering rings dropped. */
 uint64_t tw_live_drops(const tw_live *l, const char **name, uint32_t which);
 
+/* Crash faults host h has had. */
+uint32_t tw_live_crashes(const tw_live *l, uint32_t host);
 /* The namespace of host h. */
 const char *tw_live_netns(const tw_live *l, uint32_t host);
 /* Runs argv in host h's namespace, output appended to log (NULL: discarded);
