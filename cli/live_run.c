@@ -325,6 +325,59 @@ static tw_dev_kind backend_of(const tw_scen_opts *o, const tw_scenario *sc, int 
 
 static void on_signal(int sig) { tw_live_interrupt(); }
 
+/* The live world of the scenario, its twin hosts configured as the
+ * simulator's. 0 or an exit status (77: this machine cannot). */
+static int build(tw_scen_ctx *c, tw_dev_kind backend, tw_live **out)
+{
+    const tw_scenario *sc = c->sc;
+    tw_world_host_config *hcs = calloc(sc->host_count, sizeof(tw_world_host_config));
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        int rc = sc->hosts[h].kind == TW_SCENARIO_HOST_TWIN ? tw_scen_host_config(c, h, &hcs[h]) : 0;
+        if (rc) {
+            free(hcs);
+            return rc;
+        }
+    }
+    tw_live_config lc = {.sc = sc, .hosts = hcs, .backend = backend, .pin = sc->live.pin,
+                         .registry = &tw_scen_app_registry, .program = &tw_scen_program,
+                         .program_ctx = c, .outq_max = 4 * sc->app_count + 64};
+    char why[512] = "";
+    int rc = tw_live_create(out, &lc, why, sizeof why);
+    free(hcs);
+    c->w = *out;
+    if (rc < 0) {
+        fprintf(stderr, "twin run: %s: live world: %s\n", c->o->file, why);
+        return rc == -TW_ENOTSUP ? TW_EXIT_SKIP : TW_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Starts the clock and the threads, runs the schedule, then judges with
+ * every thread held between turns. */
+static int run_and_judge(tw_scen_ctx *c, tw_live *lw, FILE *report, tw_scen_result *r)
+{
+    if (tw_live_start(lw) < 0) {
+        fprintf(stderr, "twin run: cannot start the driver threads\n");
+        return TW_EXIT_SKIP;
+    }
+    uint64_t t0 = tw_cli_wall_ns();
+    tw_scen_run_schedule(c);
+    uint64_t wall = tw_cli_wall_ns() - t0;
+    tw_live_lock(lw, true);
+    bool passed = tw_scen_judge_all(c, r);
+    if (tw_live_interrupted()) {
+        fprintf(stderr, "twin run: interrupted: the live world is being removed\n");
+        passed = r->passed = false;
+    }
+    r->events = tw_live_turns(lw);
+    tw_scen_print_summary(c, passed, r->failed, wall);
+    if (report) {
+        tw_scen_write_report(c, report, passed, wall);
+    }
+    tw_live_lock(lw, false);
+    return passed ? TW_EXIT_OK : TW_EXIT_FAILED;
+}
+
 int tw_live_scen_run(const tw_scen_opts *o, tw_scen_result *r)
 {
     memset(r, 0, sizeof(*r));
@@ -356,54 +409,23 @@ int tw_live_scen_run(const tw_scen_opts *o, tw_scen_result *r)
         rc = TW_EXIT_USAGE;
         goto out;
     }
-    tw_world_host_config *hcs = calloc(sc->host_count, sizeof(tw_world_host_config));
-    for (uint32_t h = 0; h < sc->host_count; h++) {
-        if (sc->hosts[h].kind == TW_SCENARIO_HOST_TWIN && (rc = tw_scen_host_config(&c, h, &hcs[h]))) {
-            free(hcs);
-            goto out;
-        }
-    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    tw_live_config lc = {.sc = sc, .hosts = hcs, .backend = backend, .pin = sc->live.pin,
-                         .registry = &tw_scen_app_registry, .program = &tw_scen_program,
-                         .program_ctx = &c, .outq_max = 4 * sc->app_count + 64};
-    char why[512] = "";
-    int lrc = tw_live_create(&lw, &lc, why, sizeof why);
-    free(hcs);
-    c.w = lw;
-    if (lrc < 0) {
-        fprintf(stderr, "twin run: %s: live world: %s\n", o->file, why);
-        rc = lrc == -TW_ENOTSUP ? TW_EXIT_SKIP : TW_EXIT_USAGE;
+    if ((rc = build(&c, backend, &lw))) {
         goto out;
     }
     snprintf(dir, sizeof dir, "/tmp/twin-live-XXXXXX");
     if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "twin run: cannot make a directory for the kernel hosts' programs: %s\n",
+                strerror(errno));
         dir[0] = '\0';
         rc = TW_EXIT_SKIP;
         goto out;
     }
-    if ((rc = start_programs(lw, &c, dir))) {
-        goto out;
+    if ((rc = start_programs(lw, &c, dir)) == 0) {
+        rc = run_and_judge(&c, lw, report, r);
     }
-    tw_live_start(lw);
-    uint64_t t0 = tw_cli_wall_ns();
-    tw_scen_run_schedule(&c);
-    uint64_t wall = tw_cli_wall_ns() - t0;
-    tw_live_lock(lw, true);
-    bool passed = tw_scen_judge_all(&c, r);
-    if (tw_live_interrupted()) {
-        fprintf(stderr, "twin run: interrupted: the live world is being removed\n");
-        passed = r->passed = false;
-    }
-    r->events = tw_live_turns(lw);
-    tw_scen_print_summary(&c, passed, r->failed, wall);
-    if (report) {
-        tw_scen_write_report(&c, report, passed, wall);
-    }
-    tw_live_lock(lw, false);
-    rc = passed ? TW_EXIT_OK : TW_EXIT_FAILED;
 out:
     tw_live_destroy(lw);
     if (dir[0] && getenv("TWIN_LIVE_KEEP") == NULL) {

@@ -1106,71 +1106,55 @@ static void fwd_free(fwd *f)
     free(f);
 }
 
-/* A veth pair per link, each end in its namespace, named, addressed, up. */
-static int make_links(tw_live *l, char *why, size_t why_len)
+/* One end of link `lk` (in namespace ns, named ifn): a host's gets the
+ * scenario's MAC and, on a kernel host, its address; a switch's joins the
+ * bridge. Then the MTU, up, offloads off. */
+static int setup_end(tw_live *l, const tw_scenario_link *lk, int e, const char *ns,
+                     const char *ifn, char *why, size_t why_len)
 {
     char err[512];
     const tw_scenario *sc = l->sc;
-    for (uint32_t i = 0; i < sc->link_count; i++) {
-        const tw_scenario_link *lk = &sc->links[i];
-        char ns[2][TW_NETNS_NAME_MAX], ifn[2][16];
-        for (int e = 0; e < 2; e++) {
-            end_names(l, &lk->end[e], ns[e], ifn[e]);
+    const tw_scenario_end *end = &lk->end[e];
+    uint32_t m = lk->dir[e].mtu > lk->dir[1 - e].mtu ? lk->dir[e].mtu : lk->dir[1 - e].mtu;
+    if (end->kind == TW_SCENARIO_END_IFACE) {
+        const tw_scenario_iface *si = &sc->hosts[end->host].ifaces[end->iface];
+        bool kernel = sc->hosts[end->host].kind == TW_SCENARIO_HOST_KERNEL;
+        m = si->mtu;
+        char mac[24];
+        mac_str(si->mac, mac);
+        /* A bridge delivers frames for its ports' own MACs to itself:
+         * bridged (tap), the veth must not wear twin's. */
+        if (kernel || l->cfg.backend != TW_DEV_TAP) {
+            tw_netns_ip(NULL, 0, "-n", ns, "link", "set", ifn, "address", mac, NULL);
         }
-        if (needs_fwd(sc, i)) {
-            int rc = make_fwd(l, i, ns, ifn, why, why_len);
-            if (rc) {
-                return rc;
-            }
-        } else if (tw_netns_ip(err, sizeof err, "-n", ns[0], "link", "add", ifn[0], "type",
-                               "veth", "peer", "name", ifn[1], "netns", ns[1], NULL) < 0) {
-            return WHY("cannot create a veth pair: %s", err);
+        char a[32];
+        ipv4_str(si->addr, si->prefix_len, a);
+        if (kernel && tw_netns_ip(err, sizeof err, "-n", ns, "addr", "add", a, "dev", ifn, NULL) < 0) {
+            return WHY("cannot address %s: %s", ifn, err);
         }
-        for (int e = 0; e < 2; e++) {
-            const tw_scenario_end *end = &lk->end[e];
-            char mtu[16];
-            uint32_t m = lk->dir[e].mtu > lk->dir[1 - e].mtu ? lk->dir[e].mtu : lk->dir[1 - e].mtu;
-            if (end->kind == TW_SCENARIO_END_IFACE) {
-                const tw_scenario_iface *si = &sc->hosts[end->host].ifaces[end->iface];
-                m = si->mtu;
-                char mac[24];
-                mac_str(si->mac, mac);
-                /* A bridge delivers frames for its ports' own MACs to
-                 * itself: bridged (tap), the veth must not wear twin's. */
-                if (sc->hosts[end->host].kind == TW_SCENARIO_HOST_KERNEL ||
-                    l->cfg.backend != TW_DEV_TAP) {
-                    tw_netns_ip(NULL, 0, "-n", ns[e], "link", "set", ifn[e], "address", mac, NULL);
-                }
-                if (sc->hosts[end->host].kind == TW_SCENARIO_HOST_KERNEL) {
-                    char a[32];
-                    ipv4_str(si->addr, si->prefix_len, a);
-                    if (tw_netns_ip(err, sizeof err, "-n", ns[e], "addr", "add", a, "dev", ifn[e],
-                                    NULL) < 0) {
-                        return WHY("cannot address %s: %s", ifn[e], err);
-                    }
-                }
-            } else {
-                tw_netns_ip(NULL, 0, "-n", ns[e], "link", "set", ifn[e], "master", "br0", NULL);
-            }
-            snprintf(mtu, sizeof mtu, "%u", m ? m : 1500);
-            if (tw_netns_ip(err, sizeof err, "-n", ns[e], "link", "set", ifn[e], "mtu", mtu, "up",
-                            NULL) < 0) {
-                return WHY("cannot bring %s up: %s", ifn[e], err);
-            }
-            int saved;
-            if (tw_netns_enter(ns[e], &saved) == 0) {
-                tw_netns_offloads_off(ifn[e]);
-                tw_netns_leave(saved);
-            }
-        }
+    } else {
+        tw_netns_ip(NULL, 0, "-n", ns, "link", "set", ifn, "master", "br0", NULL);
     }
-    /* Kernel hosts' routes, once every address is in place. */
-    for (uint32_t h = 0; h < sc->host_count; h++) {
-        const tw_scenario_host *sh = &sc->hosts[h];
-        if (sh->kind != TW_SCENARIO_HOST_KERNEL) {
-            continue;
-        }
-        for (uint32_t r = 0; r < sh->route_count; r++) {
+    char mtu[16];
+    snprintf(mtu, sizeof mtu, "%u", m ? m : 1500);
+    if (tw_netns_ip(err, sizeof err, "-n", ns, "link", "set", ifn, "mtu", mtu, "up", NULL) < 0) {
+        return WHY("cannot bring %s up: %s", ifn, err);
+    }
+    int saved;
+    if (tw_netns_enter(ns, &saved) == 0) {
+        tw_netns_offloads_off(ifn);
+        tw_netns_leave(saved);
+    }
+    return 0;
+}
+
+/* Kernel hosts' routes, once every address is in place. */
+static int make_routes(tw_live *l, char *why, size_t why_len)
+{
+    char err[512];
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        const tw_scenario_host *sh = &l->sc->hosts[h];
+        for (uint32_t r = 0; sh->kind == TW_SCENARIO_HOST_KERNEL && r < sh->route_count; r++) {
             char dst[32], via[32];
             ipv4_str(sh->routes[r].dest, sh->routes[r].prefix_len, dst);
             ipv4_str(sh->routes[r].via, 255, via);
@@ -1181,6 +1165,35 @@ static int make_links(tw_live *l, char *why, size_t why_len)
         }
     }
     return 0;
+}
+
+/* A veth pair per link (or two and a forwarding element between them),
+ * each end in its namespace, named, addressed, up. */
+static int make_links(tw_live *l, char *why, size_t why_len)
+{
+    char err[512];
+    const tw_scenario *sc = l->sc;
+    for (uint32_t i = 0; i < sc->link_count; i++) {
+        const tw_scenario_link *lk = &sc->links[i];
+        char ns[2][TW_NETNS_NAME_MAX], ifn[2][16];
+        for (int e = 0; e < 2; e++) {
+            end_names(l, &lk->end[e], ns[e], ifn[e]);
+        }
+        int rc = 0;
+        if (needs_fwd(sc, i)) {
+            rc = make_fwd(l, i, ns, ifn, why, why_len);
+        } else if (tw_netns_ip(err, sizeof err, "-n", ns[0], "link", "add", ifn[0], "type",
+                               "veth", "peer", "name", ifn[1], "netns", ns[1], NULL) < 0) {
+            rc = WHY("cannot create a veth pair: %s", err);
+        }
+        for (int e = 0; e < 2 && rc == 0; e++) {
+            rc = setup_end(l, lk, e, ns[e], ifn[e], why, why_len);
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    return make_routes(l, why, why_len);
 }
 
 static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_len)
@@ -1438,6 +1451,66 @@ pid_t tw_live_fork(tw_live *l, uint32_t host, void (*fn)(void *arg), void *arg)
 
 /* ---- teardown ------------------------------------------------------------------ */
 
+/* Ends the kernel hosts' programs: SIGTERM to each process group, SIGKILL
+ * to what is still there a second later. */
+static void programs_end(tw_live *l)
+{
+    for (uint32_t i = 0; i < l->nprograms; i++) {
+        kill(-l->programs[i], SIGTERM);
+    }
+    for (uint32_t i = 0; i < l->nprograms; i++) {
+        int st;
+        for (int t = 0; t < 40 && waitpid(l->programs[i], &st, WNOHANG) == 0; t++) {
+            usleep(50000);
+            if (t == 20) {
+                kill(-l->programs[i], SIGKILL);
+            }
+        }
+    }
+}
+
+static void host_free(tw_live *l, uint32_t h)
+{
+    lhost *lh = &l->hosts[h];
+    for (uint32_t i = 0; i < lh->nports; i++) {
+        port *p = &lh->ports[i];
+        if (p->dev) {
+            p->ops->close(p->dev);
+        }
+        for (int k = 0; k < 2; k++) {
+            tw_link *m = k ? p->in : p->out;
+            if (m) {
+                tw_link_free(m);
+                free(m);
+            }
+        }
+    }
+    for (uint32_t k = 0; k < lh->ncores; k++) {
+        lcore *c = &lh->cores[k];
+        if (lh->up) {
+            tw_worker_free(&c->worker);
+            tw_stack_destroy(c->stack);
+        }
+        tw_ring_free(&c->box.ring);
+        tw_ring_free(&c->frames);
+        free(c->scratch);
+        close(c->efd);
+    }
+    /* Deleting a namespace frees its interfaces (and their XDP programs)
+     * later, in the kernel's cleanup work; deleting the twin host's veths
+     * first frees them now. */
+    for (uint32_t i = 0; lh->ns_made && i < l->sc->hosts[h].iface_count; i++) {
+        char ifname[16];
+        snprintf(ifname, sizeof ifname, "%.15s", l->sc->hosts[h].ifaces[i].name);
+        tw_netns_ip(NULL, 0, "-n", lh->ns, "link", "del", ifname, NULL);
+    }
+    free(lh->cores);
+    free(lh->ports);
+    if (lh->ns_made) {
+        tw_netns_ip(NULL, 0, "netns", "del", lh->ns, NULL);
+    }
+}
+
 void tw_live_destroy(tw_live *l)
 {
     if (l == NULL) {
@@ -1457,61 +1530,11 @@ void tw_live_destroy(tw_live *l)
     }
     free(l->fwds);
     l->fwds = NULL;
-    for (uint32_t i = 0; i < l->nprograms; i++) {
-        kill(-l->programs[i], SIGTERM);
+    programs_end(l);
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        host_free(l, h);
     }
-    for (uint32_t i = 0; i < l->nprograms; i++) {
-        int st;
-        for (int t = 0; t < 40 && waitpid(l->programs[i], &st, WNOHANG) == 0; t++) {
-            usleep(50000);
-            if (t == 20) {
-                kill(-l->programs[i], SIGKILL);
-            }
-        }
-    }
-    const tw_scenario *sc = l->sc;
-    for (uint32_t h = 0; h < sc->host_count; h++) {
-        lhost *lh = &l->hosts[h];
-        for (uint32_t i = 0; i < lh->nports; i++) {
-            port *p = &lh->ports[i];
-            if (p->dev) {
-                p->ops->close(p->dev);
-            }
-            if (p->out) {
-                tw_link_free(p->out);
-                free(p->out);
-            }
-            if (p->in) {
-                tw_link_free(p->in);
-                free(p->in);
-            }
-        }
-        for (uint32_t k = 0; k < lh->ncores; k++) {
-            lcore *c = &lh->cores[k];
-            if (lh->up) {
-                tw_worker_free(&c->worker);
-                tw_stack_destroy(c->stack);
-            }
-            tw_ring_free(&c->box.ring);
-            tw_ring_free(&c->frames);
-            free(c->scratch);
-            close(c->efd);
-        }
-        /* Deleting a namespace frees its interfaces (and their XDP
-         * programs) later, in the kernel's cleanup work; deleting the
-         * twin host's veths first frees them now. */
-        for (uint32_t i = 0; lh->ns_made && i < sc->hosts[h].iface_count; i++) {
-            char ifname[16];
-            snprintf(ifname, sizeof ifname, "%.15s", sc->hosts[h].ifaces[i].name);
-            tw_netns_ip(NULL, 0, "-n", lh->ns, "link", "del", ifname, NULL);
-        }
-        free(lh->cores);
-        free(lh->ports);
-        if (lh->ns_made) {
-            tw_netns_ip(NULL, 0, "netns", "del", lh->ns, NULL);
-        }
-    }
-    for (uint32_t s = 0; s < sc->switch_count; s++) {
+    for (uint32_t s = 0; s < l->sc->switch_count; s++) {
         if (l->switch_made[s]) {
             tw_netns_ip(NULL, 0, "netns", "del", l->switch_ns[s], NULL);
         }
