@@ -138,7 +138,7 @@ def test_live_ping_reaches_twin_stack(twin_bin, backend, tmp_path):
 # ---- the same scenarios in both worlds --------------------------------------------
 
 
-SCENARIOS = ["udp_echo", "bulk_lossy", "http_load", "partition_heal"]
+SCENARIOS = ["udp_echo", "bulk_lossy", "http_load", "partition_heal", "link_faults"]
 
 
 @pytest.mark.parametrize("mode", ["sim", "live"])

@@ -625,15 +625,29 @@ static void ctl_drain(tw_live *l, tw_ns now)
     }
 }
 
-static void set_link_up(tw_live *l, uint32_t link, bool up, tw_ns now)
+typedef enum model_op { MODEL_UP, MODEL_DOWN, MODEL_CLOG } model_op;
+
+static void model_apply(tw_link *m, tw_ns now, model_op op, tw_ns until)
+{
+    now = model_now(m, now);
+    if (op == MODEL_CLOG) {
+        tw_link_clog(m, now, until);
+    } else {
+        tw_link_set_up(m, now, op == MODEL_UP);
+    }
+}
+
+/* Applies a link fault to every model of the link, wherever it runs (its
+ * forwarding element, its twin hosts' ports), under the owner's mutex. */
+static void link_models(tw_live *l, uint32_t link, tw_ns now, model_op op, tw_ns until)
 {
     fwd *f = l->fwds[link];
     if (f) {
         pthread_mutex_lock(&f->mu);
-        for (int d = 0; d < 2; d++) {
-            tw_link_set_up(f->model[d], model_now(f->model[d], now), up);
-        }
+        model_apply(f->model[0], now, op, until);
+        model_apply(f->model[1], now, op, until);
         pthread_mutex_unlock(&f->mu);
+        wake(f->efd);
     }
     for (uint32_t h = 0; h < l->sc->host_count; h++) {
         lhost *lh = &l->hosts[h];
@@ -643,11 +657,14 @@ static void set_link_up(tw_live *l, uint32_t link, bool up, tw_ns now)
                 continue;
             }
             pthread_mutex_lock(&p->mu);
-            tw_link_set_up(p->out, model_now(p->out, now), up);
+            model_apply(p->out, now, op, until);
             if (p->in) {
-                tw_link_set_up(p->in, model_now(p->in, now), up);
+                model_apply(p->in, now, op, until);
             }
             pthread_mutex_unlock(&p->mu);
+        }
+        if (lh->nports) {
+            wake(lh->cores[0].efd); /* core 0 releases what is now due later */
         }
     }
 }
@@ -726,35 +743,6 @@ static void host_restart(tw_live *l, uint32_t h, tw_ns now)
     note_controller(l, h, TW_WORLD_NOTE_RESTARTED);
 }
 
-/* Holds the frames of a link's twin-run directions due from now until
- * `until` (core/link's clog). */
-static void clog_link(tw_live *l, uint32_t link, tw_ns now, tw_ns until)
-{
-    fwd *f = l->fwds[link];
-    if (f) {
-        pthread_mutex_lock(&f->mu);
-        for (int d = 0; d < 2; d++) {
-            tw_link_clog(f->model[d], model_now(f->model[d], now), until);
-        }
-        pthread_mutex_unlock(&f->mu);
-        wake(f->efd);
-    }
-    for (uint32_t h = 0; h < l->sc->host_count; h++) {
-        lhost *lh = &l->hosts[h];
-        for (uint32_t i = 0; i < lh->nports; i++) {
-            port *p = &lh->ports[i];
-            if (p->link != link) {
-                continue;
-            }
-            pthread_mutex_lock(&p->mu);
-            tw_link_clog(p->out, model_now(p->out, now), until);
-            if (p->in) {
-                tw_link_clog(p->in, model_now(p->in, now), until);
-            }
-            pthread_mutex_unlock(&p->mu);
-        }
-    }
-}
 
 /* The start and end of a crash, stall or clog, each applied once. */
 static void fault_edges(tw_live *l, uint32_t i, tw_ns now)
@@ -768,7 +756,7 @@ static void fault_edges(tw_live *l, uint32_t i, tw_ns now)
             lcore *c = &l->hosts[f->host].cores[f->core];
             __atomic_store_n(&c->stall_until, f->until_ns, __ATOMIC_RELAXED);
         } else if (f->kind == TW_SCENARIO_FAULT_CLOG) {
-            clog_link(l, f->link, now, f->until_ns);
+            link_models(l, f->link, now, MODEL_CLOG, f->until_ns);
         }
     }
     if (l->fault_done[i] == 1 && now >= f->until_ns) {
@@ -796,7 +784,8 @@ static tw_ns faults_apply(tw_live *l, tw_ns now)
         case TW_SCENARIO_FAULT_LINK_UP:
             if (now >= f->at_ns && !l->part_active[i]) {
                 l->part_active[i] = true; /* applied: link faults have no end */
-                set_link_up(l, f->link, f->kind == TW_SCENARIO_FAULT_LINK_UP, now);
+                link_models(l, f->link, now,
+                            f->kind == TW_SCENARIO_FAULT_LINK_UP ? MODEL_UP : MODEL_DOWN, 0);
             }
             break;
         default:
