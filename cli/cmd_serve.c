@@ -39,6 +39,7 @@ typedef struct serve_opts {
     uint64_t cores;
     tw_ns duration; /* 0: until a signal */
     bool quiet;
+    bool sockperf;
 } serve_opts;
 
 static void help(FILE *f)
@@ -57,6 +58,8 @@ static void help(FILE *f)
           "  --cores N       worker threads, pinned to the first N CPUs this process\n"
           "                  may run on (taskset chooses them); default 1\n"
           "  --duration D    stop after D, e.g. 10s (default: at SIGINT/SIGTERM)\n"
+          "  --sockperf      udp_echo answers as sockperf's server does (only pong\n"
+          "                  requests, client flag cleared), so sockperf can measure it\n"
           "  --quiet         print only the totals line\n"
           "  -h, --help      this help\n"
           "\n"
@@ -67,7 +70,7 @@ static void help(FILE *f)
 
 static int parse(int argc, char **argv, serve_opts *o)
 {
-    enum { OPT_BACKEND = 256, OPT_APP, OPT_PORT, OPT_CORES, OPT_DURATION, OPT_QUIET };
+    enum { OPT_BACKEND = 256, OPT_APP, OPT_PORT, OPT_CORES, OPT_DURATION, OPT_QUIET, OPT_SOCKPERF };
     static const struct option longopts[] = {
         {"backend", required_argument, NULL, OPT_BACKEND},
         {"app", required_argument, NULL, OPT_APP},
@@ -75,6 +78,7 @@ static int parse(int argc, char **argv, serve_opts *o)
         {"cores", required_argument, NULL, OPT_CORES},
         {"duration", required_argument, NULL, OPT_DURATION},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"sockperf", no_argument, NULL, OPT_SOCKPERF},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -100,6 +104,7 @@ static int parse(int argc, char **argv, serve_opts *o)
         case OPT_CORES: rc = tw_cli_parse_u64("--cores", optarg, &o->cores); break;
         case OPT_DURATION: rc = tw_cli_parse_duration("--duration", optarg, &o->duration); break;
         case OPT_QUIET: o->quiet = true; break;
+        case OPT_SOCKPERF: o->sockperf = true; break;
         case 'h': help(stdout); return 1;
         case ':':
             fprintf(stderr, "twin serve: option '%s' needs a value\n", argv[optind - 1]);
@@ -124,6 +129,10 @@ static int parse(int argc, char **argv, serve_opts *o)
     }
     if (o->app < 0) {
         fprintf(stderr, "twin serve: --app is required (udp_echo, tcp_echo or http)\n");
+        return -1;
+    }
+    if (o->sockperf && o->app != APP_UDP_ECHO) {
+        fprintf(stderr, "twin serve: --sockperf is for --app udp_echo\n");
         return -1;
     }
     if (o->port == 0 || o->port > 65535) {
@@ -194,7 +203,8 @@ static void print_stats(uint32_t core, int cpu, const tw_uring_stats *s)
 static void spawn_args(const serve_opts *o, uint8_t *args, uint32_t *len)
 {
     if (o->app == APP_UDP_ECHO) {
-        tw_udp_echo_args a = {.port = (uint16_t)o->port};
+        tw_udp_echo_args a = {.port = (uint16_t)o->port,
+                              .flags = o->sockperf ? TW_UDP_ECHO_SOCKPERF : 0};
         memcpy(args, &a, sizeof(a));
         *len = sizeof(a);
     } else if (o->app == APP_TCP_ECHO) {

@@ -169,6 +169,40 @@ static void test_worker_kernelnet_udp_echo_answers_the_source(void **state)
     assert_int_equal(tw_worker_status_get(&f->w)->drops, 0);
 }
 
+/* sockperf's header: sequence (8), flags (2), length (4), network order. */
+static tw_net_cpl sockperf_msg(int64_t id, uint8_t *buf, uint8_t flags)
+{
+    memset(buf, 0, 20);
+    buf[7] = 42;
+    buf[9] = flags;
+    buf[13] = 20;
+    tw_net_cpl c = datagram(id, "");
+    c.data = buf;
+    c.len = 20;
+    return c;
+}
+
+static void test_worker_kernelnet_udp_echo_sockperf_answers_pong_requests(void **state)
+{
+    fixture *f = *state;
+    tw_udp_echo_args a = {.port = PORT, .flags = TW_UDP_ECHO_SOCKPERF};
+    spawn(f, TYPE_UDP_ECHO, &a, sizeof(a));
+    int64_t id = drain(f)->req[0].id;
+    complete(f, (tw_net_cpl){.kind = TW_NET_CPL_UDP_BOUND, .id = id});
+    uint8_t buf[20];
+    /* A client's ping asking for a pong: answered, the client flag cleared. */
+    turn *t = complete(f, sockperf_msg(id, buf, 0x03));
+    assert_int_equal(t->n, 1);
+    assert_int_equal(t->req[0].len, 20);
+    assert_int_equal(t->data[0][9], 0x02);
+    assert_int_equal(t->data[0][7], 42);
+    assert_memory_equal(t->data[0] + 10, buf + 10, 10);
+    /* Throughput traffic asks for nothing and gets nothing; nor does a
+     * datagram too short to be sockperf's. */
+    assert_int_equal(complete(f, sockperf_msg(id, buf, 0x01))->n, 0);
+    assert_int_equal(complete(f, datagram(id, "short"))->n, 0);
+}
+
 static void test_worker_kernelnet_udp_bind_failure_frees_the_endpoint(void **state)
 {
     fixture *f = *state;
@@ -398,6 +432,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_udp_echo_answers_the_source, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_worker_kernelnet_udp_echo_sockperf_answers_pong_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_udp_bind_failure_frees_the_endpoint,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
