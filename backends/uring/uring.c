@@ -169,7 +169,8 @@ typedef struct uworker {
     sendslot *slots;
     uint8_t *slot_mem;
     uint32_t slot_free;
-    tw_ring cpls;     /* tw_net_cpl: completions of this turn's requests */
+    tw_ring answers;  /* tw_net_cpl: answers to requests, given before anything else */
+    tw_ring cpls;     /* tw_net_cpl: connection events (DATA, closes), in order */
     uint64_t *rearm;  /* user_data of multishot operations to arm again */
     uint32_t nrearm;
     uint32_t rearm_max;
@@ -374,9 +375,19 @@ static void cancel_ud(uworker *x, uint64_t ud)
     io_uring_sqe_set_data64(s, ud_make(UD_IGNORE, 0, 0));
 }
 
+/* Answers to requests (BOUND, LISTENING, SENT, SEND_FAILED) go to their
+ * task right after the input whose outputs made them, before any other
+ * event: the user-space stack answers within the same pop sequence, and
+ * tasks count on it (the TCP echo sizes its next send from SENT). */
+static bool is_answer(tw_net_cpl_kind k)
+{
+    return k == TW_NET_CPL_UDP_BOUND || k == TW_NET_CPL_UDP_SEND_FAILED ||
+           k == TW_NET_CPL_TCP_LISTENING || k == TW_NET_CPL_TCP_SENT;
+}
+
 static void push_cpl(uworker *x, const tw_net_cpl *c)
 {
-    if (tw_ring_push(&x->cpls, c) < 0) {
+    if (tw_ring_push(is_answer(c->kind) ? &x->answers : &x->cpls, c) < 0) {
         x->st.cpl_overflow++;
     }
 }
@@ -404,11 +415,32 @@ static void drain(uworker *x)
     }
 }
 
-static void input_cpl(uworker *x, const tw_net_cpl *c)
+static void input_cpl(uworker *x, const tw_net_cpl *c);
+
+/* After an input that is not a completion (a message, a tick, a spawn). */
+static void drain_answers(uworker *x)
+{
+    tw_net_cpl a;
+    if (tw_ring_pop(&x->answers, &a)) {
+        input_cpl(x, &a);
+    }
+}
+
+static void input_one(uworker *x, const tw_net_cpl *c)
 {
     tw_input in = {.kind = TW_IN_NET_CPL, .cpl = c};
     tw_worker_on_input(&x->w, x->now, &in);
     drain(x);
+}
+
+/* An input, then the answers its outputs made, until there are none. */
+static void input_cpl(uworker *x, const tw_net_cpl *c)
+{
+    input_one(x, c);
+    tw_net_cpl a;
+    while (tw_ring_pop(&x->answers, &a)) {
+        input_one(x, &a);
+    }
 }
 
 static void want_rearm(uworker *x, uint64_t ud)
@@ -1075,6 +1107,7 @@ static void drain_inboxes(uworker *x)
             tw_input in = {.kind = TW_IN_MSG, .msg = &m};
             tw_worker_on_input(&x->w, x->now, &in);
             drain(x);
+            drain_answers(x);
             x->st.bus_received++;
         }
     }
@@ -1205,6 +1238,7 @@ static void turn(uworker *x)
     if (tw_worker_next_deadline(&x->w) <= x->now) {
         tw_worker_on_tick(&x->w, x->now);
         drain(x);
+        drain_answers(x);
     }
     deliver_cpls(x);
     pool_publish(&x->udp);
@@ -1294,6 +1328,7 @@ static void *worker_main(void *arg)
             atomic_store(&u->failed, 1);
         }
         drain(x);
+        drain_answers(x);
     }
     pthread_barrier_wait(&u->ready);
     while (!atomic_load_explicit(&u->stop, memory_order_relaxed) && !atomic_load(&u->failed)) {
@@ -1372,6 +1407,8 @@ static void worker_alloc(tw_uring *u, uworker *x, uint32_t index)
     /* Every request makes at most one completion, and a turn's requests are
      * bounded by the objects there are; the rest is headroom. */
     tw_ring_init(&x->cpls, 4 * (cfg->tcp_conns_max + cfg->udp_endpoints_max) + 1024,
+                 sizeof(tw_net_cpl));
+    tw_ring_init(&x->answers, cfg->tcp_conns_max + cfg->udp_endpoints_max + 1024,
                  sizeof(tw_net_cpl));
     x->rearm_max = cfg->udp_endpoints_max + cfg->tcp_conns_max + cfg->tcp_listeners_max;
     x->rearm = calloc(x->rearm_max, sizeof(uint64_t));
@@ -1555,6 +1592,7 @@ void tw_uring_destroy(tw_uring *u)
         pool_free(&x->tcp);
         tw_worker_free(&x->w);
         tw_ring_free(&x->cpls);
+        tw_ring_free(&x->answers);
         for (uint32_t s = 0; s < u->cfg.workers; s++) {
             free(x->in[s].slots);
         }
