@@ -32,8 +32,8 @@ command -v sockperf >/dev/null || { echo "live_udp_echo: sockperf is not install
 
 NS=""
 RUN=()
-if [ "$(id -u)" = 0 ] && ip netns add "twin-bench-$$" 2>/dev/null; then
-    NS="twin-bench-$$"
+if [ "$(id -u)" = 0 ] && ip netns add "urbench-$$" 2>/dev/null; then
+    NS="urbench-$$"
     ip -n "$NS" link set lo up
     RUN=(ip netns exec "$NS")
 fi

@@ -29,7 +29,7 @@ RUN_TIMEOUT_S = 30
 def netns():
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("network namespaces need root and iproute2's `ip`")
-    name = f"twin-uring-{os.getpid()}-{random.randrange(1 << 30)}"
+    name = f"urtest-{os.getpid()}-{random.randrange(1 << 30)}"
     p = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
     if p.returncode != 0:
         pytest.skip(f"cannot create a network namespace: {p.stderr.strip()}")

@@ -177,6 +177,7 @@ typedef struct uworker {
     inbox *in;        /* in[s]: messages from worker s */
     bool *wake;       /* wake[t]: worker t has new messages from us this turn */
     bool self_msgs;   /* our own inbox has news: the next wait must not sleep */
+    uint32_t udp_sends; /* UDP sends submitted this turn: their CQEs come at once */
     spawn_req spawns[TW_URING_SPAWNS_MAX];
     uint32_t nspawns;
     tw_uring_stats st;
@@ -373,6 +374,7 @@ static void cancel_ud(uworker *x, uint64_t ud)
     struct io_uring_sqe *s = sqe_get(x);
     io_uring_prep_cancel64(s, ud, 0);
     io_uring_sqe_set_data64(s, ud_make(UD_IGNORE, 0, 0));
+    io_uring_sqe_set_flags(s, IOSQE_CQE_SKIP_SUCCESS);
 }
 
 /* Answers to requests (BOUND, LISTENING, SENT, SEND_FAILED) go to their
@@ -580,6 +582,7 @@ static void udp_send(uworker *x, const tw_net_req *r)
     struct io_uring_sqe *q = sqe_get(x);
     io_uring_prep_sendmsg(q, e->fd, &s->msg, 0);
     io_uring_sqe_set_data64(q, ud_make(UD_UDP_SEND, i, 0));
+    x->udp_sends++;
 }
 
 static void on_udp_send(uworker *x, const struct io_uring_cqe *cqe)
@@ -1128,6 +1131,7 @@ static void send_wakes(uworker *x)
         struct io_uring_sqe *s = sqe_get(x);
         io_uring_prep_msg_ring(s, x->u->ws[t].ring_fd, 0, ud_make(UD_WAKE, 0, 0), 0);
         io_uring_sqe_set_data64(s, ud_make(UD_IGNORE, 0, 0));
+        io_uring_sqe_set_flags(s, IOSQE_CQE_SKIP_SUCCESS);
         x->st.wakeups++;
     }
 }
@@ -1247,9 +1251,17 @@ static void turn(uworker *x)
     send_wakes(x);
 }
 
+/* Submits the turn's SQEs and sleeps until there is something to do. A
+ * UDP send completes during the submit itself (the datagram is copied into
+ * the socket then), so waiting for one CQE would return at once for it and
+ * cost a second io_uring_enter per echoed datagram; waiting for one more
+ * than the sends submitted sleeps until real news instead, and the sends'
+ * CQEs are taken with it. */
 static void wait_turn(uworker *x)
 {
     x->st.submits++;
+    unsigned want = 1 + x->udp_sends;
+    x->udp_sends = 0;
     if (!tw_ring_empty(&x->cpls) || x->self_msgs) {
         x->self_msgs = false;
         io_uring_submit(&x->ring);
@@ -1257,14 +1269,14 @@ static void wait_turn(uworker *x)
     }
     tw_ns d = tw_worker_next_deadline(&x->w);
     if (d == TW_NS_NEVER) {
-        io_uring_submit_and_wait(&x->ring, 1);
+        io_uring_submit_and_wait(&x->ring, want);
         return;
     }
     tw_ns wait = d > x->now ? d - x->now : 0;
     struct __kernel_timespec ts = {.tv_sec = (long long)(wait / 1000000000ull),
                                    .tv_nsec = (long long)(wait % 1000000000ull)};
     struct io_uring_cqe *cqe;
-    io_uring_submit_and_wait_timeout(&x->ring, &cqe, 1, &ts, NULL);
+    io_uring_submit_and_wait_timeout(&x->ring, &cqe, want, &ts, NULL);
 }
 
 static int ring_setup(uworker *x)
