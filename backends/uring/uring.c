@@ -1279,6 +1279,23 @@ static void wait_turn(uworker *x)
     io_uring_submit_and_wait_timeout(&x->ring, &cqe, want, &ts, NULL);
 }
 
+/* At the end: the sends the last wait did not wait for are complete
+ * already (their CQEs were posted during the submit); count them. */
+static void reap_sends(uworker *x)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&x->ring, head, cqe)
+    {
+        if (ud_kind(cqe->user_data) == UD_UDP_SEND) {
+            on_udp_send(x, cqe);
+        }
+        seen++;
+    }
+    io_uring_cq_advance(&x->ring, seen);
+}
+
 static int ring_setup(uworker *x)
 {
     const tw_uring_config *cfg = &x->u->cfg;
@@ -1347,6 +1364,7 @@ static void *worker_main(void *arg)
         turn(x);
         wait_turn(x);
     }
+    reap_sends(x);
     return NULL;
 }
 
