@@ -1,0 +1,185 @@
+/* backends/uring: the driver's bus between worker threads. A pinger task on
+ * worker 0 and a ponger on worker 1 play ping-pong through the bounded
+ * inboxes, each message waking the other thread with IORING_OP_MSG_RING;
+ * and a task sending to its own worker, which needs no wake-up but must
+ * not be left waiting either. Skips (77) where the kernel lacks what the
+ * driver needs, with tw_uring_probe's reason. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/uring/uring.h"
+#include "base/error.h"
+#include "rt/worker.h"
+
+#define ROUNDS 2000
+enum { MSG_PING = TW_MSG_APP + 1, MSG_PONG };
+enum { TYPE_PINGER, TYPE_PONGER, TYPE_COUNT };
+
+/* The test's window on the tasks: tasks are pure, so only this count
+ * crosses threads, for the test to know when to stop. */
+static _Atomic uint32_t rounds_done;
+
+typedef struct peer_args {
+    tw_addr peer; /* where pings go */
+} peer_args;
+
+typedef struct pp {
+    tw_addr peer;
+    bool want_send;
+    uint32_t rounds;
+    uint32_t bad;
+    tw_msg in;
+} pp;
+
+static void pp_input(tw_task *t, tw_ns now, const tw_task_input *in)
+{
+    pp *p = tw_task_state(t);
+    if (in->kind == TW_TIN_START) {
+        peer_args a;
+        memcpy(&a, in->msg->data, sizeof(a));
+        p->peer = a.peer;
+        p->want_send = t->type == TYPE_PINGER;
+        return;
+    }
+    if (in->kind != TW_TIN_MSG) {
+        return;
+    }
+    p->in = *in->msg;
+    if (t->type == TYPE_PINGER) {
+        p->bad += p->in.type != MSG_PONG || p->in.tag != p->rounds;
+        p->rounds++;
+        atomic_store(&rounds_done, p->rounds);
+        p->want_send = p->rounds < ROUNDS;
+    } else {
+        p->bad += p->in.type != MSG_PING;
+        p->peer = p->in.source;
+        p->want_send = true;
+    }
+}
+
+static bool pp_pop(tw_task *t, tw_ns now, tw_task_output *out)
+{
+    pp *p = tw_task_state(t);
+    if (!p->want_send) {
+        return false;
+    }
+    p->want_send = false;
+    bool pinger = t->type == TYPE_PINGER;
+    tw_task_out_send(out, t->addr, TW_MSG_DIRECT, p->peer, pinger ? MSG_PING : MSG_PONG, NULL, 0);
+    out->u.msg.tag = pinger ? p->rounds : p->in.tag;
+    return true;
+}
+
+static void pp_tick(tw_task *t, tw_ns now) {}
+
+static void pp_report(const tw_task *t, tw_metric_sink *s)
+{
+    const pp *p = ((tw_task *)t)->state;
+    s->counter(s, "rounds", p->rounds);
+    s->counter(s, "bad", p->bad);
+}
+
+static const tw_task_ops pinger = {"pinger", sizeof(pp), pp_input, pp_tick, pp_pop, NULL, pp_report};
+static const tw_task_ops ponger = {"ponger", sizeof(pp), pp_input, pp_tick, pp_pop, NULL, pp_report};
+static const tw_task_ops *const types[TYPE_COUNT] = {&pinger, &ponger};
+static const tw_task_registry registry = {types, TYPE_COUNT};
+
+typedef struct sum_sink {
+    tw_metric_sink sink;
+    uint64_t rounds;
+    uint64_t bad;
+} sum_sink;
+
+static void sum_counter(tw_metric_sink *s, const char *name, uint64_t v)
+{
+    sum_sink *m = s->ctx;
+    if (!strcmp(name, "rounds")) {
+        m->rounds += v;
+    } else if (!strcmp(name, "bad")) {
+        m->bad += v;
+    }
+}
+
+static void wait_rounds(void)
+{
+    for (int i = 0; i < 1000 && atomic_load(&rounds_done) < ROUNDS; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void run_pingpong(uint32_t workers, uint32_t pong_worker)
+{
+    char why[256];
+    if (tw_uring_probe(why, sizeof(why)) < 0) {
+        fprintf(stderr, "skip: %s\n", why);
+        skip();
+    }
+    atomic_store(&rounds_done, 0);
+    tw_uring_config cfg = {.workers = workers, .registry = &registry};
+    tw_uring_config_defaults(&cfg);
+    cfg.tcp_conns_max = 4; /* no sockets here: keep the tables small */
+    cfg.udp_bufs = 16;
+    cfg.tcp_bufs = 16;
+    for (uint32_t w = 0; w < workers; w++) {
+        cfg.cpus[w] = -1;
+    }
+    tw_uring *u;
+    char err[256];
+    assert_int_equal(tw_uring_create(&u, &cfg, err, sizeof(err)), 0);
+    /* The first task on a worker takes slot 0, generation 0. */
+    peer_args to_ponger = {tw_addr_make(pong_worker, 0, pong_worker == 0 ? 1 : 0)};
+    peer_args none = {TW_ADDR_NONE};
+    assert_int_equal(tw_uring_spawn(u, 0, TYPE_PINGER, &to_ponger, sizeof(to_ponger)), 0);
+    assert_int_equal(tw_uring_spawn(u, pong_worker, TYPE_PONGER, &none, sizeof(none)), 0);
+    if (tw_uring_start(u, err, sizeof(err)) < 0) {
+        fprintf(stderr, "skip: %s\n", err);
+        tw_uring_destroy(u);
+        skip();
+    }
+    wait_rounds();
+    tw_uring_stop(u);
+    sum_sink m = {.sink = {sum_counter, NULL, NULL}};
+    m.sink.ctx = &m;
+    tw_uring_stats s0, s1;
+    tw_uring_stats_get(u, 0, &s0);
+    tw_uring_stats_get(u, pong_worker, &s1);
+    for (uint32_t w = 0; w < workers; w++) {
+        tw_uring_report(u, w, &m.sink);
+    }
+    assert_int_equal(m.bad, 0);
+    /* Only the pinger counts rounds: every ping answered, in order. */
+    assert_int_equal(m.rounds, ROUNDS);
+    if (pong_worker != 0) {
+        assert_int_equal(s0.bus_sent, ROUNDS);
+        assert_int_equal(s1.bus_received, ROUNDS);
+        /* Each message crossed threads with a wake-up, at most one per turn. */
+        assert_true(s0.wakeups >= 1 && s0.wakeups <= ROUNDS);
+        assert_true(s1.wakeups >= 1);
+    } else {
+        assert_int_equal(s0.bus_sent, 2 * ROUNDS);
+        assert_int_equal(s0.wakeups, 0); /* our own inbox needs none */
+    }
+    tw_uring_destroy(u);
+}
+
+static void test_uring_bus_pingpong_across_threads(void **state) { run_pingpong(2, 1); }
+
+static void test_uring_bus_pingpong_on_one_worker(void **state) { run_pingpong(1, 0); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uring_bus_pingpong_across_threads),
+        cmocka_unit_test(test_uring_bus_pingpong_on_one_worker),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
