@@ -127,6 +127,15 @@ static tw_addr spawn(fixture *f, uint32_t type, const void *args, uint32_t len)
     return (tw_addr)a;
 }
 
+/* What the controller's KILL does; returns what the worker then asks. */
+static turn *kill_task(fixture *f, tw_addr task)
+{
+    tw_msg kill = harness_msg(TW_MSG_DIRECT, TW_MSG_KILL, TW_ADDR_CONTROLLER, task, NULL, 0);
+    tw_input in = {.kind = TW_IN_MSG, .msg = &kill};
+    tw_worker_on_input(&f->w, f->now, &in);
+    return drain(f);
+}
+
 /* Spawns a UDP echo and answers its bind; returns the endpoint id. */
 static int64_t bound_udp_echo(fixture *f)
 {
@@ -225,10 +234,7 @@ static void test_worker_kernelnet_udp_exit_closes_and_late_answers_are_dropped(v
     fixture *f = *state;
     int64_t id = bound_udp_echo(f);
     tw_addr echo = tw_worker_task(&f->w, tw_addr_make(1, 0, 0))->addr;
-    tw_msg kill = harness_msg(TW_MSG_DIRECT, TW_MSG_KILL, TW_ADDR_CONTROLLER, echo, NULL, 0);
-    tw_input in = {.kind = TW_IN_MSG, .msg = &kill};
-    tw_worker_on_input(&f->w, f->now, &in);
-    turn *t = drain(f);
+    turn *t = kill_task(f, echo);
     assert_int_equal(t->n, 1);
     assert_int_equal(t->req[0].op, TW_NET_UDP_CLOSE);
     assert_int_equal(t->req[0].id, id);
@@ -256,11 +262,7 @@ static void test_worker_kernelnet_udp_endpoints_are_bounded(void **state)
     tw_addr third = spawn(f, TYPE_UDP_ECHO, &a, sizeof(a));
     turn *t = drain(f);
     assert_int_equal(t->n, 0);
-    tw_msg kill = harness_msg(TW_MSG_DIRECT, TW_MSG_KILL, TW_ADDR_CONTROLLER,
-                              tw_addr_make(1, 0, 0), NULL, 0);
-    tw_input in = {.kind = TW_IN_MSG, .msg = &kill};
-    tw_worker_on_input(&f->w, f->now, &in);
-    t = drain(f);
+    t = kill_task(f, tw_addr_make(1, 0, 0));
     assert_int_equal(t->n, 1);
     assert_int_equal(t->req[0].op, TW_NET_UDP_CLOSE);
     assert_non_null(tw_worker_task(&f->w, third));
@@ -369,11 +371,7 @@ static void test_worker_kernelnet_tcp_exit_aborts_and_unlistens(void **state)
     fixture *f = *state;
     int64_t l = listening_tcp_echo(f);
     int64_t conn = accept_one(f, l, 9);
-    tw_msg kill = harness_msg(TW_MSG_DIRECT, TW_MSG_KILL, TW_ADDR_CONTROLLER,
-                              tw_addr_make(1, 0, 0), NULL, 0);
-    tw_input in = {.kind = TW_IN_MSG, .msg = &kill};
-    tw_worker_on_input(&f->w, f->now, &in);
-    turn *t = drain(f);
+    turn *t = kill_task(f, tw_addr_make(1, 0, 0));
     assert_int_equal(t->n, 2);
     assert_int_equal(t->req[0].op, TW_NET_TCP_ABORT);
     assert_int_equal(t->req[0].id, conn);

@@ -553,13 +553,19 @@ static void apply_net_kernel(tw_worker *w, tw_task *t, const tw_task_output *to)
 static void apply_net(tw_worker *w, tw_task *t, tw_ns now, const tw_task_output *to)
 {
     tw_stack *st = w->cfg.stack;
-    if (w->cfg.kernel_net) {
-        apply_net_kernel(w, t, to);
-        return;
-    }
-    if (st == NULL) {
+    if (st == NULL && !w->cfg.kernel_net) {
         complete(w, t, to->kind == TW_TOUT_UDP_BIND ? TW_TNET_BOUND : TW_TNET_SEND_FAILED,
                  -TW_ENOTSUP, to->kind == TW_TOUT_UDP_BIND ? to->u.udp_bind.cookie : 0);
+        return;
+    }
+    if (to->kind == TW_TOUT_UDP_CLOSE) {
+        if (owns(w, t, to->u.udp_close.endpoint)) {
+            release_endpoint(w, endpoint(w, to->u.udp_close.endpoint));
+        }
+        return;
+    }
+    if (w->cfg.kernel_net) {
+        apply_net_kernel(w, t, to);
         return;
     }
     switch (to->kind) {
@@ -587,11 +593,6 @@ static void apply_net(tw_worker *w, tw_task *t, tw_ns now, const tw_task_output 
         }
         break;
     }
-    case TW_TOUT_UDP_CLOSE:
-        if (owns(w, t, to->u.udp_close.endpoint)) {
-            release_endpoint(w, endpoint(w, to->u.udp_close.endpoint));
-        }
-        break;
     default:
         TW_UNREACHABLE();
     }
@@ -850,11 +851,6 @@ static void apply_net_kernel(tw_worker *w, tw_task *t, const tw_task_output *to)
         queue_req(w, &r);
         return;
     }
-    case TW_TOUT_UDP_CLOSE:
-        if (owns(w, t, to->u.udp_close.endpoint)) {
-            release_endpoint(w, endpoint(w, to->u.udp_close.endpoint));
-        }
-        return;
     default:
         TW_UNREACHABLE();
     }
