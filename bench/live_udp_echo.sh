@@ -8,7 +8,9 @@
 #               average latency sockperf reports;
 #   throughput  messages per second the server took in while the client
 #               sent as fast as it could (sockperf throughput: no answers).
-# and the ratio twin / sockperf for each (goal >= 1.0).
+# and the ratio twin / sockperf for each (goal >= 1.0); and for each mode the
+# server's CPU time per message it received (its threads' schedstat), the
+# figure least disturbed by other load on a shared machine.
 #
 # usage: bench/live_udp_echo.sh [SECONDS]
 # env:   TWIN (build/twin), SERVER_CPUS (1), CLIENT_CPUS (0), MSG (64 bytes),
@@ -83,9 +85,16 @@ start_server() { # kind
     fi
 }
 
-# Stops the server; RX is then the datagrams it received. Not in a
-# subshell: only this shell can wait for the server.
+# Nanoseconds the server's threads have run on a CPU (schedstat), which
+# other users of a shared machine disturb far less than wall-clock rates.
+cpu_ns() {
+    cat /proc/"$SERVER_PID"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'
+}
+
+# Stops the server; RX is then the datagrams it received, CPU the ns it ran.
+# Not in a subshell: only this shell can wait for the server.
 stop_server() { # kind
+    CPU=$(cpu_ns)
     if [ "$1" = twin ]; then kill -TERM "$SERVER_PID"; else kill -INT "$SERVER_PID"; fi
     wait "$SERVER_PID" || true
     SERVER_PID=""
@@ -101,7 +110,8 @@ client() { # mode
         -m "$MSG" 2>&1
 }
 
-# One measurement: LINE is "rate latency" (latency "-" for throughput).
+# One measurement: LINE is "rate latency cpu_ns_per_message" (latency "-"
+# for throughput).
 measure() { # kind mode
     start_server "$1"
     local text
@@ -120,6 +130,7 @@ measure() { # kind mode
     else
         LINE=$(awk -v n="${RX:-0}" -v s="$SECS" 'BEGIN { printf "%.0f -\n", n / s }')
     fi
+    LINE="$LINE $(awk -v c="${CPU:-0}" -v n="${RX:-0}" 'BEGIN { printf "%.0f", n ? c / n : 0 }')"
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -141,6 +152,10 @@ for mode in ping-pong throughput; do
     tl=$(cut -d' ' -f2 "$TMP/twin.$mode" | tr '\n' ' ')
     printf '%-10s sockperf server %9s msg/s   twin uring %9s msg/s   ratio %.2fx\n' \
         "$mode" "$k" "$t" "$(awk -v a="$t" -v b="$k" 'BEGIN { print b ? a / b : 0 }')"
+    kc=$(cut -d' ' -f3 "$TMP/kernel.$mode" | median)
+    tc=$(cut -d' ' -f3 "$TMP/twin.$mode" | median)
+    printf '%-10s server CPU per message: sockperf %6s ns   twin %6s ns   ratio %.2fx (sockperf / twin)\n' \
+        "" "$kc" "$tc" "$(awk -v a="$kc" -v b="$tc" 'BEGIN { print b ? a / b : 0 }')"
     if [ "$mode" = ping-pong ]; then
         echo "           avg latency us: sockperf server [ $kl]  twin [ $tl]"
     fi

@@ -192,11 +192,11 @@ static void print_stats(uint32_t core, int cpu, const tw_uring_stats *s)
     printf("core %u (cpu %d): udp rx %" PRIu64 " tx %" PRIu64 " (%" PRIu64 " refused, %" PRIu64
            " failed, %" PRIu64 " truncated); tcp accepted %" PRIu64 " rx %" PRIu64 " B tx %" PRIu64
            " B closed %" PRIu64 " resets %" PRIu64 "; turns %" PRIu64 " submits %" PRIu64
-           " (sq full %" PRIu64 ") cqes %" PRIu64 " requests %" PRIu64 " no-buffers %" PRIu64
+           " (sq full %" PRIu64 ", busy polls %" PRIu64 ") cqes %" PRIu64 " requests %" PRIu64 " no-buffers %" PRIu64
            " rearms %" PRIu64 " bus %" PRIu64 "/%" PRIu64 " wakeups %" PRIu64 "\n",
            core, cpu, s->udp_rx, s->udp_tx, s->udp_tx_refused, s->udp_tx_errors, s->udp_truncated,
            s->tcp_accepted, s->tcp_rx_bytes, s->tcp_tx_bytes, s->tcp_closed, s->tcp_resets,
-           s->turns, s->submits, s->sq_full, s->cqes, s->requests, s->no_buffers, s->rearms,
+           s->turns, s->submits, s->sq_full, s->busy_polls, s->cqes, s->requests, s->no_buffers, s->rearms,
            s->bus_sent, s->bus_received, s->wakeups);
 }
 

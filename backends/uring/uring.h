@@ -59,6 +59,7 @@ typedef struct tw_uring_stats {
     uint64_t turns;       /* loop turns */
     uint64_t submits;     /* io_uring_enter calls that submitted or waited */
     uint64_t sq_full;     /* extra submits because the SQ filled within a turn */
+    uint64_t busy_polls;  /* waits that polled instead of sleeping, after a busy turn */
     uint64_t cqes;
     uint64_t requests;    /* TW_OUT_NET_REQ performed */
     uint64_t udp_rx;      /* datagrams received */
