@@ -869,6 +869,12 @@ static void on_connect(uworker *x, const struct io_uring_cqe *cqe)
     x->st.tcp_connected++;
     tcp_arm_recv(x, c);
     push_cpl_kind(x, TW_NET_CPL_TCP_CONNECTED, c->id, 0);
+    /* What the task queued or closed while the handshake ran goes now. */
+    if (c->tx_len > 0) {
+        tcp_submit_send(x, c);
+    } else if (c->fin_wanted) {
+        send_fin(x, c);
+    }
 }
 
 static void on_tcp_recv(uworker *x, const struct io_uring_cqe *cqe)
@@ -949,7 +955,8 @@ static void on_tcp_send(uworker *x, const struct io_uring_cqe *cqe)
 static void tcp_send(uworker *x, const tw_net_req *r)
 {
     uconn *c = conn_for(x, r->id);
-    if (c == NULL || c->connecting || c->fin_wanted) {
+    if (c == NULL || c->fin_wanted) {
+        /* RFC 9293 §3.10.2: no SEND after our CLOSE. */
         tw_net_cpl cpl = {.kind = TW_NET_CPL_TCP_SENT, .id = r->id,
                           .result = c == NULL ? -TW_ENOTCONN : -TW_ESTATE, .cookie = r->cookie};
         push_cpl(x, &cpl);
@@ -963,7 +970,9 @@ static void tcp_send(uworker *x, const tw_net_req *r)
     tw_net_cpl cpl = {.kind = TW_NET_CPL_TCP_SENT, .id = r->id, .result = (int32_t)n,
                       .cookie = r->cookie};
     push_cpl(x, &cpl);
-    if (c->tx_flight == 0 && c->tx_len > 0) {
+    /* During the handshake the bytes wait in the buffer (RFC 9293 §3.10.2:
+     * SEND in SYN-SENT is queued until ESTABLISHED). */
+    if (c->tx_flight == 0 && c->tx_len > 0 && !c->connecting) {
         tcp_submit_send(x, c);
     }
 }
