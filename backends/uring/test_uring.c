@@ -183,6 +183,105 @@ static void run_pingpong(uint32_t workers, uint32_t pong_worker)
 
 static void test_uring_bus_pingpong_across_threads(void **state) { run_pingpong(2, 1); }
 
+/* ---- timers ----------------------------------------------------------------- */
+
+#define TICKS 40
+#define TICK_NS 2000000ull /* 2 ms */
+
+static _Atomic uint32_t ticks_done;
+
+typedef struct ticker {
+    tw_ns next;
+    tw_ns first;
+    uint32_t ticks;
+    uint32_t early; /* ticks before their deadline: must never happen */
+    bool want_arm;
+} ticker;
+
+static void tick_input(tw_task *t, tw_ns now, const tw_task_input *in)
+{
+    ticker *k = tw_task_state(t);
+    if (in->kind == TW_TIN_START) {
+        k->first = now;
+        k->next = now + TICK_NS;
+        k->want_arm = true;
+    }
+}
+
+static void tick_tick(tw_task *t, tw_ns now)
+{
+    ticker *k = tw_task_state(t);
+    k->early += now < k->next;
+    k->ticks++;
+    atomic_store(&ticks_done, k->ticks);
+    k->next += TICK_NS;
+    k->want_arm = k->ticks < TICKS;
+}
+
+static bool tick_pop(tw_task *t, tw_ns now, tw_task_output *out)
+{
+    ticker *k = tw_task_state(t);
+    if (!k->want_arm) {
+        return false;
+    }
+    k->want_arm = false;
+    tw_task_out_timer(out, k->next);
+    return true;
+}
+
+static void tick_report(const tw_task *t, tw_metric_sink *s)
+{
+    const ticker *k = ((tw_task *)t)->state;
+    s->counter(s, "rounds", k->ticks);
+    s->counter(s, "bad", k->early);
+}
+
+static const tw_task_ops ticker_ops = {"ticker", sizeof(ticker), tick_input, tick_tick, tick_pop,
+                                       NULL, tick_report};
+
+/* The worker's timer wheel drives the wait's timeout: every tick comes, none
+ * early, and the thread sleeps between them (a handful of turns per tick,
+ * not a spin). */
+static void test_uring_timers_fire_on_time_without_spinning(void **state)
+{
+    char why[256];
+    if (tw_uring_probe(why, sizeof(why)) < 0) {
+        fprintf(stderr, "skip: %s\n", why);
+        skip();
+    }
+    static const tw_task_ops *const tick_types[1] = {&ticker_ops};
+    static const tw_task_registry tick_registry = {tick_types, 1};
+    tw_uring_config cfg = {.workers = 1, .registry = &tick_registry};
+    tw_uring_config_defaults(&cfg);
+    cfg.cpus[0] = -1;
+    cfg.tcp_conns_max = 4;
+    tw_uring *u;
+    char err[256];
+    assert_int_equal(tw_uring_create(&u, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(tw_uring_spawn(u, 0, 0, NULL, 0), 0);
+    atomic_store(&ticks_done, 0);
+    if (tw_uring_start(u, err, sizeof(err)) < 0) {
+        fprintf(stderr, "skip: %s\n", err);
+        skip();
+    }
+    for (int i = 0; i < 500 && atomic_load(&ticks_done) < TICKS; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    tw_uring_stop(u);
+    sum_sink m = {.sink = {sum_counter, NULL, NULL}};
+    m.sink.ctx = &m;
+    tw_uring_report(u, 0, &m.sink);
+    tw_uring_stats st;
+    tw_uring_stats_get(u, 0, &st);
+    assert_int_equal(m.rounds, TICKS);
+    assert_int_equal(m.bad, 0);
+    /* The wheel's granularity may wake the loop a little before a deadline;
+     * a spinning loop would take thousands of turns per tick. */
+    assert_true(st.turns < 20 * TICKS);
+    tw_uring_destroy(u);
+}
+
 /* ---- TCP connect, send, close over the kernel ---------------------------- */
 
 #define BULK_BYTES (1u << 20) /* well over the driver's send buffer: WRITABLE */
@@ -304,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_uring_bus_pingpong_across_threads),
         cmocka_unit_test(test_uring_bus_pingpong_on_one_worker),
         cmocka_unit_test(test_uring_tcp_bulk_send_to_a_kernel_socket),
+        cmocka_unit_test(test_uring_timers_fire_on_time_without_spinning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
