@@ -93,6 +93,10 @@ int main(int argc, char **argv)
             char *args[] = {"demo", "--help", NULL};
             return tw_cmd_demo(2, args);
         }
+        if (argc > 2 && !strcmp(argv[2], "serve")) {
+            char *args[] = {"serve", "--help", NULL};
+            return tw_cmd_serve(2, args);
+        }
         if (argc > 2) {
             fprintf(stderr, "twin: no help for unknown command '%s'\n", argv[2]);
             return TW_EXIT_USAGE;

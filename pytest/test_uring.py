@@ -243,6 +243,14 @@ def test_uring_serve_bad_usage_is_exit_2(run_twin, args, message):
     assert message in r.stderr
 
 
+def test_uring_serve_help(run_twin):
+    for args in (["help", "serve"], ["serve", "--help"]):
+        r = run_twin(*args)
+        assert r.rc == 0, r.stderr
+        assert "usage: twin serve --backend uring --app APP --port P" in r.stdout
+    assert "serve" in run_twin("--help").stdout
+
+
 def test_uring_serve_port_in_use_is_exit_1(twin_bin, netns):
     # A TCP listener already on the port without SO_REUSEPORT: the echo's
     # listen fails, and serve says so and exits 1.
