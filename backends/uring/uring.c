@@ -1340,7 +1340,9 @@ static int ring_setup(uworker *x)
         return -1;
     }
     x->ring_ok = true;
-    x->ring_fd = x->ring.ring_fd;
+    x->ring_fd = x->ring.ring_fd; /* the real fd: other threads' MSG_RING target */
+    /* Every io_uring_enter then skips the fd lookup; optional (5.18). */
+    io_uring_register_ring_fd(&x->ring);
     if ((rc = pool_register(x, &x->udp)) < 0 || (rc = pool_register(x, &x->tcp)) < 0) {
         snprintf(x->err, sizeof(x->err),
                  "worker %u: provided buffer ring (IORING_REGISTER_PBUF_RING): %s", x->index,
