@@ -73,8 +73,13 @@ static inline enum ud_kind ud_kind(uint64_t u) { return (enum ud_kind)(u >> 56);
 static inline uint32_t ud_slot(uint64_t u) { return (uint32_t)(u >> 32) & 0xffffffu; }
 static inline uint32_t ud_gen(uint64_t u) { return (uint32_t)u; }
 
-/* A turn that took this many CQEs polls once more before it sleeps. */
+/* After a turn that took this many CQEs the loop polls instead of
+ * sleeping, and keeps polling through up to BUSY_EMPTY_POLLS turns that
+ * find nothing: on a loaded path a sleep and a wake-up cost more CPU than
+ * that many non-blocking enters (tens of microseconds on a virtual
+ * machine), and an idle worker still sleeps after a few microseconds. */
 #define BUSY_CQES 4
+#define BUSY_EMPTY_POLLS 32
 
 #define BGID_UDP 1
 #define BGID_TCP 2
@@ -182,6 +187,7 @@ typedef struct uworker {
     bool self_msgs;   /* our own inbox has news: the next wait must not sleep */
     uint32_t udp_sends; /* UDP sends submitted this turn: their CQEs come at once */
     uint32_t turn_cqes; /* CQEs the turn took: many means more are likely coming */
+    uint32_t empty_polls; /* polls in a row that found nothing */
     spawn_req spawns[TW_URING_SPAWNS_MAX];
     uint32_t nspawns;
     tw_uring_stats st;
@@ -1284,9 +1290,13 @@ static void wait_turn(uworker *x)
         return;
     }
     if (x->turn_cqes >= BUSY_CQES) {
-        /* Under load: run the completions that arrived meanwhile without
-         * sleeping. A sleep and a wake-up cost more than this one
-         * non-blocking enter, and the next turn sleeps if it found little. */
+        x->empty_polls = 0;
+    } else if (x->turn_cqes == 0 && x->empty_polls < BUSY_EMPTY_POLLS) {
+        x->empty_polls++;
+    } else {
+        x->empty_polls = BUSY_EMPTY_POLLS; /* a quiet stretch: sleep */
+    }
+    if (x->empty_polls < BUSY_EMPTY_POLLS) {
         x->st.busy_polls++;
         io_uring_submit_and_get_events(&x->ring);
         return;
