@@ -118,6 +118,35 @@ static void sum_counter(tw_metric_sink *s, const char *name, uint64_t v)
     }
 }
 
+static void skip_without_uring(void)
+{
+    char why[256];
+    if (tw_uring_probe(why, sizeof(why)) < 0) {
+        fprintf(stderr, "skip: %s\n", why);
+        skip();
+    }
+}
+
+/* One unpinned worker running the registry's first type with args. */
+static tw_uring *start_one(const tw_task_registry *reg, const void *args, uint32_t len)
+{
+    skip_without_uring();
+    tw_uring_config cfg = {.workers = 1, .registry = reg};
+    tw_uring_config_defaults(&cfg);
+    cfg.cpus[0] = -1;
+    cfg.tcp_conns_max = 4;
+    tw_uring *u;
+    char err[256];
+    assert_int_equal(tw_uring_create(&u, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(tw_uring_spawn(u, 0, 0, args, len), 0);
+    if (tw_uring_start(u, err, sizeof(err)) < 0) {
+        fprintf(stderr, "skip: %s\n", err);
+        tw_uring_destroy(u);
+        skip();
+    }
+    return u;
+}
+
 static void wait_rounds(void)
 {
     for (int i = 0; i < 1000 && atomic_load(&rounds_done) < ROUNDS; i++) {
@@ -128,11 +157,7 @@ static void wait_rounds(void)
 
 static void run_pingpong(uint32_t workers, uint32_t pong_worker)
 {
-    char why[256];
-    if (tw_uring_probe(why, sizeof(why)) < 0) {
-        fprintf(stderr, "skip: %s\n", why);
-        skip();
-    }
+    skip_without_uring();
     atomic_store(&rounds_done, 0);
     tw_uring_config cfg = {.workers = workers, .registry = &registry};
     tw_uring_config_defaults(&cfg);
@@ -244,26 +269,10 @@ static const tw_task_ops ticker_ops = {"ticker", sizeof(ticker), tick_input, tic
  * not a spin). */
 static void test_uring_timers_fire_on_time_without_spinning(void **state)
 {
-    char why[256];
-    if (tw_uring_probe(why, sizeof(why)) < 0) {
-        fprintf(stderr, "skip: %s\n", why);
-        skip();
-    }
     static const tw_task_ops *const tick_types[1] = {&ticker_ops};
     static const tw_task_registry tick_registry = {tick_types, 1};
-    tw_uring_config cfg = {.workers = 1, .registry = &tick_registry};
-    tw_uring_config_defaults(&cfg);
-    cfg.cpus[0] = -1;
-    cfg.tcp_conns_max = 4;
-    tw_uring *u;
-    char err[256];
-    assert_int_equal(tw_uring_create(&u, &cfg, err, sizeof(err)), 0);
-    assert_int_equal(tw_uring_spawn(u, 0, 0, NULL, 0), 0);
     atomic_store(&ticks_done, 0);
-    if (tw_uring_start(u, err, sizeof(err)) < 0) {
-        fprintf(stderr, "skip: %s\n", err);
-        skip();
-    }
+    tw_uring *u = start_one(&tick_registry, NULL, 0);
     for (int i = 0; i < 500 && atomic_load(&ticks_done) < TICKS; i++) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -338,11 +347,7 @@ static void bulk_counter(tw_metric_sink *s, const char *name, uint64_t v)
 
 static void test_uring_tcp_bulk_send_to_a_kernel_socket(void **state)
 {
-    char why[256];
-    if (tw_uring_probe(why, sizeof(why)) < 0) {
-        fprintf(stderr, "skip: %s\n", why);
-        skip();
-    }
+    skip_without_uring();
     sink k = {.listen_fd = socket(AF_INET, SOCK_STREAM, 0)};
     assert_true(k.listen_fd >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -355,20 +360,9 @@ static void test_uring_tcp_bulk_send_to_a_kernel_socket(void **state)
 
     static const tw_task_ops *const bulk_types[1] = {&tw_app_bulk_send};
     static const tw_task_registry bulk_registry = {bulk_types, 1};
-    tw_uring_config cfg = {.workers = 1, .registry = &bulk_registry};
-    tw_uring_config_defaults(&cfg);
-    cfg.cpus[0] = -1;
-    cfg.tcp_conns_max = 4;
-    tw_uring *u;
-    char err[256];
-    assert_int_equal(tw_uring_create(&u, &cfg, err, sizeof(err)), 0);
     tw_bulk_send_args args = {.server = 0x7f000001u, .port = ntohs(a.sin_port),
                               .bytes = BULK_BYTES, .stream = BULK_STREAM};
-    assert_int_equal(tw_uring_spawn(u, 0, 0, &args, sizeof(args)), 0);
-    if (tw_uring_start(u, err, sizeof(err)) < 0) {
-        fprintf(stderr, "skip: %s\n", err);
-        skip();
-    }
+    tw_uring *u = start_one(&bulk_registry, &args, sizeof(args));
     pthread_join(th, NULL); /* the sender's FIN ends the sink */
     /* Our close, then the sender's CLOSED: give the loop a moment. */
     bulk_sink_metrics m = {.sink = {bulk_counter, NULL, NULL}};

@@ -1529,7 +1529,9 @@ int tw_uring_spawn(tw_uring *u, uint32_t w, uint32_t type, const void *args, uin
     spawn_req *s = &u->ws[w].spawns[u->ws[w].nspawns++];
     s->type = type;
     s->len = len;
-    memcpy(s->args, args, len);
+    if (len) {
+        memcpy(s->args, args, len);
+    }
     return 0;
 }
 
