@@ -219,8 +219,7 @@ static void test_worker_kernelnet_udp_bind_failure_frees_the_endpoint(void **sta
     spawn(f, TYPE_UDP_ECHO, &a, sizeof(a));
     turn *t = drain(f);
     int64_t id = t->req[0].id;
-    t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_UDP_BOUND, .id = id,
-                                 .result = -TW_EADDRINUSE});
+    t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_UDP_BOUND, .id = id, .result = -TW_EADDRINUSE});
     assert_int_equal(t->n, 0);
     /* The id is dead: a datagram for it (a confused driver) reaches no one
      * and is counted, and the echo sends nothing. */
@@ -287,8 +286,8 @@ static int64_t listening_tcp_echo(fixture *f)
 
 static int64_t accept_one(fixture *f, int64_t listener, uint64_t handle)
 {
-    turn *t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_ACCEPTED, .id = listener,
-                                       .handle = handle});
+    turn *t = complete(
+        f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_ACCEPTED, .id = listener, .handle = handle});
     assert_int_equal(t->n, 1);
     assert_int_equal(t->req[0].op, TW_NET_TCP_ACCEPT);
     assert_int_equal(t->req[0].handle, handle);
@@ -302,8 +301,10 @@ static void test_worker_kernelnet_tcp_echo_round_trip(void **state)
     int64_t conn = accept_one(f, l, 42);
     assert_true(conn >= 0);
     const char *hello = "hello, kernel";
-    turn *t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_DATA, .id = conn,
-                                       .data = (const uint8_t *)hello, .len = strlen(hello)});
+    turn *t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_DATA,
+                                       .id = conn,
+                                       .data = (const uint8_t *)hello,
+                                       .len = strlen(hello)});
     /* The echo frees what it took, then sends it back. */
     assert_int_equal(t->n, 2);
     assert_int_equal(t->req[0].op, TW_NET_TCP_CONSUME);
@@ -313,8 +314,8 @@ static void test_worker_kernelnet_tcp_echo_round_trip(void **state)
     assert_int_equal(t->req[1].id, conn);
     assert_int_equal(t->req[1].len, strlen(hello));
     assert_memory_equal(t->data[1], hello, strlen(hello));
-    t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_SENT, .id = conn,
-                                 .result = (int32_t)strlen(hello)});
+    t = complete(
+        f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_SENT, .id = conn, .result = (int32_t)strlen(hello)});
     assert_int_equal(t->n, 0);
     t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_PEER_CLOSED, .id = conn});
     assert_int_equal(t->n, 1);
@@ -323,8 +324,9 @@ static void test_worker_kernelnet_tcp_echo_round_trip(void **state)
     t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_CLOSED, .id = conn});
     assert_int_equal(t->n, 0);
     /* Closed is terminal: the id is dead and a stray completion is counted. */
-    t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_DATA, .id = conn,
-                                 .data = (const uint8_t *)"x", .len = 1});
+    t = complete(
+        f, (tw_net_cpl){
+               .kind = TW_NET_CPL_TCP_DATA, .id = conn, .data = (const uint8_t *)"x", .len = 1});
     assert_int_equal(t->n, 0);
     assert_int_equal(tw_worker_status_get(&f->w)->drops, 1);
 }
@@ -333,8 +335,10 @@ static void test_worker_kernelnet_tcp_short_send_waits_for_writable(void **state
 {
     fixture *f = *state;
     int64_t conn = accept_one(f, listening_tcp_echo(f), 5);
-    turn *t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_DATA, .id = conn,
-                                       .data = (const uint8_t *)"abcdef", .len = 6});
+    turn *t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_DATA,
+                                       .id = conn,
+                                       .data = (const uint8_t *)"abcdef",
+                                       .len = 6});
     assert_int_equal(t->n, 2);
     /* The kernel took two bytes: the echo keeps the rest until WRITABLE. */
     t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_SENT, .id = conn, .result = 2});
@@ -358,8 +362,8 @@ static void test_worker_kernelnet_tcp_accept_refused_when_table_full(void **stat
     assert_int_equal(second, -1); /* the driver closes socket 11 */
     assert_int_equal(tw_worker_status_get(&f->w)->drops, 1);
     /* Once the first is reset, its slot takes the next connection. */
-    turn *t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_RESET, .id = first,
-                                       .result = -TW_ECONNRESET});
+    turn *t = complete(
+        f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_RESET, .id = first, .result = -TW_ECONNRESET});
     assert_int_equal(t->n, 0);
     int64_t third = accept_one(f, l, 12);
     assert_true(third >= 0);
@@ -394,8 +398,8 @@ static void test_worker_kernelnet_tcp_connect_refused_is_terminal(void **state)
     assert_int_equal(t->req[0].addr, PEER_ADDR);
     assert_int_equal(t->req[0].port, PORT);
     int64_t conn = t->req[0].id;
-    t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_CONNECTED, .id = conn,
-                                 .result = -TW_ECONNREFUSED});
+    t = complete(
+        f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_CONNECTED, .id = conn, .result = -TW_ECONNREFUSED});
     /* The sender gives up; the worker forgot the connection. */
     t = complete(f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_WRITABLE, .id = conn});
     assert_int_equal(t->n, 0);
@@ -438,14 +442,13 @@ int main(void)
             test_worker_kernelnet_udp_exit_closes_and_late_answers_are_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_udp_endpoints_are_bounded, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_echo_round_trip, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_echo_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_short_send_waits_for_writable,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_accept_refused_when_table_full,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_exit_aborts_and_unlistens,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_exit_aborts_and_unlistens, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_connect_refused_is_terminal,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_connect_then_send, setup,

@@ -158,9 +158,18 @@ void tw_uring_tap_close(tw_uring_tap *t)
     free(t);
 }
 
-const tw_uring_tap_config *tw_uring_tap_config_get(const tw_uring_tap *t) { return &t->cfg; }
-const tw_uring_tap_stats *tw_uring_tap_stats_get(const tw_uring_tap *t) { return &t->st; }
-int tw_uring_tap_fd(const tw_uring_tap *t) { return t->fd; }
+const tw_uring_tap_config *tw_uring_tap_config_get(const tw_uring_tap *t)
+{
+    return &t->cfg;
+}
+const tw_uring_tap_stats *tw_uring_tap_stats_get(const tw_uring_tap *t)
+{
+    return &t->st;
+}
+int tw_uring_tap_fd(const tw_uring_tap *t)
+{
+    return t->fd;
+}
 
 static void on_read(tw_uring_tap *t, const struct io_uring_cqe *cqe, tw_uring_tap_frame_fn *fn,
                     void *ctx)
@@ -189,8 +198,8 @@ static void on_read(tw_uring_tap *t, const struct io_uring_cqe *cqe, tw_uring_ta
     t->added++;
 }
 
-void tw_uring_tap_on_cqe(tw_uring_tap *t, const struct io_uring_cqe *cqe,
-                         tw_uring_tap_frame_fn *fn, void *ctx)
+void tw_uring_tap_on_cqe(tw_uring_tap *t, const struct io_uring_cqe *cqe, tw_uring_tap_frame_fn *fn,
+                         void *ctx)
 {
     TW_ASSERT(tw_uring_tap_owns(&t->cfg, cqe->user_data));
     uint32_t kind = (uint32_t)(cqe->user_data >> 32) & 0xffffffu;

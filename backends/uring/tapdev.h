@@ -64,8 +64,8 @@ static inline bool tw_uring_tap_owns(const tw_uring_tap_config *cfg, uint64_t us
 const tw_uring_tap_config *tw_uring_tap_config_get(const tw_uring_tap *t);
 
 /* One of the device's CQEs: a received frame goes to fn(ctx, frame, len). */
-void tw_uring_tap_on_cqe(tw_uring_tap *t, const struct io_uring_cqe *cqe,
-                         tw_uring_tap_frame_fn *fn, void *ctx);
+void tw_uring_tap_on_cqe(tw_uring_tap *t, const struct io_uring_cqe *cqe, tw_uring_tap_frame_fn *fn,
+                         void *ctx);
 /* Queues a frame (copied) for writing. 0, -TW_EFULL (no slot), -TW_ETOOBIG. */
 int tw_uring_tap_send(tw_uring_tap *t, const uint8_t *frame, size_t len);
 /* Once per loop turn, before the submit: publishes recycled buffers and

@@ -55,8 +55,8 @@ static void on_frame(void *ctx, const uint8_t *frame, size_t len)
     }
     if (eth.ethertype == TW_ETHERTYPE_ARP) {
         tw_arp_repr arp;
-        if (tw_arp_parse(eth.payload, eth.payload_len, &arp) == 0 &&
-            arp.op == TW_ARP_OP_REQUEST && arp.tpa == PEER_IP && arp.spa == OUR_IP) {
+        if (tw_arp_parse(eth.payload, eth.payload_len, &arp) == 0 && arp.op == TW_ARP_OP_REQUEST &&
+            arp.tpa == PEER_IP && arp.spa == OUR_IP) {
             s->arp_request = true;
             s->kernel_mac = arp.sha;
         }
@@ -64,14 +64,14 @@ static void on_frame(void *ctx, const uint8_t *frame, size_t len)
     }
     tw_ipv4_repr ip;
     tw_udp_repr udp;
-    if (eth.ethertype != TW_ETHERTYPE_IPV4 || tw_ipv4_parse(eth.payload, eth.payload_len, &ip) < 0 ||
-        ip.protocol != 17 || ip.dst != PEER_IP ||
-        tw_udp_parse(ip.payload, ip.payload_len, ip.src, ip.dst, &udp) < 0) {
+    if (eth.ethertype != TW_ETHERTYPE_IPV4 ||
+        tw_ipv4_parse(eth.payload, eth.payload_len, &ip) < 0 || ip.protocol != 17 ||
+        ip.dst != PEER_IP || tw_udp_parse(ip.payload, ip.payload_len, ip.src, ip.dst, &udp) < 0) {
         return; /* IPv6 neighbour discovery and the like */
     }
     s->datagram = udp.dst_port == PEER_PORT;
-    s->payload_ok = udp.payload_len == strlen(PAYLOAD) &&
-                    memcmp(udp.payload, PAYLOAD, udp.payload_len) == 0;
+    s->payload_ok =
+        udp.payload_len == strlen(PAYLOAD) && memcmp(udp.payload, PAYLOAD, udp.payload_len) == 0;
 }
 
 static void set_addr(int sock, unsigned long req, const char *name, uint32_t a)
@@ -157,8 +157,7 @@ static void test_uring_tapdev_frames_both_ways(void **state)
     assert_true(sock >= 0);
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(PEER_PORT)};
     to.sin_addr.s_addr = htonl(PEER_IP);
-    assert_int_equal(sendto(sock, PAYLOAD, strlen(PAYLOAD), 0, (struct sockaddr *)&to,
-                            sizeof(to)),
+    assert_int_equal(sendto(sock, PAYLOAD, strlen(PAYLOAD), 0, (struct sockaddr *)&to, sizeof(to)),
                      (ssize_t)strlen(PAYLOAD));
     seen s = {0};
     run_until(&ring, tap, &s, &s.arp_request);

@@ -97,8 +97,10 @@ static void pp_report(const tw_task *t, tw_metric_sink *s)
     s->counter(s, "bad", p->bad);
 }
 
-static const tw_task_ops pinger = {"pinger", sizeof(pp), pp_input, pp_tick, pp_pop, NULL, pp_report};
-static const tw_task_ops ponger = {"ponger", sizeof(pp), pp_input, pp_tick, pp_pop, NULL, pp_report};
+static const tw_task_ops pinger = {"pinger", sizeof(pp), pp_input, pp_tick,
+                                   pp_pop,   NULL,       pp_report};
+static const tw_task_ops ponger = {"ponger", sizeof(pp), pp_input, pp_tick,
+                                   pp_pop,   NULL,       pp_report};
 static const tw_task_ops *const types[TYPE_COUNT] = {&pinger, &ponger};
 static const tw_task_registry registry = {types, TYPE_COUNT};
 
@@ -206,7 +208,10 @@ static void run_pingpong(uint32_t workers, uint32_t pong_worker)
     tw_uring_destroy(u);
 }
 
-static void test_uring_bus_pingpong_across_threads(void **state) { run_pingpong(2, 1); }
+static void test_uring_bus_pingpong_across_threads(void **state)
+{
+    run_pingpong(2, 1);
+}
 
 /* ---- timers ----------------------------------------------------------------- */
 
@@ -261,8 +266,8 @@ static void tick_report(const tw_task *t, tw_metric_sink *s)
     s->counter(s, "bad", k->early);
 }
 
-static const tw_task_ops ticker_ops = {"ticker", sizeof(ticker), tick_input, tick_tick, tick_pop,
-                                       NULL, tick_report};
+static const tw_task_ops ticker_ops = {"ticker", sizeof(ticker), tick_input, tick_tick,
+                                       tick_pop, NULL,           tick_report};
 
 /* The worker's timer wheel drives the wait's timeout: every tick comes, none
  * early, and the thread sleeps between them (a handful of turns per tick,
@@ -360,8 +365,10 @@ static void test_uring_tcp_bulk_send_to_a_kernel_socket(void **state)
 
     static const tw_task_ops *const bulk_types[1] = {&tw_app_bulk_send};
     static const tw_task_registry bulk_registry = {bulk_types, 1};
-    tw_bulk_send_args args = {.server = 0x7f000001u, .port = ntohs(a.sin_port),
-                              .bytes = BULK_BYTES, .stream = BULK_STREAM};
+    tw_bulk_send_args args = {.server = 0x7f000001u,
+                              .port = ntohs(a.sin_port),
+                              .bytes = BULK_BYTES,
+                              .stream = BULK_STREAM};
     tw_uring *u = start_one(&bulk_registry, &args, sizeof(args));
     pthread_join(th, NULL); /* the sender's FIN ends the sink */
     /* Our close, then the sender's CLOSED: give the loop a moment. */
@@ -389,7 +396,10 @@ static void test_uring_tcp_bulk_send_to_a_kernel_socket(void **state)
     tw_uring_destroy(u);
 }
 
-static void test_uring_bus_pingpong_on_one_worker(void **state) { run_pingpong(1, 0); }
+static void test_uring_bus_pingpong_on_one_worker(void **state)
+{
+    run_pingpong(1, 0);
+}
 
 int main(void)
 {

@@ -69,9 +69,18 @@ static inline uint64_t ud_make(enum ud_kind k, uint32_t slot, uint32_t gen)
 {
     return (uint64_t)k << 56 | (uint64_t)(slot & 0xffffffu) << 32 | gen;
 }
-static inline enum ud_kind ud_kind(uint64_t u) { return (enum ud_kind)(u >> 56); }
-static inline uint32_t ud_slot(uint64_t u) { return (uint32_t)(u >> 32) & 0xffffffu; }
-static inline uint32_t ud_gen(uint64_t u) { return (uint32_t)u; }
+static inline enum ud_kind ud_kind(uint64_t u)
+{
+    return (enum ud_kind)(u >> 56);
+}
+static inline uint32_t ud_slot(uint64_t u)
+{
+    return (uint32_t)(u >> 32) & 0xffffffu;
+}
+static inline uint32_t ud_gen(uint64_t u)
+{
+    return (uint32_t)u;
+}
 
 /* After a turn that took this many CQEs the loop polls instead of
  * sleeping, and keeps polling through up to BUSY_EMPTY_POLLS turns that
@@ -136,8 +145,6 @@ typedef struct uconn {
 } uconn;
 
 typedef struct sendslot {
-    struct msghdr msg;
-    struct iovec iov;
     struct sockaddr_in to;
     uint32_t next; /* free list */
     uint32_t len;
@@ -177,16 +184,16 @@ typedef struct uworker {
     sendslot *slots;
     uint8_t *slot_mem;
     uint32_t slot_free;
-    tw_ring answers;  /* tw_net_cpl: answers to requests, given before anything else */
-    tw_ring cpls;     /* tw_net_cpl: connection events (DATA, closes), in order */
-    uint64_t *rearm;  /* user_data of multishot operations to arm again */
+    tw_ring answers; /* tw_net_cpl: answers to requests, given before anything else */
+    tw_ring cpls;    /* tw_net_cpl: connection events (DATA, closes), in order */
+    uint64_t *rearm; /* user_data of multishot operations to arm again */
     uint32_t nrearm;
     uint32_t rearm_max;
-    inbox *in;        /* in[s]: messages from worker s */
-    bool *wake;       /* wake[t]: worker t has new messages from us this turn */
-    bool self_msgs;   /* our own inbox has news: the next wait must not sleep */
-    uint32_t udp_sends; /* UDP sends submitted this turn: their CQEs come at once */
-    uint32_t turn_cqes; /* CQEs the turn took: many means more are likely coming */
+    inbox *in;            /* in[s]: messages from worker s */
+    bool *wake;           /* wake[t]: worker t has new messages from us this turn */
+    bool self_msgs;       /* our own inbox has news: the next wait must not sleep */
+    uint32_t udp_sends;   /* UDP sends submitted this turn: their CQEs come at once */
+    uint32_t turn_cqes;   /* CQEs the turn took: many means more are likely coming */
     uint32_t empty_polls; /* polls in a row that found nothing */
     spawn_req spawns[TW_URING_SPAWNS_MAX];
     uint32_t nspawns;
@@ -282,10 +289,13 @@ int tw_uring_probe(char *why, size_t why_len)
         int op;
         const char *name;
     } need[] = {
-        {IORING_OP_MSG_RING, "IORING_OP_MSG_RING"}, {IORING_OP_RECVMSG, "IORING_OP_RECVMSG"},
-        {IORING_OP_SENDMSG, "IORING_OP_SENDMSG"},   {IORING_OP_RECV, "IORING_OP_RECV"},
-        {IORING_OP_SEND, "IORING_OP_SEND"},         {IORING_OP_ACCEPT, "IORING_OP_ACCEPT"},
-        {IORING_OP_CONNECT, "IORING_OP_CONNECT"},   {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
+        {IORING_OP_MSG_RING, "IORING_OP_MSG_RING"},
+        {IORING_OP_RECVMSG, "IORING_OP_RECVMSG"},
+        {IORING_OP_RECV, "IORING_OP_RECV"},
+        {IORING_OP_SEND, "IORING_OP_SEND"},
+        {IORING_OP_ACCEPT, "IORING_OP_ACCEPT"},
+        {IORING_OP_CONNECT, "IORING_OP_CONNECT"},
+        {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
     };
     int result = 0;
     for (size_t i = 0; p && i < sizeof(need) / sizeof(need[0]) && result == 0; i++) {
@@ -304,7 +314,8 @@ int tw_uring_probe(char *why, size_t why_len)
          * together; registering a small ring tells whether they are here. */
         size_t bytes = 8 * sizeof(struct io_uring_buf);
         void *br = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-        struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)br, .ring_entries = 8, .bgid = 0};
+        struct io_uring_buf_reg reg = {
+            .ring_addr = (unsigned long)br, .ring_entries = 8, .bgid = 0};
         rc = br == MAP_FAILED ? -ENOMEM : io_uring_register_buf_ring(&r, &reg, 0);
         if (rc < 0) {
             snprintf(why, why_len,
@@ -570,14 +581,14 @@ static void udp_close(uworker *x, int64_t id)
 static void udp_send(uworker *x, const tw_net_req *r)
 {
     uep *e = ep_for(x, r->id);
-    int32_t err = e == NULL                            ? -TW_EINVAL
-                  : r->len > x->u->cfg.udp_buf_size    ? -TW_ETOOBIG
-                  : x->slot_free == NONE               ? -TW_EFULL
-                                                       : 0;
+    int32_t err = e == NULL                         ? -TW_EINVAL
+                  : r->len > x->u->cfg.udp_buf_size ? -TW_ETOOBIG
+                  : x->slot_free == NONE            ? -TW_EFULL
+                                                    : 0;
     if (err) {
         x->st.udp_tx_refused++;
-        tw_net_cpl c = {.kind = TW_NET_CPL_UDP_SEND_FAILED, .id = r->id, .result = err,
-                        .cookie = r->cookie};
+        tw_net_cpl c = {
+            .kind = TW_NET_CPL_UDP_SEND_FAILED, .id = r->id, .result = err, .cookie = r->cookie};
         push_cpl(x, &c);
         return;
     }
@@ -587,12 +598,12 @@ static void udp_send(uworker *x, const tw_net_req *r)
     uint8_t *data = x->slot_mem + (size_t)i * x->u->cfg.udp_buf_size;
     memcpy(data, r->data, r->len);
     s->to = sin_of(r->addr, r->port);
-    s->iov = (struct iovec){.iov_base = data, .iov_len = r->len};
-    s->msg = (struct msghdr){
-        .msg_name = &s->to, .msg_namelen = sizeof(s->to), .msg_iov = &s->iov, .msg_iovlen = 1};
     s->len = (uint32_t)r->len;
     struct io_uring_sqe *q = sqe_get(x);
-    io_uring_prep_sendmsg(q, e->fd, &s->msg, 0);
+    /* sendto as IORING_OP_SEND with a destination (6.0): no msghdr and
+     * iovec for the kernel to copy in for each datagram. */
+    io_uring_prep_send(q, e->fd, data, s->len, 0);
+    io_uring_prep_send_set_addr(q, (const struct sockaddr *)&s->to, sizeof(s->to));
     io_uring_sqe_set_data64(q, ud_make(UD_UDP_SEND, i, 0));
     x->udp_sends++;
 }
@@ -663,8 +674,14 @@ static uconn *conn_for(uworker *x, int64_t id)
     return c->live && c->id == id ? c : NULL;
 }
 
-static uint32_t conn_gen(const uconn *c) { return (uint32_t)((uint64_t)c->id >> 32); }
-static uint32_t conn_index(uworker *x, const uconn *c) { return (uint32_t)(c - x->conns); }
+static uint32_t conn_gen(const uconn *c)
+{
+    return (uint32_t)((uint64_t)c->id >> 32);
+}
+static uint32_t conn_index(uworker *x, const uconn *c)
+{
+    return (uint32_t)(c - x->conns);
+}
 
 static void tcp_arm_recv(uworker *x, uconn *c)
 {
@@ -963,8 +980,10 @@ static void tcp_send(uworker *x, const tw_net_req *r)
     uconn *c = conn_for(x, r->id);
     if (c == NULL || c->fin_wanted) {
         /* RFC 9293 §3.10.2: no SEND after our CLOSE. */
-        tw_net_cpl cpl = {.kind = TW_NET_CPL_TCP_SENT, .id = r->id,
-                          .result = c == NULL ? -TW_ENOTCONN : -TW_ESTATE, .cookie = r->cookie};
+        tw_net_cpl cpl = {.kind = TW_NET_CPL_TCP_SENT,
+                          .id = r->id,
+                          .result = c == NULL ? -TW_ENOTCONN : -TW_ESTATE,
+                          .cookie = r->cookie};
         push_cpl(x, &cpl);
         return;
     }
@@ -973,8 +992,8 @@ static void tcp_send(uworker *x, const tw_net_req *r)
     memcpy(c->tx + c->tx_len, r->data, n);
     c->tx_len += n;
     c->blocked = n < r->len;
-    tw_net_cpl cpl = {.kind = TW_NET_CPL_TCP_SENT, .id = r->id, .result = (int32_t)n,
-                      .cookie = r->cookie};
+    tw_net_cpl cpl = {
+        .kind = TW_NET_CPL_TCP_SENT, .id = r->id, .result = (int32_t)n, .cookie = r->cookie};
     push_cpl(x, &cpl);
     /* During the handshake the bytes wait in the buffer (RFC 9293 §3.10.2:
      * SEND in SYN-SENT is queued until ESTABLISHED). */
@@ -1522,8 +1541,8 @@ int tw_uring_create(tw_uring **out, const tw_uring_config *cfg_in, char *err, si
 
 int tw_uring_spawn(tw_uring *u, uint32_t w, uint32_t type, const void *args, uint32_t len)
 {
-    if (w >= u->cfg.workers || u->ws[w].nspawns == TW_URING_SPAWNS_MAX ||
-        len > TW_SPAWN_ARGS_MAX || u->started) {
+    if (w >= u->cfg.workers || u->ws[w].nspawns == TW_URING_SPAWNS_MAX || len > TW_SPAWN_ARGS_MAX ||
+        u->started) {
         return -1;
     }
     spawn_req *s = &u->ws[w].spawns[u->ws[w].nspawns++];

@@ -32,22 +32,22 @@
 #define TW_URING_SPAWNS_MAX 8 /* tasks spawned per worker at start */
 
 typedef struct tw_uring_config {
-    uint32_t workers;                    /* threads, 1..TW_URING_WORKERS_MAX */
-    int cpus[TW_URING_WORKERS_MAX];      /* the CPU each is pinned to; -1: not pinned */
+    uint32_t workers;               /* threads, 1..TW_URING_WORKERS_MAX */
+    int cpus[TW_URING_WORKERS_MAX]; /* the CPU each is pinned to; -1: not pinned */
     const tw_task_registry *registry;
-    uint32_t max_tasks;                  /* per worker */
-    uint32_t task_state_max;             /* bytes */
-    uint32_t udp_endpoints_max;          /* per worker */
-    uint32_t tcp_conns_max;              /* per worker */
-    uint32_t tcp_listeners_max;          /* per worker */
-    uint32_t ring_entries;               /* SQ entries; the CQ is 4x */
-    uint32_t udp_bufs;                   /* provided buffers for UDP receive (power of 2) */
-    uint32_t udp_buf_size;               /* bytes each: header, source address and payload */
-    uint32_t udp_send_slots;             /* datagrams in flight per worker */
-    uint32_t tcp_bufs;                   /* provided buffers for TCP receive (power of 2) */
+    uint32_t max_tasks;         /* per worker */
+    uint32_t task_state_max;    /* bytes */
+    uint32_t udp_endpoints_max; /* per worker */
+    uint32_t tcp_conns_max;     /* per worker */
+    uint32_t tcp_listeners_max; /* per worker */
+    uint32_t ring_entries;      /* SQ entries; the CQ is 4x */
+    uint32_t udp_bufs;          /* provided buffers for UDP receive (power of 2) */
+    uint32_t udp_buf_size;      /* bytes each: header, source address and payload */
+    uint32_t udp_send_slots;    /* datagrams in flight per worker */
+    uint32_t tcp_bufs;          /* provided buffers for TCP receive (power of 2) */
     uint32_t tcp_buf_size;
-    uint32_t tcp_send_buf;               /* bytes queued per connection */
-    uint32_t bus_queue;                  /* messages per ordered pair of workers */
+    uint32_t tcp_send_buf; /* bytes queued per connection */
+    uint32_t bus_queue;    /* messages per ordered pair of workers */
     uint64_t seed;
 } tw_uring_config;
 
@@ -56,17 +56,17 @@ void tw_uring_config_defaults(tw_uring_config *cfg);
 
 /* Per worker, read after tw_uring_stop. */
 typedef struct tw_uring_stats {
-    uint64_t turns;       /* loop turns */
-    uint64_t submits;     /* io_uring_enter calls that submitted or waited */
-    uint64_t sq_full;     /* extra submits because the SQ filled within a turn */
-    uint64_t busy_polls;  /* waits that polled instead of sleeping, after a busy turn */
+    uint64_t turns;      /* loop turns */
+    uint64_t submits;    /* io_uring_enter calls that submitted or waited */
+    uint64_t sq_full;    /* extra submits because the SQ filled within a turn */
+    uint64_t busy_polls; /* waits that polled instead of sleeping, after a busy turn */
     uint64_t cqes;
-    uint64_t requests;    /* TW_OUT_NET_REQ performed */
-    uint64_t udp_rx;      /* datagrams received */
+    uint64_t requests; /* TW_OUT_NET_REQ performed */
+    uint64_t udp_rx;   /* datagrams received */
     uint64_t udp_rx_bytes;
-    uint64_t udp_tx;      /* datagrams sent (completed) */
+    uint64_t udp_tx; /* datagrams sent (completed) */
     uint64_t udp_tx_bytes;
-    uint64_t udp_truncated; /* received datagrams larger than a buffer */
+    uint64_t udp_truncated;  /* received datagrams larger than a buffer */
     uint64_t udp_tx_refused; /* no send slot, or too big: answered SEND_FAILED */
     uint64_t udp_tx_errors;  /* sends the kernel failed */
     uint64_t tcp_accepted;
@@ -75,12 +75,12 @@ typedef struct tw_uring_stats {
     uint64_t tcp_tx_bytes;
     uint64_t tcp_closed;
     uint64_t tcp_resets;
-    uint64_t no_buffers;  /* multishot receives that ran out of provided buffers */
-    uint64_t rearms;      /* multishot operations armed again after they ended */
+    uint64_t no_buffers; /* multishot receives that ran out of provided buffers */
+    uint64_t rearms;     /* multishot operations armed again after they ended */
     uint64_t bus_sent;
     uint64_t bus_received;
-    uint64_t bus_refused; /* a full inbox, or an endpoint that is not a worker */
-    uint64_t wakeups;     /* MSG_RING wake-ups sent */
+    uint64_t bus_refused;  /* a full inbox, or an endpoint that is not a worker */
+    uint64_t wakeups;      /* MSG_RING wake-ups sent */
     uint64_t cpl_overflow; /* local completions refused by a full queue (a bound hit) */
 } tw_uring_stats;
 
