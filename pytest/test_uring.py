@@ -104,6 +104,10 @@ def test_uring_udp_echo_answers_sockperf_ping_pong(twin_bin, netns):
     # Ping-pong has one message in flight: at most the last goes unanswered.
     assert received > 1000, text
     assert sent - received <= 1, text
+    # sockperf's own error accounting: nothing lost, doubled or reordered.
+    errs = re.search(r"# dropped messages = (\d+); # duplicated messages = (\d+); "
+                     r"# out-of-order messages = (\d+)", text)
+    assert errs and errs.groups() == ("0", "0", "0"), text
     lat = re.search(r"Summary: Latency is ([0-9.]+) usec", text)
     assert lat, text
     assert 0 < float(lat.group(1)) < 10000, text
