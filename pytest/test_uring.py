@@ -8,8 +8,11 @@ run here (exit 77: no io_uring, no MSG_RING, no provided buffer rings), the
 test is skipped with the reason.
 """
 
+import ctypes
 import os
+import platform
 import random
+import struct
 import re
 import select
 import shutil
@@ -272,3 +275,44 @@ def test_uring_serve_port_in_use_is_exit_1(twin_bin, netns):
         holder.wait()
     assert srv.proc.returncode == 1, (out, err)
     assert "could not listen: address already in use" in err, err
+
+
+def _deny_io_uring_setup():
+    """preexec_fn: a seccomp filter that fails io_uring_setup with EPERM,
+    as a kernel with io_uring disabled (kernel.io_uring_disabled=2) does."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+    NR_IO_URING_SETUP = 425
+    AUDIT_ARCH_X86_64 = 0xC000003E
+    SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, EPERM = 0x7FFF0000, 0x00050000, 1
+    LD_W_ABS, JEQ_K, RET_K = 0x20, 0x15, 0x06
+    insns = [
+        (LD_W_ABS, 0, 0, 4),                       # seccomp_data.arch
+        (JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
+        (RET_K, 0, 0, SECCOMP_RET_ALLOW),
+        (LD_W_ABS, 0, 0, 0),                       # seccomp_data.nr
+        (JEQ_K, 0, 1, NR_IO_URING_SETUP),
+        (RET_K, 0, 0, SECCOMP_RET_ERRNO | EPERM),
+        (RET_K, 0, 0, SECCOMP_RET_ALLOW),
+    ]
+    prog = b"".join(struct.pack("HBBI", *i) for i in insns)
+    buf = ctypes.create_string_buffer(prog)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(insns), ctypes.cast(buf, ctypes.c_void_p))
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+            libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        os._exit(99)
+
+
+def test_uring_serve_without_io_uring_is_exit_77(twin_bin):
+    if platform.machine() != "x86_64":
+        pytest.skip("the seccomp filter here is written for x86_64")
+    p = subprocess.run([str(twin_bin), "serve", "--backend", "uring", "--app", "udp_echo",
+                        "--port", "9", "--duration", "100ms"], capture_output=True, text=True,
+                       timeout=RUN_TIMEOUT_S, preexec_fn=_deny_io_uring_setup)
+    assert p.returncode != 99, "could not install the seccomp filter"
+    assert p.returncode == 77, (p.stdout, p.stderr)
+    assert "the uring backend cannot run here: io_uring_setup failed" in p.stderr, p.stderr
