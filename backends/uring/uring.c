@@ -207,6 +207,8 @@ struct tw_uring {
     _Atomic int stop;
     _Atomic int failed;
     pthread_barrier_t ready;
+    struct io_uring ctl; /* the stopper's: it sends the workers' last wake-up */
+    bool ctl_ok;
     bool started;
     bool stopped;
 };
@@ -1557,6 +1559,14 @@ int tw_uring_spawn(tw_uring *u, uint32_t w, uint32_t type, const void *args, uin
 int tw_uring_start(tw_uring *u, char *err, size_t err_len)
 {
     TW_ASSERT(!u->started);
+    /* Made now, not at stop: a stop that could not wake its workers would
+     * wait for them forever. */
+    int rc = io_uring_queue_init(8, &u->ctl, 0);
+    if (rc < 0) {
+        snprintf(err, err_len, "io_uring_queue_init (the stopper's ring): %s", strerror(-rc));
+        return -1;
+    }
+    u->ctl_ok = true;
     u->started = true;
     pthread_barrier_init(&u->ready, NULL, u->cfg.workers + 1);
     for (uint32_t i = 0; i < u->cfg.workers; i++) {
@@ -1592,30 +1602,24 @@ void tw_uring_stop(tw_uring *u)
     atomic_store(&u->stop, 1);
     /* Wake every worker from its wait with a MSG_RING from a ring of our
      * own; a worker that is busy sees the flag at its next turn. */
-    struct io_uring ctl;
-    bool ctl_ok = io_uring_queue_init(8, &ctl, 0) == 0;
-    for (uint32_t i = 0; ctl_ok && i < u->cfg.workers; i++) {
+    for (uint32_t i = 0; i < u->cfg.workers; i++) {
         if (!u->ws[i].ring_ok) {
             continue;
         }
-        struct io_uring_sqe *s = io_uring_get_sqe(&ctl);
+        struct io_uring_sqe *s = io_uring_get_sqe(&u->ctl);
         if (s == NULL) {
-            io_uring_submit(&ctl);
-            s = io_uring_get_sqe(&ctl);
+            io_uring_submit(&u->ctl);
+            s = io_uring_get_sqe(&u->ctl);
+            TW_ASSERT(s != NULL);
         }
         io_uring_prep_msg_ring(s, u->ws[i].ring_fd, 0, ud_make(UD_WAKE, 0, 0), 0);
         io_uring_sqe_set_flags(s, IOSQE_CQE_SKIP_SUCCESS);
     }
-    if (ctl_ok) {
-        io_uring_submit(&ctl);
-    }
+    io_uring_submit(&u->ctl);
     for (uint32_t i = 0; i < u->cfg.workers; i++) {
         if (u->ws[i].thread_ok) {
             pthread_join(u->ws[i].thread, NULL);
         }
-    }
-    if (ctl_ok) {
-        io_uring_queue_exit(&ctl);
     }
 }
 
@@ -1697,6 +1701,9 @@ void tw_uring_destroy(tw_uring *u)
     }
     if (u->started) {
         pthread_barrier_destroy(&u->ready);
+    }
+    if (u->ctl_ok) {
+        io_uring_queue_exit(&u->ctl);
     }
     free(u->ws);
     free(u);
