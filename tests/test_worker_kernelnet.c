@@ -331,6 +331,36 @@ static void test_worker_kernelnet_tcp_echo_round_trip(void **state)
     assert_int_equal(tw_worker_status_get(&f->w)->drops, 1);
 }
 
+static void test_worker_kernelnet_udp_send_failed_reaches_the_task(void **state)
+{
+    fixture *f = *state;
+    int64_t id = bound_udp_echo(f);
+    /* The kernel refused a send: the echo is told (it counts an error) and
+     * asks nothing more; the endpoint stays usable. */
+    turn *t = complete(
+        f, (tw_net_cpl){.kind = TW_NET_CPL_UDP_SEND_FAILED, .id = id, .result = -TW_EUNREACH});
+    assert_int_equal(t->n, 0);
+    assert_int_equal(tw_worker_status_get(&f->w)->drops, 0);
+    t = complete(f, datagram(id, "still here"));
+    assert_int_equal(t->n, 1);
+    assert_int_equal(t->req[0].op, TW_NET_UDP_SEND);
+}
+
+static void test_worker_kernelnet_tcp_listen_failure_frees_the_listener(void **state)
+{
+    fixture *f = *state;
+    tw_tcp_echo_args a = {.port = PORT};
+    spawn(f, TYPE_TCP_ECHO, &a, sizeof(a));
+    int64_t l = drain(f)->req[0].id;
+    turn *t = complete(
+        f, (tw_net_cpl){.kind = TW_NET_CPL_TCP_LISTENING, .id = l, .result = -TW_EADDRINUSE});
+    assert_int_equal(t->n, 0);
+    /* No listener any more: a connection the kernel still hands over is
+     * refused and counted. */
+    assert_int_equal(accept_one(f, l, 21), -1);
+    assert_int_equal(tw_worker_status_get(&f->w)->drops, 1);
+}
+
 static void test_worker_kernelnet_tcp_short_send_waits_for_writable(void **state)
 {
     fixture *f = *state;
@@ -443,6 +473,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_udp_endpoints_are_bounded, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_echo_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_kernelnet_udp_send_failed_reaches_the_task,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_listen_failure_frees_the_listener,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_short_send_waits_for_writable,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_kernelnet_tcp_accept_refused_when_table_full,
