@@ -62,6 +62,7 @@ static void usage(FILE *f)
           "  run      run a scenario file in the simulator (default: the quickstart)\n"
           "  replay   rerun the run a JSON report describes and compare its trace hash\n"
           "  demo     run the built-in demo of the seed runtime\n"
+          "  serve    serve an app live over kernel sockets (io_uring)\n"
           "  help     show help for a command: twin help run\n"
           "\n"
           "exit status: 0 ok, 1 a check failed, 2 bad usage or input\n",
@@ -92,6 +93,10 @@ int main(int argc, char **argv)
             char *args[] = {"demo", "--help", NULL};
             return tw_cmd_demo(2, args);
         }
+        if (argc > 2 && !strcmp(argv[2], "serve")) {
+            char *args[] = {"serve", "--help", NULL};
+            return tw_cmd_serve(2, args);
+        }
         if (argc > 2) {
             fprintf(stderr, "twin: no help for unknown command '%s'\n", argv[2]);
             return TW_EXIT_USAGE;
@@ -107,6 +112,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "replay")) {
         return tw_cmd_replay(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "serve")) {
+        return tw_cmd_serve(argc - 1, argv + 1);
     }
     fprintf(stderr, "twin: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -18,8 +18,15 @@ typedef struct echo_reply {
     uint8_t data[TW_UDP_PAYLOAD_MAX];
 } echo_reply;
 
+/* sockperf's message header (its src/message.h): flags at byte 8..9. */
+#define SOCKPERF_HEADER 14
+#define SOCKPERF_FLAGS_LOW 9
+#define SOCKPERF_CLIENT 0x01
+#define SOCKPERF_PONG 0x02
+
 typedef struct echo {
     uint16_t port;
+    uint16_t flags;
     bool want_bind;
     int32_t ep;
     int32_t bind_error;
@@ -32,6 +39,7 @@ typedef struct echo {
     uint64_t bytes;
     uint64_t overflows; /* datagrams dropped because the backlog was full */
     uint64_t errors;
+    uint64_t unanswered; /* sockperf: datagrams that asked for no answer */
 } echo;
 
 static void echo_on_input(tw_task *t, tw_ns now, const tw_task_input *in)
@@ -41,6 +49,7 @@ static void echo_on_input(tw_task *t, tw_ns now, const tw_task_input *in)
         tw_udp_echo_args a;
         memcpy(&a, in->msg->data, sizeof(a));
         e->port = a.port;
+        e->flags = a.flags;
         e->want_bind = true;
         e->ep = -1;
         return;
@@ -60,6 +69,12 @@ static void echo_on_input(tw_task *t, tw_ns now, const tw_task_input *in)
     }
     e->received++;
     e->bytes += n->event->payload_len;
+    bool sockperf = e->flags & TW_UDP_ECHO_SOCKPERF;
+    if (sockperf && (n->event->payload_len < SOCKPERF_HEADER ||
+                     !(n->event->payload[SOCKPERF_FLAGS_LOW] & SOCKPERF_PONG))) {
+        e->unanswered++;
+        return;
+    }
     if (e->len == ECHO_BACKLOG || n->event->payload_len > TW_UDP_PAYLOAD_MAX) {
         e->overflows++;
         return;
@@ -69,6 +84,9 @@ static void echo_on_input(tw_task *t, tw_ns now, const tw_task_input *in)
     r->port = n->event->remote_port;
     r->len = (uint16_t)n->event->payload_len;
     memcpy(r->data, n->event->payload, r->len);
+    if (sockperf) {
+        r->data[SOCKPERF_FLAGS_LOW] &= (uint8_t)~SOCKPERF_CLIENT; /* the server's answer */
+    }
 }
 
 static bool echo_pop(tw_task *t, tw_ns now, tw_task_output *out)
@@ -107,6 +125,9 @@ static void echo_report(const tw_task *t, tw_metric_sink *s)
     s->counter(s, "bytes", e->bytes);
     s->counter(s, "overflows", e->overflows);
     s->counter(s, "errors", e->errors);
+    if (e->flags & TW_UDP_ECHO_SOCKPERF) {
+        s->counter(s, "unanswered", e->unanswered);
+    }
     s->counter(s, "bind_error", (uint64_t)(-(int64_t)e->bind_error));
 }
 

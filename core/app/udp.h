@@ -18,7 +18,16 @@ extern const tw_task_ops tw_app_udp_client;
 
 typedef struct tw_udp_echo_args {
     uint16_t port;
+    uint16_t flags; /* TW_UDP_ECHO_* */
 } tw_udp_echo_args;
+
+enum {
+    /* Answer as sockperf's server does, so its client can measure us: a
+     * datagram opens with a 14-byte header (sequence, 16-bit flags, length,
+     * network order); only those with the pong-request flag are answered,
+     * with the client flag cleared; the rest are counted and dropped. */
+    TW_UDP_ECHO_SOCKPERF = 1 << 0,
+};
 
 #define TW_UDP_CLIENT_WINDOW_MAX 64
 #define TW_UDP_PAYLOAD_MAX 1472

@@ -20,6 +20,33 @@ typedef struct net_completion {
 
 static uint32_t words_for(uint32_t bits) { return TW_BITSET_WORDS(bits); }
 
+/* The endpoint, connection and listener tables: the stack path and the
+ * kernel path keep the same ones, so ownership is checked in one place. */
+static void tables_init(tw_worker *w, const tw_worker_config *cfg, bool with_tcp)
+{
+    TW_ASSERT(cfg->net_endpoints_max > 0);
+    TW_ASSERT(cfg->net_endpoints_max <= 0x10000u);
+    w->eps = tw_mem_calloc(cfg->net_endpoints_max, sizeof(tw_worker_ep));
+    for (uint32_t i = 0; i < cfg->net_endpoints_max; i++) {
+        w->eps[i].owner = TW_ADDR_NONE;
+    }
+    if (!with_tcp) {
+        return;
+    }
+    TW_ASSERT(cfg->tcp_conns_max > 0);
+    TW_ASSERT(cfg->tcp_listeners_max > 0);
+    w->conns_max = cfg->tcp_conns_max;
+    w->conns = tw_mem_calloc(w->conns_max, sizeof(tw_worker_conn));
+    for (uint32_t i = 0; i < w->conns_max; i++) {
+        w->conns[i].owner = TW_ADDR_NONE;
+    }
+    w->listeners_max = cfg->tcp_listeners_max;
+    w->listeners = tw_mem_calloc(w->listeners_max, sizeof(tw_worker_listener));
+    for (uint32_t i = 0; i < w->listeners_max; i++) {
+        w->listeners[i].owner = TW_ADDR_NONE;
+    }
+}
+
 void tw_worker_init(tw_worker *w, const tw_worker_config *cfg, tw_ns now)
 {
     TW_ASSERT(cfg->id < TW_ENDPOINTS_MAX);
@@ -47,28 +74,19 @@ void tw_worker_init(tw_worker *w, const tw_worker_config *cfg, tw_ns now)
     }
     w->nfree = n;
     tw_ring_init(&w->own_out, cfg->outq_max, sizeof(tw_msg));
+    TW_ASSERT(!(cfg->stack && cfg->kernel_net)); /* one network service per worker */
     if (cfg->stack) {
-        TW_ASSERT(cfg->net_endpoints_max > 0);
-        TW_ASSERT(cfg->net_endpoints_max <= 0x10000u);
-        w->eps = tw_mem_calloc(cfg->net_endpoints_max, sizeof(tw_worker_ep));
-        for (uint32_t i = 0; i < cfg->net_endpoints_max; i++) {
-            w->eps[i].owner = TW_ADDR_NONE;
-        }
         w->tcp = tw_stack_tcp(cfg->stack);
-        if (w->tcp) {
-            TW_ASSERT(cfg->tcp_conns_max > 0);
-            TW_ASSERT(cfg->tcp_listeners_max > 0);
-            w->conns_max = cfg->tcp_conns_max;
-            w->conns = tw_mem_calloc(w->conns_max, sizeof(tw_worker_conn));
-            for (uint32_t i = 0; i < w->conns_max; i++) {
-                w->conns[i].owner = TW_ADDR_NONE;
-            }
-            w->listeners_max = cfg->tcp_listeners_max;
-            w->listeners = tw_mem_calloc(w->listeners_max, sizeof(tw_worker_listener));
-            for (uint32_t i = 0; i < w->listeners_max; i++) {
-                w->listeners[i].owner = TW_ADDR_NONE;
-            }
-        }
+    }
+    if (cfg->stack || cfg->kernel_net) {
+        tables_init(w, cfg, w->tcp != NULL || cfg->kernel_net);
+    }
+    if (cfg->kernel_net) {
+        /* Room for every close a task's exit can ask for at once, plus the
+         * ordinary traffic of one pop sequence. */
+        tw_ring_init(&w->net_req,
+                     cfg->net_endpoints_max + w->conns_max + w->listeners_max + cfg->outq_max,
+                     sizeof(tw_net_req));
     }
     /* Answers are queued even without a stack: a task asking for the
      * network there is told -TW_ENOTSUP. */
@@ -91,6 +109,9 @@ void tw_worker_free(tw_worker *w)
     tw_mem_free(w->conns);
     tw_mem_free(w->listeners);
     tw_ring_free(&w->net_done);
+    if (w->cfg.kernel_net) {
+        tw_ring_free(&w->net_req);
+    }
     tw_ring_free(&w->own_out);
     tw_mem_free(w->dirty_fifo);
     tw_mem_free(w->dirty);
@@ -107,7 +128,8 @@ tw_rng *tw_worker_rng(tw_worker *w) { return &w->rng; }
 
 bool tw_worker_has_pending_outputs(const tw_worker *w)
 {
-    return w->dirty_count > 0 || !tw_ring_empty(&w->own_out) || !tw_ring_empty(&w->net_done);
+    return w->dirty_count > 0 || !tw_ring_empty(&w->own_out) || !tw_ring_empty(&w->net_done) ||
+           (w->cfg.kernel_net && !tw_ring_empty(&w->net_req));
 }
 
 const tw_worker_status *tw_worker_status_get(const tw_worker *w) { return &w->status; }
@@ -284,6 +306,53 @@ static void unsubscribe_slot(tw_channel *ch, uint32_t slot)
     }
 }
 
+/* Queues a request for the kernel network service; the ring is sized for
+ * the most one pop sequence can ask, so a refusal is a broken bound. */
+static void queue_req(tw_worker *w, const tw_net_req *r)
+{
+    TW_ASSERT(w->cfg.kernel_net);
+    int rc = tw_ring_push(&w->net_req, r);
+    TW_ASSERT(rc == 0);
+}
+
+static void queue_req_id(tw_worker *w, tw_net_op op, int64_t id)
+{
+    tw_net_req r = {.op = op, .id = id};
+    queue_req(w, &r);
+}
+
+/* Closes an endpoint, a connection or a listener in whichever network
+ * service the worker has, and frees its table entry. */
+static void release_endpoint(tw_worker *w, tw_worker_ep *e)
+{
+    if (w->cfg.kernel_net) {
+        queue_req_id(w, TW_NET_UDP_CLOSE, e->id);
+    } else {
+        tw_stack_udp_close(w->cfg.stack, e->id);
+    }
+    e->owner = TW_ADDR_NONE;
+}
+
+static void release_conn(tw_worker *w, tw_ns now, tw_worker_conn *c)
+{
+    if (w->cfg.kernel_net) {
+        queue_req_id(w, TW_NET_TCP_ABORT, c->conn);
+    } else {
+        tw_tcp_abort(w->tcp, now, c->conn);
+    }
+    c->owner = TW_ADDR_NONE;
+}
+
+static void release_listener(tw_worker *w, tw_worker_listener *l)
+{
+    if (w->cfg.kernel_net) {
+        queue_req_id(w, TW_NET_TCP_UNLISTEN, l - w->listeners);
+    } else {
+        tw_tcp_unlisten(w->tcp, l->addr, l->port);
+    }
+    l->owner = TW_ADDR_NONE;
+}
+
 static void free_task(tw_worker *w, tw_task *t, tw_ns now, int32_t status)
 {
     uint32_t slot = tw_addr_slot(t->addr);
@@ -293,22 +362,19 @@ static void free_task(tw_worker *w, tw_task *t, tw_ns now, int32_t status)
     }
     tw_wheel_cancel(&w->wheel, t->timer);
     /* A task's endpoints die with it: nobody else could read them. */
-    for (uint32_t e = 0; w->cfg.stack && e < w->cfg.net_endpoints_max; e++) {
+    for (uint32_t e = 0; w->eps && e < w->cfg.net_endpoints_max; e++) {
         if (w->eps[e].owner == t->addr) {
-            tw_stack_udp_close(w->cfg.stack, w->eps[e].id);
-            w->eps[e].owner = TW_ADDR_NONE;
+            release_endpoint(w, &w->eps[e]);
         }
     }
-    for (uint32_t i = 0; w->tcp && i < w->conns_max; i++) {
+    for (uint32_t i = 0; w->conns && i < w->conns_max; i++) {
         if (w->conns[i].owner == t->addr) {
-            tw_tcp_abort(w->tcp, now, w->conns[i].conn);
-            w->conns[i].owner = TW_ADDR_NONE;
+            release_conn(w, now, &w->conns[i]);
         }
     }
-    for (uint32_t i = 0; w->tcp && i < w->listeners_max; i++) {
+    for (uint32_t i = 0; w->listeners && i < w->listeners_max; i++) {
         if (w->listeners[i].owner == t->addr) {
-            tw_tcp_unlisten(w->tcp, w->listeners[i].addr, w->listeners[i].port);
-            w->listeners[i].owner = TW_ADDR_NONE;
+            release_listener(w, &w->listeners[i]);
         }
     }
     for (uint32_t c = 0; c < w->cfg.max_channels; c++) {
@@ -377,11 +443,18 @@ static void deliver_app(tw_worker *w, tw_ns now, const tw_msg *m)
     }
 }
 
+static void on_net_cpl(tw_worker *w, tw_ns now, const tw_net_cpl *c);
+
 void tw_worker_on_input(tw_worker *w, tw_ns now, const tw_input *in)
 {
     /* The driver must pop every output before the next input. */
     TW_ASSERT(!tw_worker_has_pending_outputs(w));
     w->status.inputs++;
+    if (in->kind == TW_IN_NET_CPL) {
+        TW_ASSERT(in->cpl != NULL);
+        on_net_cpl(w, now, in->cpl);
+        return;
+    }
     if (in->kind == TW_IN_FRAME) {
         TW_ASSERT(w->cfg.stack != NULL);
         tw_stack_on_frame(w->cfg.stack, now, in->iface, in->frame, in->frame_len);
@@ -475,12 +548,24 @@ static bool owns(tw_worker *w, const tw_task *t, uint32_t id)
     return e != NULL && e->owner == t->addr;
 }
 
+static void apply_net_kernel(tw_worker *w, tw_task *t, const tw_task_output *to);
+
 static void apply_net(tw_worker *w, tw_task *t, tw_ns now, const tw_task_output *to)
 {
     tw_stack *st = w->cfg.stack;
-    if (st == NULL) {
+    if (st == NULL && !w->cfg.kernel_net) {
         complete(w, t, to->kind == TW_TOUT_UDP_BIND ? TW_TNET_BOUND : TW_TNET_SEND_FAILED,
                  -TW_ENOTSUP, to->kind == TW_TOUT_UDP_BIND ? to->u.udp_bind.cookie : 0);
+        return;
+    }
+    if (to->kind == TW_TOUT_UDP_CLOSE) {
+        if (owns(w, t, to->u.udp_close.endpoint)) {
+            release_endpoint(w, endpoint(w, to->u.udp_close.endpoint));
+        }
+        return;
+    }
+    if (w->cfg.kernel_net) {
+        apply_net_kernel(w, t, to);
         return;
     }
     switch (to->kind) {
@@ -508,12 +593,6 @@ static void apply_net(tw_worker *w, tw_task *t, tw_ns now, const tw_task_output 
         }
         break;
     }
-    case TW_TOUT_UDP_CLOSE:
-        if (owns(w, t, to->u.udp_close.endpoint)) {
-            tw_stack_udp_close(st, to->u.udp_close.endpoint);
-            endpoint(w, to->u.udp_close.endpoint)->owner = TW_ADDR_NONE;
-        }
-        break;
     default:
         TW_UNREACHABLE();
     }
@@ -544,21 +623,26 @@ static void take_conn(tw_worker *w, int64_t conn, tw_addr owner)
     c->owner = owner;
 }
 
-static int tcp_listen(tw_worker *w, const tw_task *t, const tw_task_output *to)
+static tw_worker_listener *free_listener(tw_worker *w)
 {
-    tw_worker_listener *free_l = NULL;
-    for (uint32_t i = 0; i < w->listeners_max && free_l == NULL; i++) {
+    for (uint32_t i = 0; i < w->listeners_max; i++) {
         if (w->listeners[i].owner == TW_ADDR_NONE) {
-            free_l = &w->listeners[i];
+            return &w->listeners[i];
         }
     }
+    return NULL;
+}
+
+static int tcp_listen(tw_worker *w, const tw_task *t, const tw_task_output *to)
+{
+    tw_worker_listener *free_l = free_listener(w);
     if (free_l == NULL) {
         return -TW_EFULL;
     }
     int rc = tw_tcp_listen(w->tcp, to->u.tcp_open.addr, to->u.tcp_open.port,
                            to->u.tcp_open.backlog ? to->u.tcp_open.backlog : 1024);
     if (rc == 0) {
-        *free_l = (tw_worker_listener){to->u.tcp_open.addr, to->u.tcp_open.port, t->addr};
+        *free_l = (tw_worker_listener){to->u.tcp_open.addr, to->u.tcp_open.port, t->addr, 0};
     }
     return rc;
 }
@@ -602,8 +686,7 @@ static void apply_tcp(tw_worker *w, tw_task *t, tw_ns now, const tw_task_output 
         return;
     case TW_TOUT_TCP_ABORT:
         if (owns_conn(w, t, conn)) {
-            tw_tcp_abort(w->tcp, now, conn);
-            conn_slot(w, conn)->owner = TW_ADDR_NONE;
+            release_conn(w, now, conn_slot(w, conn));
         }
         return;
     case TW_TOUT_TCP_NODELAY:
@@ -702,6 +785,309 @@ static bool deliver_net(tw_worker *w, tw_ns now)
     return true;
 }
 
+/* ---- the kernel network service ---------------------------------------------
+ *
+ * The worker allocates ids from its own tables (the stack does it on the
+ * other path) so that ownership is recorded before the request leaves: a
+ * task that exits while a bind or connect is in flight has its close queued
+ * behind it, and the late answer finds no owner and is counted. */
+
+static int64_t alloc_endpoint(tw_worker *w, tw_addr owner, uint64_t cookie)
+{
+    for (uint32_t i = 0; i < w->cfg.net_endpoints_max; i++) {
+        tw_worker_ep *e = &w->eps[i];
+        if (e->owner == TW_ADDR_NONE) {
+            uint32_t gen = ((e->id >> 16) + 1) & 0xffffu;
+            *e = (tw_worker_ep){.id = gen << 16 | i, .owner = owner, .cookie = cookie};
+            return e->id;
+        }
+    }
+    return -TW_EFULL;
+}
+
+static int64_t alloc_conn(tw_worker *w, tw_addr owner)
+{
+    for (uint32_t i = 0; i < w->conns_max; i++) {
+        tw_worker_conn *c = &w->conns[i];
+        if (c->owner == TW_ADDR_NONE) {
+            uint64_t gen = (((uint64_t)c->conn >> 32) + 1) & 0x7fffffffu;
+            take_conn(w, (int64_t)(gen << 32 | i), owner);
+            return c->conn;
+        }
+    }
+    return -TW_ENOMEM;
+}
+
+static void apply_net_kernel(tw_worker *w, tw_task *t, const tw_task_output *to)
+{
+    switch (to->kind) {
+    case TW_TOUT_UDP_BIND: {
+        int64_t id = alloc_endpoint(w, t->addr, to->u.udp_bind.cookie);
+        if (id < 0) {
+            complete(w, t, TW_TNET_BOUND, (int32_t)id, to->u.udp_bind.cookie);
+            return;
+        }
+        tw_net_req r = {.op = TW_NET_UDP_BIND,
+                        .id = id,
+                        .addr = to->u.udp_bind.addr,
+                        .port = to->u.udp_bind.port,
+                        .remote = to->u.udp_bind.remote,
+                        .rport = to->u.udp_bind.remote_port};
+        queue_req(w, &r);
+        return;
+    }
+    case TW_TOUT_UDP_SEND: {
+        if (!owns(w, t, to->u.udp_send.endpoint)) {
+            complete(w, t, TW_TNET_SEND_FAILED, -TW_EINVAL, to->u.udp_send.cookie);
+            return;
+        }
+        tw_net_req r = {.op = TW_NET_UDP_SEND,
+                        .id = to->u.udp_send.endpoint,
+                        .addr = to->u.udp_send.dst,
+                        .port = to->u.udp_send.port,
+                        .data = to->u.udp_send.data,
+                        .len = to->u.udp_send.len,
+                        .cookie = to->u.udp_send.cookie};
+        queue_req(w, &r);
+        return;
+    }
+    default:
+        TW_UNREACHABLE();
+    }
+}
+
+static void tcp_listen_kernel(tw_worker *w, tw_task *t, const tw_task_output *to)
+{
+    tw_worker_listener *l = free_listener(w);
+    if (l == NULL) {
+        complete(w, t, TW_TNET_LISTENING, -TW_EFULL, to->u.tcp_open.cookie);
+        return;
+    }
+    *l = (tw_worker_listener){to->u.tcp_open.addr, to->u.tcp_open.port, t->addr,
+                              to->u.tcp_open.cookie};
+    tw_net_req r = {.op = TW_NET_TCP_LISTEN,
+                    .id = l - w->listeners,
+                    .addr = to->u.tcp_open.addr,
+                    .port = to->u.tcp_open.port,
+                    .backlog = to->u.tcp_open.backlog ? to->u.tcp_open.backlog : 1024};
+    queue_req(w, &r);
+}
+
+static void apply_tcp_kernel(tw_worker *w, tw_task *t, const tw_task_output *to)
+{
+    int64_t conn = to->u.tcp.conn;
+    tw_net_req r = {.id = conn, .len = to->u.tcp.len};
+    switch (to->kind) {
+    case TW_TOUT_TCP_LISTEN:
+        tcp_listen_kernel(w, t, to);
+        return;
+    case TW_TOUT_TCP_CONNECT: {
+        int64_t id = alloc_conn(w, t->addr);
+        if (id >= 0) {
+            r = (tw_net_req){.op = TW_NET_TCP_CONNECT,
+                             .id = id,
+                             .addr = to->u.tcp_open.addr,
+                             .port = to->u.tcp_open.port};
+            queue_req(w, &r);
+        }
+        complete_conn(w, t, TW_TNET_CONNECTING, id < 0 ? (int32_t)id : 0, to->u.tcp_open.cookie,
+                      id);
+        return;
+    }
+    case TW_TOUT_TCP_SEND:
+        if (!owns_conn(w, t, conn)) {
+            complete_conn(w, t, TW_TNET_SENT, -TW_EINVAL, to->u.tcp.cookie, conn);
+            return;
+        }
+        r.op = TW_NET_TCP_SEND;
+        r.data = to->u.tcp.data;
+        r.cookie = to->u.tcp.cookie;
+        break;
+    case TW_TOUT_TCP_CONSUME:
+        r.op = TW_NET_TCP_CONSUME;
+        break;
+    case TW_TOUT_TCP_CLOSE:
+        r.op = TW_NET_TCP_CLOSE;
+        break;
+    case TW_TOUT_TCP_ABORT:
+        if (owns_conn(w, t, conn)) {
+            release_conn(w, 0, conn_slot(w, conn));
+        }
+        return;
+    case TW_TOUT_TCP_NODELAY:
+        r.op = TW_NET_TCP_NODELAY;
+        break;
+    default:
+        TW_UNREACHABLE();
+    }
+    if (owns_conn(w, t, conn)) {
+        queue_req(w, &r);
+    }
+}
+
+/* The task that owns endpoint id / connection id, or NULL (counted). */
+static tw_task *endpoint_owner(tw_worker *w, int64_t id)
+{
+    tw_worker_ep *e = id >= 0 && id <= UINT32_MAX ? endpoint(w, (uint32_t)id) : NULL;
+    tw_task *t = e ? tw_worker_task(w, e->owner) : NULL;
+    if (t == NULL) {
+        w->status.drops++;
+    }
+    return t;
+}
+
+static tw_task *conn_owner(tw_worker *w, int64_t id)
+{
+    tw_worker_conn *c = conn_slot(w, id);
+    tw_task *t = c && c->conn == id && c->owner != TW_ADDR_NONE ? tw_worker_task(w, c->owner)
+                                                                : NULL;
+    if (t == NULL) {
+        w->status.drops++;
+    }
+    return t;
+}
+
+static void deliver_net_now(tw_worker *w, tw_task *t, tw_ns now, const tw_task_net *net)
+{
+    tw_task_input in = {.kind = TW_TIN_NET, .net = net};
+    deliver_input(w, t, now, &in);
+}
+
+static void on_udp_cpl(tw_worker *w, tw_ns now, const tw_net_cpl *c)
+{
+    tw_task *t = endpoint_owner(w, c->id);
+    if (t == NULL) {
+        return; /* its task exited: the close is already queued */
+    }
+    tw_worker_ep *e = endpoint(w, (uint32_t)c->id);
+    tw_task_net net = {.result = c->result, .cookie = c->cookie};
+    if (c->kind == TW_NET_CPL_UDP_BOUND) {
+        net.kind = TW_TNET_BOUND;
+        net.cookie = e->cookie;
+        if (c->result < 0) {
+            e->owner = TW_ADDR_NONE; /* the driver holds no socket for it */
+        } else {
+            net.result = (int32_t)c->id;
+        }
+        deliver_net_now(w, t, now, &net);
+        return;
+    }
+    if (c->kind == TW_NET_CPL_UDP_SEND_FAILED) {
+        net.kind = TW_TNET_SEND_FAILED;
+        deliver_net_now(w, t, now, &net);
+        return;
+    }
+    TW_ASSERT(c->kind == TW_NET_CPL_UDP_DATAGRAM);
+    tw_net_event ev = {.kind = TW_NET_EV_UDP_DATAGRAM,
+                       .endpoint = (uint32_t)c->id,
+                       .local_addr = c->local,
+                       .local_port = c->lport,
+                       .remote_addr = c->addr,
+                       .remote_port = c->port,
+                       .payload = c->data,
+                       .payload_len = c->len};
+    net.kind = TW_TNET_EVENT;
+    net.event = &ev;
+    deliver_net_now(w, t, now, &net);
+}
+
+static void on_listener_cpl(tw_worker *w, tw_ns now, const tw_net_cpl *c)
+{
+    tw_worker_listener *l =
+        c->id >= 0 && c->id < (int64_t)w->listeners_max ? &w->listeners[c->id] : NULL;
+    tw_task *t = l && l->owner != TW_ADDR_NONE ? tw_worker_task(w, l->owner) : NULL;
+    if (c->kind == TW_NET_CPL_TCP_LISTENING) {
+        if (t == NULL) {
+            w->status.drops++;
+            return;
+        }
+        if (c->result < 0) {
+            l->owner = TW_ADDR_NONE;
+        }
+        tw_task_net net = {.kind = TW_TNET_LISTENING, .result = c->result, .cookie = l->cookie};
+        deliver_net_now(w, t, now, &net);
+        return;
+    }
+    TW_ASSERT(c->kind == TW_NET_CPL_TCP_ACCEPTED);
+    int64_t conn = t ? alloc_conn(w, t->addr) : -TW_ENOMEM;
+    /* The driver holds the socket until told whose it is; a refusal (no
+     * listener left, or the connection table is full) closes it. */
+    tw_net_req r = {.op = TW_NET_TCP_ACCEPT, .id = conn < 0 ? -1 : conn, .handle = c->handle};
+    queue_req(w, &r);
+    if (conn < 0) {
+        w->status.drops++;
+        return;
+    }
+    tw_tcp_event ev = {.kind = TW_TCP_EV_ACCEPTED, .conn = conn};
+    tw_task_net net = {.kind = TW_TNET_TCP, .conn = conn, .tcp = &ev};
+    deliver_net_now(w, t, now, &net);
+}
+
+static void on_conn_cpl(tw_worker *w, tw_ns now, const tw_net_cpl *c)
+{
+    tw_task *t = conn_owner(w, c->id);
+    if (t == NULL) {
+        return; /* aborted or its task exited: the abort is already queued */
+    }
+    tw_tcp_event ev = {.conn = c->id, .data = c->data, .len = c->len, .error = c->result};
+    tw_task_net net = {.kind = TW_TNET_TCP, .conn = c->id, .tcp = &ev};
+    bool terminal = false;
+    switch (c->kind) {
+    case TW_NET_CPL_TCP_CONNECTED:
+        terminal = c->result < 0;
+        ev.kind = terminal ? TW_TCP_EV_RESET : TW_TCP_EV_CONNECTED;
+        break;
+    case TW_NET_CPL_TCP_DATA:
+        ev.kind = TW_TCP_EV_DATA;
+        break;
+    case TW_NET_CPL_TCP_SENT:
+        net = (tw_task_net){
+            .kind = TW_TNET_SENT, .result = c->result, .cookie = c->cookie, .conn = c->id};
+        break;
+    case TW_NET_CPL_TCP_WRITABLE:
+        ev.kind = TW_TCP_EV_WRITABLE;
+        break;
+    case TW_NET_CPL_TCP_PEER_CLOSED:
+        ev.kind = TW_TCP_EV_PEER_CLOSED;
+        break;
+    case TW_NET_CPL_TCP_CLOSED:
+        ev.kind = TW_TCP_EV_CLOSED;
+        terminal = true;
+        break;
+    case TW_NET_CPL_TCP_RESET:
+        ev.kind = c->result == -TW_ETIMEDOUT ? TW_TCP_EV_TIMED_OUT : TW_TCP_EV_RESET;
+        terminal = true;
+        break;
+    default:
+        TW_UNREACHABLE();
+    }
+    if (terminal) {
+        conn_slot(w, c->id)->owner = TW_ADDR_NONE; /* the driver has let the socket go */
+    }
+    deliver_net_now(w, t, now, &net);
+}
+
+/* Routes a completion to its task at once: an input comes only when every
+ * output has been popped, so no task is in the middle of popping. */
+static void on_net_cpl(tw_worker *w, tw_ns now, const tw_net_cpl *c)
+{
+    TW_ASSERT(w->cfg.kernel_net);
+    switch (c->kind) {
+    case TW_NET_CPL_UDP_BOUND:
+    case TW_NET_CPL_UDP_DATAGRAM:
+    case TW_NET_CPL_UDP_SEND_FAILED:
+        on_udp_cpl(w, now, c);
+        return;
+    case TW_NET_CPL_TCP_LISTENING:
+    case TW_NET_CPL_TCP_ACCEPTED:
+        on_listener_cpl(w, now, c);
+        return;
+    default:
+        on_conn_cpl(w, now, c);
+        return;
+    }
+}
+
 /* Applies one task output that stays inside the worker; returns true when it
  * must leave the worker as `out`. */
 static bool apply(tw_worker *w, tw_task *t, tw_ns now, tw_task_output *to, tw_output *out)
@@ -747,6 +1133,10 @@ static bool apply(tw_worker *w, tw_task *t, tw_ns now, tw_task_output *to, tw_ou
     case TW_TOUT_TCP_CLOSE:
     case TW_TOUT_TCP_ABORT:
     case TW_TOUT_TCP_NODELAY:
+        if (w->cfg.kernel_net) {
+            apply_tcp_kernel(w, t, to);
+            return false;
+        }
         if (w->tcp == NULL) {
             bool answered = to->kind == TW_TOUT_TCP_LISTEN || to->kind == TW_TOUT_TCP_CONNECT ||
                             to->kind == TW_TOUT_TCP_SEND;
@@ -772,6 +1162,14 @@ bool tw_worker_pop_output(tw_worker *w, tw_ns now, tw_output *out)
             memset(out, 0, sizeof(*out));
             out->kind = TW_OUT_MSG;
             tw_ring_pop(&w->own_out, &out->msg);
+            w->status.outputs++;
+            return true;
+        }
+        /* Requests leave in the order they were made, before the next task
+         * output is applied: a close queued by an exit precedes a bind that
+         * reuses the slot, and a send's data is still the task's. */
+        if (w->cfg.kernel_net && tw_ring_pop(&w->net_req, &out->req)) {
+            out->kind = TW_OUT_NET_REQ;
             w->status.outputs++;
             return true;
         }

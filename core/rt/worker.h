@@ -14,7 +14,13 @@
  *
  * A worker may own one network service: a user-space stack instance
  * (core/net) that tasks reach through UDP outputs and TW_TIN_NET inputs.
- * Frames for it come in as TW_IN_FRAME and leave as TW_OUT_FRAME. */
+ * Frames for it come in as TW_IN_FRAME and leave as TW_OUT_FRAME.
+ *
+ * Or it may use the kernel's sockets (kernel_net, no stack): the same task
+ * outputs leave as TW_OUT_NET_REQ requests and the sockets' answers come in
+ * as TW_IN_NET_CPL completions (rt/io.h). The endpoint, connection and
+ * listener tables, their bounds and the ownership checks are the same in
+ * both; only who performs the operation differs. */
 #ifndef TW_RT_WORKER_H
 #define TW_RT_WORKER_H
 
@@ -40,6 +46,7 @@ typedef struct tw_worker_config {
     uint32_t net_endpoints_max; /* UDP endpoints tracked (the stack's endpoints_max) */
     uint32_t tcp_conns_max;     /* the stack's TCP conns_max, when it has TCP */
     uint32_t tcp_listeners_max; /* the stack's TCP listeners_max */
+    bool kernel_net;            /* no stack: network outputs become TW_OUT_NET_REQ */
 } tw_worker_config;
 
 /* Endpoint ids from the stack carry a generation above the low 16 bits (the
@@ -47,6 +54,7 @@ typedef struct tw_worker_config {
 typedef struct tw_worker_ep {
     uint32_t id;
     tw_addr owner;
+    uint64_t cookie; /* kernel_net: the bind's, for its answer */
 } tw_worker_ep;
 
 typedef struct tw_worker_conn {
@@ -58,6 +66,7 @@ typedef struct tw_worker_listener {
     tw_ipv4_addr addr;
     uint16_t port;
     tw_addr owner; /* TW_ADDR_NONE: free */
+    uint64_t cookie; /* kernel_net: the listen's, for its answer */
 } tw_worker_listener;
 
 typedef struct tw_channel {
@@ -90,6 +99,7 @@ struct tw_worker {
     tw_worker_listener *listeners;
     uint32_t listeners_max;
     tw_ring net_done;   /* net_completion: answers waiting for their task */
+    tw_ring net_req;    /* kernel_net: tw_net_req waiting to be popped, in order */
     tw_worker_status status;
     bool pending_tick_outputs;
 };
