@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential pkg-config meson ninja-build   # the build
     libcmocka-dev                                  # unit tests
-    python3 python3-pytest python3-matplotlib      # the end-to-end driver and its plots
+    python3 python3-pytest python3-matplotlib python3-numpy  # the end-to-end driver, its plots, page hashes
     lcov                                           # the coverage floor
     libpcap-dev tshark                             # pcap capture, and the check that Wireshark reads it
     liburing-dev                                   # io_uring (live mode)
