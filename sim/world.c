@@ -54,6 +54,7 @@ typedef struct dir_state {
     bool wake_pending;
     tw_ns wake_at;
     uint64_t seen[TW_LINK_DROP_COUNT]; /* link drops already recorded */
+    uint64_t seen_total;
 } dir_state;
 
 typedef struct link_state {
@@ -551,6 +552,10 @@ static void link_note_drops(tw_world *w, uint32_t d)
 {
     dir_state *ds = &w->dirs[d];
     const tw_link_stats *st = tw_link_get_stats(&ds->link);
+    if (st->dropped == ds->seen_total) {
+        return; /* called twice per frame; drops are rare */
+    }
+    ds->seen_total = st->dropped;
     for (uint32_t r = 0; r < TW_LINK_DROP_COUNT; r++) {
         while (ds->seen[r] < st->drops[r]) {
             ds->seen[r]++;
