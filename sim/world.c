@@ -659,6 +659,10 @@ static void nic_rx(tw_world *w, uint32_t d, uint32_t hid, uint32_t iface, uint32
         }
         return;
     }
+    if (h->cfg.cores == 1) {
+        rx_push(w, h, iface, 0, frame, len); /* nothing to steer: skip the hash */
+        return;
+    }
     /* Frames that are not IPv4 hash to 0, which the table maps to core 0. */
     uint32_t hash = tw_stack_flow_hash(h->rss, frame, len);
     rx_push(w, h, iface, h->indir[hash & (TW_RSS_INDIR_LEN - 1)], frame, len);
