@@ -18,7 +18,8 @@
 # What is the same: the link (rate, delay, queue, MTU), the segment payload
 # (1448 B: MSS 1460 less the timestamp option), window scaling and
 # timestamps on, SACK off (twin has none), an ACK per two segments or after
-# 40 ms, initial window 10, minimum RTO 200 ms, send and receive buffers of
+# 40 ms, initial window 10, minimum RTO 200 ms, NewReno with RFC 6582
+# recovery (ns-3's default would be PRR), send and receive buffers of
 # 312500 B (twin's runner sizes them 1.25 x the path's BDP; ns-3 is told
 # the same number). ns-3's traffic-control queue disc is removed so that
 # the device queue is the only queue, as on twin's link.
@@ -81,9 +82,10 @@ ns3_once() {
 # wall ns per byte in $best_nspb (and its run's figures).
 best() {
     best_nspb=
+    once=$2
     i=0
     while [ "$i" -lt "$runs" ]; do
-        set -- $($2)
+        set -- $($once)
         nspb=$(awk -v w="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.4f", w / b; else print "inf"}')
         printf '  %-5s run %d: %12s B in %8.3f s wall: %s ns per simulated byte, %.2f sim-s per wall-s\n' \
             "$name" $((i + 1)) "$2" "$(awk -v w="$1" 'BEGIN {print w / 1e9}')" "$nspb" \

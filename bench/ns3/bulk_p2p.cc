@@ -13,7 +13,8 @@
  * send and receive buffers of 312500 bytes (the 1.25 x BDP that twin's
  * runner gives a host of this link), window scaling and timestamps on, SACK
  * off (twin has none), an ACK for every second segment or after 40 ms,
- * initial window 10 segments, RTO minimum 200 ms. The traffic-control
+ * initial window 10 segments, RTO minimum 200 ms, NewReno's own loss
+ * recovery (RFC 6582) rather than ns-3's default PRR. The traffic-control
  * layer's default queue disc is removed so the device queue is the only
  * queue, as on twin's link.
  *
@@ -44,6 +45,9 @@ int main(int argc, char **argv)
 
     const uint32_t buf = 312500;
     Config::SetDefault("ns3::TcpL4Protocol::SocketType", TypeIdValue(TcpNewReno::GetTypeId()));
+    /* RFC 6582 recovery, as twin does, rather than ns-3's default PRR. */
+    Config::SetDefault("ns3::TcpL4Protocol::RecoveryType",
+                       TypeIdValue(TcpClassicRecovery::GetTypeId()));
     Config::SetDefault("ns3::TcpSocket::SegmentSize", UintegerValue(1448));
     Config::SetDefault("ns3::TcpSocket::SndBufSize", UintegerValue(buf));
     Config::SetDefault("ns3::TcpSocket::RcvBufSize", UintegerValue(buf));
