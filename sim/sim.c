@@ -227,7 +227,9 @@ static tw_ns take_msg(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *m, tw_sim_r
     return cost_of(s->cfg.cost.msg, m->len);
 }
 
-static tw_ns take_frame(tw_sim *s, uint32_t ci, tw_ns t, const tw_sim_frame *f,
+/* `queued`: the frame came from the driver's ring (frame_peek), whose
+ * buffer is released after; else the driver handed it over directly. */
+static tw_ns take_frame(tw_sim *s, uint32_t ci, tw_ns t, const tw_sim_frame *f, bool queued,
                         tw_sim_record *rec)
 {
     tw_sim_core *c = &s->cores[ci];
@@ -241,7 +243,9 @@ static tw_ns take_frame(tw_sim *s, uint32_t ci, tw_ns t, const tw_sim_frame *f,
     tw_input in = {.kind = TW_IN_FRAME, .iface = f->iface, .frame = f->data, .frame_len = f->len};
     tw_worker_on_input(w, t, &in);
     /* The stack copied what it keeps: the NIC buffer can go. */
-    s->ext->frame_taken(s->ext->ctx, ci, f->iface);
+    if (queued) {
+        s->ext->frame_taken(s->ext->ctx, ci, f->iface);
+    }
     return cost_of(s->cfg.cost.frame, f->len);
 }
 
@@ -268,7 +272,8 @@ static tw_ns run_tick(tw_sim *s, uint32_t ci, tw_ns t, tw_sim_record *rec)
  * taken straight from the event, saving two copies), else the older of the
  * inbox head and the driver's oldest frame. Before all that, when the
  * driver asked, only the outputs. Fills rec with what was done. */
-static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_sim_record *rec)
+static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived,
+                     const tw_sim_frame *direct, tw_sim_record *rec)
 {
     tw_sim_core *c = &s->cores[ci];
     TW_ASSERT(!c->down);
@@ -278,19 +283,23 @@ static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_
     }
     tw_ns cost = 0;
     tw_ns deadline = node_deadline(s, ci);
-    /* The caller hands a message over only when no tick is due. */
-    TW_ASSERT(arrived == NULL || deadline > t);
+    /* The caller hands a message or frame over only when no tick is due. */
+    TW_ASSERT((arrived == NULL && direct == NULL) || deadline > t);
+    TW_ASSERT(arrived == NULL || direct == NULL);
     tw_sim_frame f;
     if (c->flush) {
         /* What the driver caused is older than any tick or input, and the
          * node must be drained before it takes either. */
-        TW_ASSERT(arrived == NULL);
+        TW_ASSERT(arrived == NULL && direct == NULL);
         rec->work = TW_SIM_WORK_FLUSH;
     } else if (deadline <= t) {
         cost = run_tick(s, ci, t, rec);
     } else if (arrived != NULL) {
         TW_ASSERT(tw_mailbox_len(&c->inbox) == 0);
         cost = take_msg(s, ci, t, arrived, rec);
+    } else if (direct != NULL) {
+        TW_ASSERT(tw_mailbox_len(&c->inbox) == 0);
+        cost = take_frame(s, ci, t, direct, false, rec);
     } else {
         const tw_msg *head = tw_ring_peek(&c->inbox.ring);
         bool frame = frame_waiting(s, ci, &f);
@@ -298,7 +307,7 @@ static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived, tw_
             frame = f.stamp < *(const uint64_t *)tw_ring_peek(&c->stamps);
         }
         if (frame) {
-            cost = take_frame(s, ci, t, &f, rec);
+            cost = take_frame(s, ci, t, &f, true, rec);
         } else if (head != NULL) {
             cost = take_msg(s, ci, t, head, rec);
             inbox_pop(s, c);
@@ -372,7 +381,7 @@ static void on_arrive(tw_sim *s, const tw_event *ev, tw_sim_record *rec)
                node_deadline(s, ci) > ev->time && !frame_waiting(s, ci, &f)) {
         /* Idle with nothing waiting: the same as queueing it and taking
          * the head, without the copies. */
-        run_core(s, ci, ev->time, m, rec);
+        run_core(s, ci, ev->time, m, NULL, rec);
     } else if (tw_mailbox_push(&c->inbox, m) < 0) {
         rec->work = TW_SIM_WORK_DROP;
         s->inbox_drops++;
@@ -383,7 +392,7 @@ static void on_arrive(tw_sim *s, const tw_event *ev, tw_sim_record *rec)
             int rc = tw_ring_push(&c->stamps, &stamp);
             TW_ASSERT(rc == 0); /* as large as the inbox */
         }
-        run_core(s, ci, ev->time, NULL, rec);
+        run_core(s, ci, ev->time, NULL, NULL, rec);
     }
     tw_pool_put(&s->flight, m);
 }
@@ -407,7 +416,7 @@ bool tw_sim_step(tw_sim *s, tw_ns until)
             TW_ASSERT(ev.arg == c->wake_gen);
             c->wake_pending = false;
             c->wake_at = TW_NS_NEVER;
-            run_core(s, ev.target, ev.time, NULL, &rec);
+            run_core(s, ev.target, ev.time, NULL, NULL, &rec);
         } else if (ev.kind == TW_SIM_EV_ARRIVE) {
             on_arrive(s, &ev, &rec);
         } else {
@@ -418,6 +427,9 @@ bool tw_sim_step(tw_sim *s, tw_ns until)
                 continue;
             }
         }
+        /* Set late: the event may have recorded a core's work of its own
+         * first (tw_sim_frame_direct), which counts as an event. */
+        rec.index = s->events;
         s->events++;
         emit(s, &rec);
         return true;
@@ -437,6 +449,26 @@ void tw_sim_wake(tw_sim *s, uint32_t core, tw_ns at)
 {
     TW_ASSERT(core < s->cfg.cores);
     schedule_wake(s, core, tw_ns_max(tw_ns_max(at, s->now), s->cores[core].busy_until));
+}
+
+bool tw_sim_frame_direct(tw_sim *s, uint32_t core, uint32_t iface, const uint8_t *frame,
+                         uint32_t len)
+{
+    TW_ASSERT(core < s->cfg.cores);
+    tw_sim_core *c = &s->cores[core];
+    tw_sim_frame f;
+    if (c->down || c->busy_until > s->now || c->flush || tw_mailbox_len(&c->inbox) > 0 ||
+        node_deadline(s, core) <= s->now || frame_waiting(s, core, &f)) {
+        return false;
+    }
+    /* The record of the wake this saves, at the same instant. */
+    tw_sim_record rec = {
+        .index = s->events, .time = s->now, .kind = TW_SIM_EV_WAKE, .core = core};
+    tw_sim_frame direct = {.iface = iface, .len = len, .data = frame};
+    run_core(s, core, s->now, NULL, &direct, &rec);
+    s->events++;
+    emit(s, &rec);
+    return true;
 }
 
 void tw_sim_note_drop(tw_sim *s, tw_sim_drop reason, uint32_t place, uint32_t len)

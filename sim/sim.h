@@ -201,7 +201,8 @@ struct tw_sim {
     tw_sim_core *cores; /* cores[0..n-1] workers, cores[n] the controller */
     tw_worker *workers;
     tw_controller controller;
-    uint64_t events;     /* events processed (stale wakes excluded) */
+    uint64_t events;     /* events processed (stale wakes excluded; a frame a core
+                          * took at once, tw_sim_frame_direct, counts as the wake it saved) */
     uint64_t stale;      /* superseded wakes skipped */
     uint64_t trace_hash;
     uint64_t msgs_sent;  /* endpoint deliveries scheduled */
@@ -232,6 +233,14 @@ int tw_sim_schedule(tw_sim *s, tw_ns at, uint16_t kind, uint16_t target, uint32_
 /* A stamp for something arriving now, ordering it against the messages
  * and frames already waiting at a core. */
 static inline uint64_t tw_sim_stamp(tw_sim *s) { return ++s->arrivals; }
+/* A frame reaches core now. When the core is idle with nothing waiting
+ * and no deadline due, it takes the frame at once from `frame` (valid for
+ * the call) and this returns true: what queueing it in the driver's ring
+ * and a wake at this instant would do, without the copy into the ring and
+ * the event (its work is recorded and hashed all the same). False: the
+ * driver queues the frame as usual. */
+bool tw_sim_frame_direct(tw_sim *s, uint32_t core, uint32_t iface, const uint8_t *frame,
+                         uint32_t len);
 /* Input is waiting for core: make sure it wakes at `at` or earlier. */
 void tw_sim_wake(tw_sim *s, uint32_t core, tw_ns at);
 /* Counts a drop and records it (a TW_SIM_EV_DROP record, hashed). */

@@ -315,7 +315,7 @@ int tw_world_ping(tw_world *w, uint32_t host, uint32_t core, tw_ipv4_addr dst, u
 
 typedef struct tw_world_host_stats {
     uint64_t rx_frames; /* frames that reached the NIC (before its drops) */
-    uint64_t rx_copies; /* copies put on receive rings (ARP replies count per core) */
+    uint64_t rx_copies; /* frames delivered to cores (ARP replies count per core) */
     uint64_t tx_frames; /* frames handed to links (accepted or not) */
     uint64_t drops;     /* everything the host's NICs dropped, or dropped for it being down */
     uint32_t crashes;

@@ -106,6 +106,38 @@ static void test_checksum_random_matches_naive(void **state)
     }
 }
 
+/* The fused copy and sum: the same sum as tw_csum_add and the same bytes as
+ * memcpy, for every length class (vector steps, a tail, nothing), any
+ * alignment of either side, a starting sum, mostly-0xff data that carries
+ * in every lane, and a run long enough to span more than one 1 MiB chunk
+ * of 32-bit lanes. */
+static void test_checksum_copy_matches_add_and_memcpy(void **state)
+{
+    static uint8_t src[(3u << 20) + 64], dst[(3u << 20) + 64];
+    tw_rng rng;
+    tw_rng_init(&rng, SEED, 3);
+    for (int trial = 0; trial < 3000; trial++) {
+        size_t len = trial == 0 ? (3u << 20) : (size_t)tw_rng_below(&rng, 4200);
+        size_t sa = (size_t)tw_rng_below(&rng, 32), da = (size_t)tw_rng_below(&rng, 32);
+        if (trial % 5 == 0) {
+            memset(src + sa, 0xff, len);
+        } else {
+            fill_random(&rng, src + sa, len);
+        }
+        memset(dst, 0xa5, len + da + 32);
+        uint32_t start = (uint32_t)tw_rng_below(&rng, 0x10000);
+        uint32_t want = tw_csum_add(start, src + sa, len);
+        uint32_t got = tw_csum_copy(start, dst + da, src + sa, len);
+        if (got != want || memcmp(dst + da, src + sa, len) != 0) {
+            print_message("trial %d len %zu: reproduce with seed=%llu\n", trial, len,
+                          (unsigned long long)SEED);
+        }
+        assert_int_equal(got, want);
+        assert_memory_equal(dst + da, src + sa, len);
+        assert_int_equal(dst[da + len], 0xa5); /* nothing past the end */
+    }
+}
+
 static void test_checksum_blocks_combine_at_any_offset(void **state)
 {
     static uint8_t buf[1500];
@@ -190,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_checksum_empty_and_zero_data),
         cmocka_unit_test(test_checksum_all_ones_is_negative_zero),
         cmocka_unit_test(test_checksum_random_matches_naive),
+        cmocka_unit_test(test_checksum_copy_matches_add_and_memcpy),
         cmocka_unit_test(test_checksum_blocks_combine_at_any_offset),
         cmocka_unit_test(test_checksum_ok_accepts_only_right_checksum),
         cmocka_unit_test(test_checksum_pseudo_ipv4_matches_bytes),

@@ -546,6 +546,56 @@ static void test_tcp_established_out_of_order_reassembled(void **state)
     assert_int_equal(tw_tcp_get_stats(F.tcp)->ooo_segments, 2);
 }
 
+/* A segment at RCV.NXT is copied into the receive ring while its checksum
+ * is taken (input.c, parse_placing): a corrupted payload must still be
+ * dropped before anything is delivered or acknowledged, and a good one
+ * that wraps the ring's end at an odd position must arrive intact. */
+static void test_tcp_established_in_place_receive_checks_checksum(void **state)
+{
+    tw_tcp_config c = F.cfg;
+    c.rcv_buf_bytes = 4096;
+    restart(&c);
+    establish_passive(T0, 65535);
+    uint32_t rcv = PEER_ISS + 1;
+    static uint8_t buf[2048];
+    tw_tcp_repr r = {.src_port = F.rport, .dst_port = F.lport, .seq = rcv, .ack = F.iss + 1,
+                     .flags = ACK, .window = 65535, .payload = data, .payload_len = 1000};
+    tw_tcp_emit(&r, REMOTE, LOCAL, buf);
+    buf[tw_tcp_repr_header_len(&r) + 777] ^= 0x10;
+    tw_tcp_on_segment(F.tcp, T0, REMOTE, LOCAL, buf, tw_tcp_repr_len(&r));
+    assert_int_equal(drops(TW_TCP_DROP_BAD_CHECKSUM), 1);
+    expect_no_event(T0);
+    expect_nothing(T0);
+    /* Move the ring's head to an odd position near its end, then send a
+     * segment that wraps. */
+    uint32_t off = 0;
+    for (int k = 0; k < 3; k++) {
+        uint32_t n = 1001;
+        peer_data(T0, off, n);
+        tw_tcp_event ev = expect_event(T0, TW_TCP_EV_DATA);
+        assert_int_equal(ev.len, n);
+        assert_memory_equal(ev.data, data + off, n);
+        assert_int_equal(tw_tcp_consume(F.tcp, T0, F.conn, n), 0);
+        off += n;
+        tw_tcp_out o; /* the ACKs that open the window again */
+        while (tw_tcp_pop_segment(F.tcp, T0, &o)) {
+        }
+    }
+    peer_data(T0 + 1, off, 1400); /* 3003 + 1400 > 4096 */
+    tw_tcp_event ev = expect_event(T0 + 1, TW_TCP_EV_DATA);
+    uint8_t got[1400];
+    uint32_t have = ev.len;
+    memcpy(got, ev.data, have);
+    assert_int_equal(tw_tcp_consume(F.tcp, T0 + 1, F.conn, have), 0);
+    if (have < 1400) {
+        ev = expect_event(T0 + 1, TW_TCP_EV_DATA);
+        assert_int_equal(have + ev.len, 1400);
+        memcpy(got + have, ev.data, ev.len);
+    }
+    assert_memory_equal(got, data + off, 1400);
+    assert_int_equal(drops(TW_TCP_DROP_BAD_CHECKSUM), 1);
+}
+
 static void test_tcp_established_reassembly_bounded(void **state)
 {
     tw_tcp_config c = F.cfg;
@@ -870,6 +920,7 @@ int main(void)
         T(test_tcp_established_send_buffer_full_then_writable),
         T(test_tcp_established_idle_restarts_cwnd),
         T(test_tcp_established_out_of_order_reassembled),
+        T(test_tcp_established_in_place_receive_checks_checksum),
         T(test_tcp_established_reassembly_bounded),
         T(test_tcp_established_out_of_order_fin),
         T(test_tcp_established_keepalive_probes_then_times_out),

@@ -30,7 +30,11 @@
  * In flight. Frames wait for their due time in a binary min-heap keyed by
  * (due, departure sequence). Without jitter_reorders each non-reordered
  * frame is due no earlier than the previous one (last_due), so only frames
- * held back by the reorder ratio (or jitter with the flag) overtake.
+ * held back by the reorder ratio (or jitter with the flag) overtake. A link
+ * configured so that none can (no reorder ratio; no jitter, or jitter
+ * without the flag) keeps them in a FIFO ring instead: the heap's order
+ * would be push order anyway, and a ring costs O(1), not O(log n), per
+ * frame (a 10 Gbps link with 100 us of delay has ~80 frames in flight).
  *
  * Clog. Frames due in [clog_from, clog_until) leave at clog_until; that map
  * is monotone in the due time, so the heap's top is still the next out.
@@ -153,6 +157,7 @@ int tw_link_init(tw_link *l, const tw_link_config *cfg, uint64_t seed)
     l->flight = tw_mem_calloc(cfg->pool_frames, sizeof(tw_link_flight));
     l->held = NONE;
     l->up = true;
+    l->flight_fifo = tw_ratio_is_zero(cfg->reorder) && (cfg->jitter_ns == 0 || !cfg->jitter_reorders);
     return 0;
 }
 
@@ -184,6 +189,7 @@ static void drop(tw_link *l, uint32_t i, tw_link_drop reason)
 {
     release(l, i);
     l->stats.drops[reason]++;
+    l->stats.dropped++;
 }
 
 /* Time arithmetic in here stays below TW_NS_NEVER by the configuration's
@@ -208,10 +214,30 @@ static bool flight_before(const tw_link_flight *a, const tw_link_flight *b)
     return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
+static uint32_t fifo_slot(const tw_link *l, uint32_t i)
+{
+    uint32_t p = l->flight_head + i;
+    return p >= l->cfg.pool_frames ? p - l->cfg.pool_frames : p;
+}
+
+/* The next frame out; flight_len > 0. */
+static const tw_link_flight *flight_top(const tw_link *l)
+{
+    return &l->flight[l->flight_fifo ? l->flight_head : 0];
+}
+
 static void flight_push(tw_link *l, tw_link_flight f)
 {
     /* Every entry holds a pool buffer, so the pool bounds the heap. */
     TW_ASSERT(l->flight_len < l->cfg.pool_frames);
+    if (l->flight_fifo) {
+        /* Monotone due times are what make the ring the heap's order. */
+        TW_ASSERT(l->flight_len == 0 ||
+                  l->flight[fifo_slot(l, l->flight_len - 1)].due <= f.due);
+        l->flight[fifo_slot(l, l->flight_len)] = f;
+        l->stats.in_flight = ++l->flight_len;
+        return;
+    }
     uint32_t i = l->flight_len++;
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
@@ -228,6 +254,12 @@ static void flight_push(tw_link *l, tw_link_flight f)
 static tw_link_flight flight_pop(tw_link *l)
 {
     TW_ASSERT(l->flight_len > 0);
+    if (l->flight_fifo) {
+        tw_link_flight head = l->flight[l->flight_head];
+        l->flight_head = fifo_slot(l, 1);
+        l->stats.in_flight = --l->flight_len;
+        return head;
+    }
     tw_link_flight top = l->flight[0];
     uint32_t n = --l->flight_len;
     if (n > 0) {
@@ -438,6 +470,7 @@ static uint32_t duplicate(tw_link *l, uint32_t i)
     frame_meta *copy = tw_pool_take(&l->meta);
     if (copy == NULL) {
         l->stats.drops[TW_LINK_DROP_POOL]++;
+        l->stats.dropped++;
         return NONE;
     }
     const frame_meta *m = meta_at(l, i);
@@ -522,6 +555,7 @@ static void advance(tw_link *l, tw_ns now)
 static int refuse(tw_link *l, tw_link_drop reason, int err)
 {
     l->stats.drops[reason]++;
+    l->stats.dropped++;
     return err;
 }
 
@@ -580,7 +614,7 @@ bool tw_link_pop(tw_link *l, tw_ns now, tw_link_frame *out)
         release(l, l->held);
         l->held = NONE;
     }
-    if (l->flight_len == 0 || release_time(l, l->flight[0].due) > now) {
+    if (l->flight_len == 0 || release_time(l, flight_top(l)->due) > now) {
         return false;
     }
     tw_link_flight f = flight_pop(l);
@@ -603,7 +637,7 @@ tw_ns tw_link_next_deadline(const tw_link *l)
 {
     tw_ns next = TW_NS_NEVER;
     if (l->flight_len > 0) {
-        next = release_time(l, l->flight[0].due);
+        next = release_time(l, flight_top(l)->due);
     }
     const uint32_t *head = tw_ring_peek(&l->queue);
     if (head != NULL) {

@@ -129,6 +129,7 @@ typedef struct tw_link_stats {
     uint64_t frames_out; /* every frame popped */
     uint64_t bytes_out;
     uint64_t drops[TW_LINK_DROP_COUNT];
+    uint64_t dropped; /* the sum of drops[], so a driver can tell at a glance */
     uint64_t duplicated; /* copies decided (one refused by the pool is also a pool drop) */
     uint64_t reordered;
     uint64_t corrupted;
@@ -164,6 +165,11 @@ typedef struct tw_link {
     tw_ring queue;          /* pool indices, FIFO, before serialisation */
     tw_link_flight *flight; /* binary min-heap, pool_frames entries */
     uint32_t flight_len;
+    /* Without reordering every frame is due no earlier than the one before
+     * (see link.c), so the heap would only ever pop in push order: then
+     * `flight` is a FIFO ring from flight_head instead. */
+    bool flight_fifo;
+    uint32_t flight_head;
     uint32_t held; /* the frame last popped, released at the next pop */
 
     tw_ns tx_free_at; /* when serialisation of the last dequeued frame ends */

@@ -136,6 +136,72 @@ uint32_t tw_csum_add(uint32_t sum, const void *data, size_t len)
     return fold64((uint64_t)sum + be);
 }
 
+/* Copy and sum in one pass. The x86-64 baseline (SSE2) gains nothing over
+ * memcpy and then sum_native: a scalar loop that stores every word it adds
+ * is bound by its stores, and 16-byte vectors spend as much on unpacking
+ * as they save. With AVX2 each 32-byte load feeds both the store and two
+ * adds (the low and the high 16-bit word of each 32-bit lane), and the pass
+ * runs at close to memcpy's speed; so that path is taken where the CPU has
+ * it (asked once per call, a load of a flag the runtime set at start).
+ *
+ * Each 32-bit lane gains at most 0xffff per 64 bytes, so a chunk of
+ * CSUM_COPY_CHUNK bytes cannot overflow one; the lanes then add into a
+ * plain 64-bit total. A plain sum of native 16-bit words is congruent to
+ * their one's-complement sum modulo 2^16 - 1 and is zero only for all-zero
+ * data, so it folds to exactly what sum_native gives. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CSUM_COPY_VECTOR 1
+#define CSUM_COPY_CHUNK (1u << 20)
+
+typedef uint32_t csum_v8 __attribute__((vector_size(32)));
+
+__attribute__((target("avx2"))) static uint64_t copy_sum_avx2(uint8_t *dst, const uint8_t *src,
+                                                             size_t len)
+{
+    const csum_v8 low = {0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff};
+    uint64_t total = 0;
+    while (len >= 64) {
+        size_t n = len < CSUM_COPY_CHUNK ? len & ~(size_t)63 : CSUM_COPY_CHUNK;
+        csum_v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (size_t i = 0; i < n; i += 64) {
+            csum_v8 x, y;
+            memcpy(&x, src + i, sizeof x);
+            memcpy(&y, src + i + 32, sizeof y);
+            memcpy(dst + i, &x, sizeof x);
+            memcpy(dst + i + 32, &y, sizeof y);
+            a0 += x & low;
+            a1 += x >> 16;
+            a2 += y & low;
+            a3 += y >> 16;
+        }
+        for (int k = 0; k < 8; k++) {
+            total += (uint64_t)a0[k] + a1[k] + a2[k] + a3[k];
+        }
+        src += n;
+        dst += n;
+        len -= n;
+    }
+    memcpy(dst, src, len);
+    return add64(total, sum_native(src, len));
+}
+#endif
+
+uint32_t tw_csum_copy(uint32_t sum, void *dst, const void *src, size_t len)
+{
+    uint64_t native;
+#ifdef CSUM_COPY_VECTOR
+    if (__builtin_cpu_supports("avx2")) {
+        native = copy_sum_avx2(dst, src, len);
+    } else
+#endif
+    {
+        memcpy(dst, src, len);
+        native = sum_native(src, len);
+    }
+    uint16_t be = fold64(native_to_be(native));
+    return fold64((uint64_t)sum + be);
+}
+
 uint16_t tw_csum(const void *data, size_t len)
 {
     return (uint16_t)~fold64(native_to_be(sum_native(data, len)));

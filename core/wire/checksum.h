@@ -31,6 +31,10 @@
  * with zero as RFC 1071 §4 specifies. Returns a sum no larger than 0xffff. */
 uint32_t tw_csum_add(uint32_t sum, const void *data, size_t len);
 
+/* Copies len bytes from src to dst (which must not overlap) and adds them
+ * to sum exactly as tw_csum_add(sum, src, len) would: one pass over the
+ * bytes instead of a copy and then a sum. */
+uint32_t tw_csum_copy(uint32_t sum, void *dst, const void *src, size_t len);
 /* Folds the carries of sum back in (end-around carry); no complement. */
 uint16_t tw_csum_fold(uint32_t sum);
 

@@ -217,6 +217,12 @@ int tw_tcp_parse(const uint8_t *buf, size_t len, tw_ipv4_addr src, tw_ipv4_addr 
     if (!tw_csum_ok(tw_csum_add(sum, buf, len))) {
         return -TW_EBADCSUM;
     }
+    return tw_tcp_parse_summed(buf, len, out);
+}
+
+int tw_tcp_parse_summed(const uint8_t *buf, size_t len, tw_tcp_repr *out)
+{
+    TW_ASSERT(tw_tcp_view_check(buf, len) == 0);
     out->src_port = tw_tcp_src_port(buf);
     out->dst_port = tw_tcp_dst_port(buf);
     out->seq = tw_tcp_seq(buf);
@@ -232,7 +238,7 @@ int tw_tcp_parse(const uint8_t *buf, size_t len, tw_ipv4_addr src, tw_ipv4_addr 
     }
     size_t header_len = tw_tcp_header_len(buf);
     const uint8_t *cursor = tw_tcp_option_bytes(buf);
-    err = tw_tcp_options_decode(&cursor, buf + header_len, &out->opts);
+    int err = tw_tcp_options_decode(&cursor, buf + header_len, &out->opts);
     if (err < 0) {
         return err;
     }

@@ -168,6 +168,10 @@ size_t tw_tcp_options_encode(const tw_tcp_options *opts, uint8_t *buf);
  * bits are ignored (RFC 9293 §3.1). */
 int tw_tcp_parse(const uint8_t *buf, size_t len, tw_ipv4_addr src, tw_ipv4_addr dst,
                  tw_tcp_repr *out);
+/* The same, for a caller that has checked the view (tw_tcp_view_check),
+ * the length and the checksum itself, e.g. while copying the payload
+ * (tw_csum_copy): everything after the checksum. */
+int tw_tcp_parse_summed(const uint8_t *buf, size_t len, tw_tcp_repr *out);
 
 /* The header length emit will write: 20 plus the encoded options. */
 static inline size_t tw_tcp_repr_header_len(const tw_tcp_repr *r)

@@ -26,6 +26,7 @@
 #include "net/tcp/tcb.h"
 
 #include "base/error.h"
+#include "wire/checksum.h"
 
 /* RFC 7323 §5.5: a TS.Recent older than 24 days is no longer compared. */
 #define PAWS_IDLE_NS (TW_SEC(24ull * 24 * 3600))
@@ -43,6 +44,12 @@ typedef struct seg_ctx {
     uint32_t seq;
     uint32_t orig_seq;
     tw_ns now;
+    /* The payload already copied into `placed`'s receive ring at storage
+     * position placed_pos (see parse_placing); placed is NULL otherwise. */
+    tcb *placed;
+    const uint8_t *placed_from; /* the payload's first byte in the segment */
+    uint32_t placed_pos;
+    uint32_t placed_len;
 } seg_ctx;
 
 static bool has(const seg_ctx *s, uint8_t flag)
@@ -794,7 +801,13 @@ static void receive_data(tw_tcp *tcp, tcb *t, seg_ctx *s)
         }
     }
     t->rcv_mss = (uint16_t)u32_min(u32_max(t->rcv_mss, n), tcp->mss_local);
-    tcp_ring_write(&t->rbuf, t->rbuf.len + off, s->r.payload, n);
+    /* Copied in place by parse_placing, unless the segment was trimmed
+     * in front since or lands elsewhere. */
+    bool placed = s->placed == t && off == 0 && n <= s->placed_len &&
+                  s->r.payload == s->placed_from && ring_pos(&t->rbuf, t->rbuf.len) == s->placed_pos;
+    if (!placed) {
+        tcp_ring_write(&t->rbuf, t->rbuf.len + off, s->r.payload, n);
+    }
     if (off > 0) {
         if (!reasm_insert(t, tcp->cfg.reasm_ranges_max, s->seq, s->seq + n)) {
             tcp_drop(tcp, TW_TCP_DROP_REASSEMBLY_FULL);
@@ -1021,6 +1034,62 @@ static bool addr_ok(tw_ipv4_addr a)
            !tw_ipv4_addr_is_multicast(a);
 }
 
+/* The connection whose receive ring the segment's payload may be copied
+ * into before anything is decided (the common case of a bulk receiver):
+ * established, nothing out of order, the segment at RCV.NXT and fitting
+ * the free space. Free space past the readable bytes holds nothing then,
+ * so writing there is harmless whatever the segment turns out to be. */
+static tcb *placing_target(tw_tcp *tcp, const uint8_t *seg, size_t len, const seg_ctx *s)
+{
+    size_t header = tw_tcp_header_len(seg);
+    if (len == header) {
+        return NULL;
+    }
+    tcb *t = tcp_lookup(tcp, s->dst, tw_tcp_dst_port(seg), s->src, tw_tcp_src_port(seg));
+    if (t == NULL || t->state != TW_TCP_ESTABLISHED || t->buf == TCP_NONE || t->reasm_n != 0 ||
+        tw_tcp_seq(seg) != t->rcv_nxt || len - header > t->rbuf.cap - t->rbuf.len) {
+        return NULL;
+    }
+    return t;
+}
+
+/* tw_tcp_parse, except that a payload placing_target accepts is copied
+ * into the receive ring while its checksum is taken (tw_csum_copy): one
+ * pass over the bytes instead of a checksum here and a copy in
+ * receive_data, which then finds them in place. The checksum is still
+ * verified before anything else looks at the segment. */
+static int parse_placing(tw_tcp *tcp, const uint8_t *seg, size_t len, seg_ctx *s)
+{
+    s->placed = NULL;
+    tcb *t = NULL;
+    if (tw_tcp_view_check(seg, len) == 0 && len <= TW_IPV4_TOTAL_LEN_MAX - TW_IPV4_HEADER_LEN) {
+        t = placing_target(tcp, seg, len, s);
+    }
+    if (t == NULL) {
+        return tw_tcp_parse(seg, len, s->src, s->dst, &s->r);
+    }
+    size_t header = tw_tcp_header_len(seg);
+    uint32_t n = (uint32_t)(len - header);
+    uint32_t pos = ring_pos(&t->rbuf, t->rbuf.len);
+    uint32_t first = u32_min(n, t->rbuf.cap - pos);
+    uint32_t sum = tw_csum_pseudo_ipv4(s->src, s->dst, TW_IP_PROTO_TCP, (uint16_t)len);
+    sum = tw_csum_add(sum, seg, header);
+    /* The header is a multiple of 4 bytes: the payload starts even. */
+    sum = tw_csum_copy(sum, t->rbuf.mem + pos, seg + header, first);
+    if (n > first) {
+        uint32_t rest = tw_csum_copy(0, t->rbuf.mem, seg + header + first, n - first);
+        sum = tw_csum_block_add(sum, rest, header + first);
+    }
+    if (!tw_csum_ok(sum)) {
+        return -TW_EBADCSUM;
+    }
+    s->placed = t;
+    s->placed_from = seg + header;
+    s->placed_pos = pos;
+    s->placed_len = n;
+    return tw_tcp_parse_summed(seg, len, &s->r);
+}
+
 void tw_tcp_on_segment(tw_tcp *tcp, tw_ns now, tw_ipv4_addr src, tw_ipv4_addr dst,
                        const uint8_t *seg, size_t len)
 {
@@ -1034,7 +1103,7 @@ void tw_tcp_on_segment(tw_tcp *tcp, tw_ns now, tw_ipv4_addr src, tw_ipv4_addr ds
     s.src = src;
     s.dst = dst;
     s.now = now;
-    int err = tw_tcp_parse(seg, len, src, dst, &s.r);
+    int err = parse_placing(tcp, seg, len, &s);
     if (err < 0) {
         tcp_drop(tcp, err == -TW_EBADCSUM ? TW_TCP_DROP_BAD_CHECKSUM : TW_TCP_DROP_MALFORMED);
         return;
@@ -1044,7 +1113,7 @@ void tw_tcp_on_segment(tw_tcp *tcp, tw_ns now, tw_ipv4_addr src, tw_ipv4_addr ds
         return;
     }
     s.seq = s.orig_seq = s.r.seq;
-    tcb *t = tcp_lookup(tcp, dst, s.r.dst_port, src, s.r.src_port);
+    tcb *t = s.placed != NULL ? s.placed : tcp_lookup(tcp, dst, s.r.dst_port, src, s.r.src_port);
     if (t == NULL) {
         tcp_listener *l = tcp_find_listener(tcp, dst, s.r.dst_port);
         if (l != NULL) {
