@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-30}
 build=${FUZZ_BUILD:-build-fuzz}
-targets=${FUZZ_TARGETS:-wire stack scenario}
+targets=${FUZZ_TARGETS:-wire stack scenario link}
 
 [[ $seconds =~ ^[0-9]+$ && $seconds -gt 0 ]] || {
     echo "fuzz-ci: SECONDS must be a positive whole number, got '$seconds'" >&2

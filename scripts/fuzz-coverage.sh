@@ -29,7 +29,7 @@ if [[ ! -f $build/build.ninja ]]; then
     meson setup "$build" -Db_coverage=true --buildtype=debug -Dtests=disabled >/dev/null ||
         die "meson setup $build failed"
 fi
-nice ninja -C "$build" fuzz/fuzz_wire fuzz/fuzz_stack fuzz/fuzz_scenario >/dev/null ||
+nice ninja -C "$build" fuzz/fuzz_wire fuzz/fuzz_stack fuzz/fuzz_scenario fuzz/fuzz_link >/dev/null ||
     die "building $build failed"
 
 # Debian's lcov 1.16 warns about its own redefined subroutines; drop that.
@@ -50,7 +50,7 @@ lcov_ --zerocounters --directory "$build"
 lcov_ --capture --initial --directory "$build" --output-file "$out/base.info"
 
 rc=0
-for t in wire stack scenario; do
+for t in wire stack scenario link; do
     printf 'fuzz-coverage: %-8s ' "$t"
     nice "$build/fuzz/fuzz_$t" "$corpus/$t" "fuzz/regressions/$t" 2>"$out/$t.err" | tail -1 ||
         { rc=1; echo; tail -20 "$out/$t.err" >&2; }

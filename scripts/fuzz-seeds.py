@@ -20,9 +20,9 @@ DIR/<target>/ (default build/fuzz-seeds):
   scenario  scenarios/*.yaml and tests/scenarios/bad/*.yaml as they are.
 
 With --merge BUILD (a build made by scripts/fuzz-ci.sh), each libFuzzer
-target then merges DIR/<target> into fuzz/corpus/<target> (-merge=1): only
-seeds that add coverage are kept, which is what keeps the committed corpus
-small. Exit 0, or 2 when a scenario or a tool fails.
+target then merges DIR/<target> into fuzz/corpus/<target> (-merge=1
+-use_counters=0): only seeds that reach an edge the corpus does not are
+kept, which is what keeps the committed corpus small. Exit 0, or 2 when a scenario or a tool fails.
 """
 
 import argparse
@@ -357,7 +357,8 @@ def main():
             exe = os.path.join(args.merge, 'fuzz', 'fuzz_' + t)
             corpus = os.path.join(ROOT, 'fuzz', 'corpus', t)
             os.makedirs(corpus, exist_ok=True)
-            r = subprocess.run([exe, '-merge=1', corpus, d], stdout=subprocess.DEVNULL,
+            r = subprocess.run([exe, '-merge=1', '-use_counters=0', corpus, d],
+                               stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
             if r.returncode != 0:
                 print(r.stderr[-2000:], file=sys.stderr)
