@@ -22,6 +22,10 @@
  *     buffer bounds, timers against the wheel, queues, counters);
  *   - every frame the stack sends parses (Ethernet, IPv4, and TCP, UDP or
  *     ICMP with valid checksums);
+ *   - every payload byte it sends is the application's byte at that stream
+ *     offset (retransmissions and segments built in the send ring too), and
+ *     no acknowledgment covers more than the peer sent (while the peer's
+ *     sequence numbers are ones the harness can follow);
  *   - delivered data equals what the peer sent at those sequence numbers
  *     (while no raw frame has been injected, since those carry arbitrary
  *     bytes);
@@ -91,6 +95,10 @@ typedef struct flow {
     uint32_t peer_nxt; /* one past the highest sequence number the peer sent */
     uint32_t peer_ts;
     bool seen;         /* we have sent on this flow */
+    bool iss_known;    /* our_iss is from our SYN, not a guess */
+    /* The peer's sequence numbers stayed within 64 KiB of its stream (no
+     * raw 32-bit values), so "the highest it sent" is well defined. */
+    bool tame;
     uint32_t our_iss;
     uint32_t our_nxt;  /* one past the highest sequence number we sent */
     uint32_t our_ack;  /* the last acknowledgment we sent */
@@ -99,6 +107,7 @@ typedef struct flow {
 
 typedef struct conn {
     tw_tcp_conn h;
+    uint64_t sent; /* bytes the application handed to tw_tcp_send */
     bool check_data;   /* read_seq is known */
     uint32_t read_seq; /* the sequence number of the next byte to read */
 } conn;
@@ -113,18 +122,28 @@ typedef struct harness {
     conn conns[CONNS_MAX];
     unsigned nconns;
     bool raw_seen; /* raw bytes were injected: delivered data is theirs */
+    bool evicted;  /* the flow table overflowed: flow records are partial */
     uint16_t ip_ident;
     uint8_t frame[FRAME_MAX];
 } harness;
 
 static harness H;
-static uint8_t send_data[16384];
 
 /* The byte the peer sends at sequence number seq. */
 static uint8_t pattern(uint32_t seq)
 {
     return (uint8_t)(seq ^ seq >> 8 ^ seq >> 16 ^ seq >> 24 ^ 0x5a);
 }
+
+/* The byte the application sends at stream offset k (period 256), so any
+ * segment the stack sends can be checked against where it says it is. */
+static uint8_t app_byte(uint32_t k)
+{
+    return (uint8_t)(k * 31 + 7);
+}
+
+#define SEND_MAX 16384
+static uint8_t send_data[SEND_MAX + 256];
 
 /* ---- flows and connections ----------------------------------------------- */
 
@@ -151,7 +170,10 @@ static flow *flow_get(unsigned peer, uint16_t rport, uint16_t lport)
     /* Near the wrap for the first flow: sequence arithmetic mod 2^32. */
     uint32_t iss = 0xffffff00u - 0x10000000u * i;
     *f = (flow){.peer = peer, .rport = rport, .lport = lport, .peer_iss = iss,
-                .peer_nxt = iss, .peer_ts = 1000 + 77 * i};
+                .peer_nxt = iss, .peer_ts = 1000 + 77 * i, .tame = true};
+    if (H.nflows == FLOWS_MAX) {
+        H.evicted = true; /* a record was forgotten: the stack knows more */
+    }
     return f;
 }
 
@@ -212,6 +234,15 @@ static void learn_segment(const tw_ipv4_repr *ip)
     unsigned peer = ip->dst == peer_addr[0] ? 0 : 1;
     FUZZ_CHECK(ip->dst == peer_addr[peer], "sent to %08x", ip->dst);
     flow *f = flow_get(peer, r.dst_port, r.src_port);
+    bool model = !H.raw_seen && !H.evicted && f->tame;
+    /* RFC 9293 §3.4: an acknowledgment covers only what the peer sent.
+     * peer_nxt is the end of the highest segment it sent on this 4-tuple,
+     * FIN included. */
+    if (model && (r.flags & TW_TCP_ACK)) {
+        FUZZ_CHECK((int32_t)(r.ack - f->peer_nxt) <= 0,
+                   "we acknowledge %u, the peer sent only up to %u (%s)", r.ack, f->peer_nxt,
+                   (r.flags & TW_TCP_RST) ? "RST" : "segment");
+    }
     if (r.flags & TW_TCP_RST) {
         return; /* a reset for no connection carries no state of ours */
     }
@@ -219,6 +250,18 @@ static void learn_segment(const tw_ipv4_repr *ip)
         f->our_iss = r.seq;
         f->our_nxt = r.seq;
         f->seen = true;
+        f->iss_known = true;
+    }
+    /* Every payload byte is the application's byte at that stream offset:
+     * retransmissions, probes and segments built in place in the send ring
+     * included. */
+    if (f->iss_known && !H.evicted) {
+        uint32_t first = r.seq + ((r.flags & TW_TCP_SYN) ? 1u : 0u) - f->our_iss - 1;
+        for (size_t i = 0; i < r.payload_len; i++) {
+            FUZZ_CHECK(r.payload[i] == app_byte(first + (uint32_t)i),
+                       "sent byte %zu of a segment at seq %u is %02x, the application wrote %02x",
+                       i, r.seq, r.payload[i], app_byte(first + (uint32_t)i));
+        }
     }
     uint32_t end = r.seq + tw_tcp_seg_len(&r);
     if (!f->seen || (int32_t)(end - f->our_nxt) > 0) {
@@ -395,7 +438,7 @@ static flow *pick_flow(uint8_t sel)
 }
 
 /* seq and ack: bits 0-1 and 2-3 of mode choose what they are relative to. */
-static uint32_t pick_seq(fuzz_in *in, const flow *f, unsigned how)
+static uint32_t pick_seq(fuzz_in *in, flow *f, unsigned how)
 {
     switch (how & 3) {
     case 0:
@@ -403,6 +446,7 @@ static uint32_t pick_seq(fuzz_in *in, const flow *f, unsigned how)
     case 1:
         return f->peer_nxt + (uint32_t)(int32_t)(int16_t)fin_u16(in);
     case 2:
+        f->tame = false;
         return fin_u32(in);
     default:
         return f->our_ack + (uint32_t)(int32_t)(int8_t)fin_u8(in);
@@ -591,9 +635,12 @@ static void step_app(fuzz_in *in, unsigned op)
     }
     case OP_SEND:
         if (c != NULL) {
-            size_t n = (size_t)fin_u16(in) % sizeof send_data;
-            int64_t sent = tw_tcp_send(H.tcp, H.now, c->h, send_data, n);
+            size_t n = (size_t)fin_u16(in) % SEND_MAX;
+            int64_t sent = tw_tcp_send(H.tcp, H.now, c->h, send_data + c->sent % 256, n);
             FUZZ_CHECK(sent < 0 || (size_t)sent <= n, "sent %lld of %zu", (long long)sent, n);
+            if (sent > 0) {
+                c->sent += (uint64_t)sent;
+            }
         }
         break;
     case OP_CONSUME:
@@ -746,7 +793,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (send_data[1] == 0) {
         for (size_t i = 0; i < sizeof send_data; i++) {
-            send_data[i] = (uint8_t)(i * 31 + 7);
+            send_data[i] = app_byte((uint32_t)i);
         }
     }
     fuzz_in in = {.p = data + 1, .n = size - 1};

@@ -133,6 +133,13 @@ static void test_tcp_check_receive_ranges(void **state)
     expect_caught("overlap");
     t->reasm_n = 0;
     expect_clean();
+    /* A window advertised past the free space: a segment it admits would
+     * overrun the ring. */
+    uint32_t adv = t->rcv_adv;
+    t->rcv_adv = t->rcv_nxt + (t->rbuf.cap - t->rbuf.len) + 1;
+    expect_caught("advertised");
+    t->rcv_adv = adv;
+    expect_clean();
 }
 
 static void test_tcp_check_timers(void **state)

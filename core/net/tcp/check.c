@@ -126,6 +126,12 @@ static int check_receive(check_ctx *c, uint32_t i, const tcb *t)
                     t->rbuf.head, t->rbuf.cap);
     }
     uint32_t room_end = t->rcv_nxt + (t->rbuf.cap - t->rbuf.len);
+    /* The window we advertised never promises more than the ring can hold
+     * (tcb.h: so any acceptable segment fits where it belongs). */
+    if (seq_gt(t->rcv_adv, room_end)) {
+        return fail(c, "tcb %u: advertised right edge %u past the receive ring's room (ends %u)",
+                    i, t->rcv_adv, room_end);
+    }
     if (t->reasm_n > 0 && seq_gt(t->reasm[t->reasm_n - 1].right, room_end)) {
         return fail(c, "tcb %u: out-of-order data up to %u past the ring's room (ends %u)", i,
                     t->reasm[t->reasm_n - 1].right, room_end);

@@ -333,10 +333,11 @@ uint64_t tw_tcp_cwnd_sum(const tw_tcp *tcp);
 
 /* Checks what must hold of the instance between calls (check.c): per
  * connection, the sequence space ordered (ISS =< SND.UNA =< SND.NXT =<
- * SND.MAX, RFC 9293 §3.3.1), the rings' bounds and out-of-order ranges
- * inside the receive room, the one wheel timer at the earliest deadline
- * and the deadlines each state allows (RFC 6298 §5: a retransmission or
- * persist timer while anything is outstanding); across the instance, the
+ * SND.MAX, RFC 9293 §3.3.1), the rings' bounds, out-of-order ranges and
+ * the advertised window inside the receive room, the one wheel timer at
+ * the earliest deadline and the deadlines each state allows (RFC 6298 §5:
+ * a retransmission or persist timer while anything is outstanding);
+ * across the instance, the
  * 4-tuple table, the transmit and event queues, the buffer pool, the
  * listeners' SYN and accept counts and the drop counters. Reads only.
  * 0, or -TW_EINVAL with the first broken invariant written to why (always
