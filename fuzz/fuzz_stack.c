@@ -62,6 +62,7 @@ static const tw_ipv4_addr peer_addr[PEERS] = {TW_IPV4_ADDR(10, 0, 0, 2),
                                               TW_IPV4_ADDR(10, 0, 0, 3)};
 static const uint16_t peer_ports[4] = {40000, 40001, 80, 443};
 static const uint16_t our_ports[4] = {80, 81, 443, 8080};
+static const uint16_t our_udp_ports[2] = {53, 5000};
 
 static tw_mac our_mac(void) { return tw_mac_from_id(1); }
 static tw_mac peer_mac(unsigned p) { return tw_mac_from_id(2 + p); }
@@ -83,6 +84,8 @@ enum {
     OP_OPTION,
     OP_PING,
     OP_IFACE,
+    OP_UDP,
+    OP_ICMP,
     OP_COUNT
 };
 
@@ -124,6 +127,10 @@ typedef struct harness {
     bool raw_seen; /* raw bytes were injected: delivered data is theirs */
     bool evicted;  /* the flow table overflowed: flow records are partial */
     uint16_t ip_ident;
+    int32_t udp_ep[2]; /* endpoints bound to our_udp_ports, or -1 */
+    /* The start of the last datagram we sent, for ICMP errors to quote. */
+    uint8_t last_ip[128];
+    size_t last_ip_len;
     uint8_t frame[FRAME_MAX];
 } harness;
 
@@ -296,6 +303,8 @@ static void check_frame(const tw_frame_out *fo)
     tw_ipv4_repr ip;
     err = tw_ipv4_parse(eth.payload, eth.payload_len, &ip);
     FUZZ_CHECK(err == 0, "sent IPv4 does not parse: %d", err);
+    H.last_ip_len = eth.payload_len < sizeof H.last_ip ? eth.payload_len : sizeof H.last_ip;
+    memcpy(H.last_ip, eth.payload, H.last_ip_len);
     if (ip.more_frags || ip.frag_offset != 0) {
         return;
     }
@@ -380,6 +389,10 @@ static void drain(void)
         }
         tw_net_event nev;
         while (tw_stack_pop_event(H.s, H.now, &nev)) {
+            FUZZ_CHECK(nev.kind >= TW_NET_EV_UDP_DATAGRAM && nev.kind <= TW_NET_EV_ECHO_ERROR,
+                       "stack event kind %d", (int)nev.kind);
+            FUZZ_CHECK(nev.payload_len <= TW_UDP_PAYLOAD_LEN_MAX, "event payload %zu",
+                       nev.payload_len);
             any = true;
         }
         tw_tcp_event ev;
@@ -401,7 +414,8 @@ static void drain(void)
 static void inject_ip(unsigned peer, uint8_t protocol, const uint8_t *payload, size_t len,
                       uint8_t frag)
 {
-    static uint8_t buf[FRAME_MAX];
+    static uint8_t buf[TW_ETH_HEADER_LEN + TW_IPV4_HEADER_LEN + FRAME_MAX];
+    FUZZ_CHECK(len <= FRAME_MAX, "harness: a datagram of %zu bytes", len);
     tw_ipv4_repr ip = {.src = peer_addr[peer], .dst = OUR_ADDR, .protocol = protocol,
                        .ttl = 64, .ident = ++H.ip_ident};
     tw_eth_repr eth = {.dst = our_mac(), .src = peer_mac(peer), .ethertype = TW_ETHERTYPE_IPV4};
@@ -603,6 +617,65 @@ static void step_arp(fuzz_in *in)
     tw_stack_on_frame(H.s, H.now, 0, buf, sizeof buf);
 }
 
+/* UDP: our endpoint sends, or a peer's datagram arrives (to a bound port,
+ * or to any port: port unreachable), maybe fragmented. */
+static void step_udp(fuzz_in *in)
+{
+    static uint8_t buf[FRAME_MAX];
+    uint8_t a = fin_u8(in);
+    unsigned slot = (a >> 1) & 1;
+    unsigned peer = (a >> 2) & 1;
+    uint16_t rport = peer_ports[(a >> 3) & 3];
+    size_t len = fin_u16(in) % (2u * H.mtu);
+    if (a & 1) {
+        if (H.udp_ep[slot] < 0) {
+            H.udp_ep[slot] = tw_stack_udp_bind(H.s, 0, our_udp_ports[slot]);
+        }
+        if (H.udp_ep[slot] >= 0) {
+            (void)tw_stack_udp_send(H.s, H.now, (uint32_t)H.udp_ep[slot], peer_addr[peer], rport,
+                                    send_data, len);
+        }
+        return;
+    }
+    if (len > FRAME_MAX - TW_UDP_HEADER_LEN) {
+        len = FRAME_MAX - TW_UDP_HEADER_LEN;
+    }
+    uint16_t lport = (a & 0x40) ? (uint16_t)(1 + fin_u16(in) % 65535) : our_udp_ports[slot];
+    tw_udp_repr u = {.src_port = rport, .dst_port = lport, .payload = send_data,
+                     .payload_len = len};
+    tw_udp_emit(&u, peer_addr[peer], OUR_ADDR, buf);
+    inject_ip(peer, TW_IP_PROTO_UDP, buf, tw_udp_repr_len(&u), (a & 0x80) ? fin_u8(in) : 0);
+}
+
+/* ICMP to us: an echo request, or an error quoting the last datagram we
+ * sent (destination unreachable with any code, fragmentation needed with
+ * a next-hop MTU, time exceeded). */
+static void step_icmp(fuzz_in *in)
+{
+    static uint8_t buf[FRAME_MAX];
+    uint8_t a = fin_u8(in);
+    unsigned peer = a & 1;
+    tw_icmp_repr r = {0};
+    if ((a & 6) == 0 || H.last_ip_len < TW_ICMP_QUOTE_MIN) {
+        r.type = TW_ICMP_ECHO_REQUEST;
+        r.echo_id = fin_u16(in);
+        r.echo_seq = fin_u16(in);
+        r.data = send_data;
+        r.data_len = fin_u8(in);
+    } else {
+        r.type = (a & 4) ? TW_ICMP_DEST_UNREACH : TW_ICMP_TIME_EXCEEDED;
+        r.code = (uint8_t)((a >> 3) % ((a & 4) ? TW_ICMP_UNREACH_CODE_MAX + 1 : 2));
+        if (r.type == TW_ICMP_DEST_UNREACH && r.code == TW_ICMP_UNREACH_FRAG_NEEDED) {
+            r.next_hop_mtu = fin_u16(in);
+        }
+        size_t keep = TW_ICMP_QUOTE_MIN + fin_u8(in) % (H.last_ip_len - TW_ICMP_QUOTE_MIN + 1);
+        r.data = H.last_ip;
+        r.data_len = keep;
+    }
+    tw_icmp_emit(&r, buf);
+    inject_ip(peer, TW_IP_PROTO_ICMP, buf, tw_icmp_repr_len(&r), 0);
+}
+
 /* ---- time and the application ------------------------------------------------ */
 
 static void advance_to(tw_ns t)
@@ -718,6 +791,12 @@ static void step(fuzz_in *in)
         (void)tw_stack_ping(H.s, H.now, peer_addr[b & 1], 7, b, send_data, b);
         break;
     }
+    case OP_UDP:
+        step_udp(in);
+        break;
+    case OP_ICMP:
+        step_icmp(in);
+        break;
     case OP_IFACE:
         if (fin_u8(in) & 1) {
             (void)tw_stack_iface_up(H.s, H.now, 0);
@@ -778,6 +857,7 @@ static void setup(uint8_t cfg_byte)
     memset(&H, 0, sizeof H);
     H.now = T0;
     H.mtu = sc.mtu_max;
+    H.udp_ep[0] = H.udp_ep[1] = -1;
     H.s = tw_stack_create(&sc, H.now);
     H.tcp = tw_stack_tcp(H.s);
     tw_iface_config ic = {.mac = our_mac(), .addr = OUR_ADDR, .prefix_len = 24, .mtu = H.mtu};
