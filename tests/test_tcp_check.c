@@ -230,6 +230,77 @@ static void test_tcp_check_message_truncated_and_terminated(void **state)
     t->snd_nxt = t->snd_una;
 }
 
+/* ---- regressions found by fuzz_stack ------------------------------------------ */
+
+static void pop_all(tw_ns now)
+{
+    while (tw_tcp_pop_segment(F.tcp, now, &(tw_tcp_out){0})) {
+    }
+}
+
+/* Out-of-order data starting just past a FIN that was itself out of order:
+ * when the hole filled, RCV.NXT stepped over the FIN onto the held range,
+ * which tcp_tcb_check asserts against (fuzz/regressions/stack/
+ * ooo-data-after-fin). RFC 9293 §3.10.7.4 (eighth): nothing after the FIN
+ * is data, so the range is forgotten. */
+static void test_tcp_established_ooo_data_past_ooo_fin(void **state)
+{
+    (void)state;
+    establish_passive(T0, 65535);
+    static uint8_t data[200];
+    uint32_t base = PEER_ISS + 1;
+    send_segment(T0, TW_TCP_ACK, base + 51, F.iss + 1, 65535, data, 40); /* past the FIN */
+    send_segment(T0, TW_TCP_ACK | TW_TCP_FIN, base + 50, F.iss + 1, 65535, NULL, 0);
+    pop_all(T0);
+    assert_int_equal(conn_tcb(F.conn)->reasm_n, 0);
+    expect_clean();
+    send_segment(T0, TW_TCP_ACK, base, F.iss + 1, 65535, data, 50); /* fills the hole */
+    pop_all(T0);
+    expect_clean();
+    tw_tcp_conn_info info = conn_info(F.conn);
+    assert_int_equal(info.state, TW_TCP_CLOSE_WAIT);
+    assert_int_equal(info.rcv_nxt, base + 51);
+    assert_int_equal(info.rcv_queued, 50);
+    expect_event(T0, TW_TCP_EV_DATA);
+    expect_event(T0, TW_TCP_EV_PEER_CLOSED);
+}
+
+/* The FIN arrives in order while out-of-order data past it is held. */
+static void test_tcp_established_in_order_fin_drops_held_data(void **state)
+{
+    (void)state;
+    establish_passive(T0, 65535);
+    static uint8_t data[200];
+    uint32_t base = PEER_ISS + 1;
+    send_segment(T0, TW_TCP_ACK, base + 51, F.iss + 1, 65535, data, 40);
+    send_segment(T0, TW_TCP_ACK | TW_TCP_FIN, base, F.iss + 1, 65535, data, 50);
+    pop_all(T0);
+    expect_clean();
+    tw_tcp_conn_info info = conn_info(F.conn);
+    assert_int_equal(info.state, TW_TCP_CLOSE_WAIT);
+    assert_int_equal(info.rcv_nxt, base + 51);
+    assert_int_equal(conn_tcb(F.conn)->reasm_n, 0);
+}
+
+/* In-order data running past a FIN seen out of order is cut at the FIN:
+ * before, RCV.NXT went past the FIN, the FIN was never taken and the bytes
+ * after it were delivered as data. */
+static void test_tcp_established_data_across_ooo_fin_is_cut(void **state)
+{
+    (void)state;
+    establish_passive(T0, 65535);
+    static uint8_t data[200];
+    uint32_t base = PEER_ISS + 1;
+    send_segment(T0, TW_TCP_ACK | TW_TCP_FIN, base + 50, F.iss + 1, 65535, NULL, 0);
+    send_segment(T0, TW_TCP_ACK, base, F.iss + 1, 65535, data, 80);
+    pop_all(T0);
+    expect_clean();
+    tw_tcp_conn_info info = conn_info(F.conn);
+    assert_int_equal(info.state, TW_TCP_CLOSE_WAIT);
+    assert_int_equal(info.rcv_queued, 50);
+    assert_int_equal(info.rcv_nxt, base + 51);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, fixture_teardown)
 
 int main(void)
@@ -244,6 +315,9 @@ int main(void)
         T(test_tcp_check_listener_counts),
         T(test_tcp_check_counters),
         T(test_tcp_check_message_truncated_and_terminated),
+        T(test_tcp_established_ooo_data_past_ooo_fin),
+        T(test_tcp_established_in_order_fin_drops_held_data),
+        T(test_tcp_established_data_across_ooo_fin_is_cut),
     };
     return cmocka_run_group_tests(tests, harness_group_setup, NULL);
 }
