@@ -44,6 +44,17 @@ static void expect_caught(const char *words)
     }
 }
 
+/* Sets lvalue to bad, expects the check to fail naming `words`, puts the
+ * value back and expects the instance clean again: the checker only reads. */
+#define EXPECT_BROKEN(lvalue, bad, words)                                                          \
+    do {                                                                                           \
+        __typeof__(lvalue) saved_ = (lvalue);                                                      \
+        (lvalue) = (bad);                                                                          \
+        expect_caught(words);                                                                      \
+        (lvalue) = saved_;                                                                         \
+        expect_clean();                                                                            \
+    } while (0)
+
 static tcb *conn_tcb(tw_tcp_conn c)
 {
     return tcb_at(F.tcp, (uint32_t)c);
@@ -91,29 +102,18 @@ static void test_tcp_check_send_sequence_order(void **state)
     (void)state;
     tcb *t = established_with_flight();
     expect_clean();
-    uint32_t nxt = t->snd_nxt;
-    t->snd_nxt = t->snd_max + 1;
-    expect_caught("SND.NXT");
-    t->snd_nxt = nxt;
-    expect_clean();
-    uint32_t una = t->snd_una;
-    t->snd_una = t->iss; /* as if our SYN were unacknowledged, in ESTABLISHED */
-    expect_caught("ISS");
-    t->snd_una = una;
-    expect_clean();
+    EXPECT_BROKEN(t->snd_nxt, t->snd_max + 1, "SND.NXT");
+    /* As if our SYN were unacknowledged, in ESTABLISHED. */
+    EXPECT_BROKEN(t->snd_una, t->iss, "ISS");
 }
 
 static void test_tcp_check_send_ring_bounds(void **state)
 {
     (void)state;
     tcb *t = established_with_flight();
-    uint32_t len = t->sbuf.len;
-    t->sbuf.len = 10; /* less than was sent: a retransmission would read garbage */
-    expect_caught("SND.MAX");
-    t->sbuf.len = t->sbuf.cap + 1;
-    expect_caught("send ring");
-    t->sbuf.len = len;
-    expect_clean();
+    /* Less than was sent: a retransmission would read garbage. */
+    EXPECT_BROKEN(t->sbuf.len, 10, "SND.MAX");
+    EXPECT_BROKEN(t->sbuf.len, t->sbuf.cap + 1, "send ring");
 }
 
 static void test_tcp_check_receive_ranges(void **state)
@@ -135,11 +135,7 @@ static void test_tcp_check_receive_ranges(void **state)
     expect_clean();
     /* A window advertised past the free space: a segment it admits would
      * overrun the ring. */
-    uint32_t adv = t->rcv_adv;
-    t->rcv_adv = t->rcv_nxt + (t->rbuf.cap - t->rbuf.len) + 1;
-    expect_caught("advertised");
-    t->rcv_adv = adv;
-    expect_clean();
+    EXPECT_BROKEN(t->rcv_adv, t->rcv_nxt + (t->rbuf.cap - t->rbuf.len) + 1, "advertised");
 }
 
 static void test_tcp_check_timers(void **state)
@@ -158,37 +154,20 @@ static void test_tcp_check_timers(void **state)
     tw_wheel_arm(&F.tcp->wheel, &t->timer, rtx);
     expect_clean();
     /* A deadline the wheel does not know about never fires. */
-    t->delack_at = rtx - 1;
-    expect_caught("earliest deadline");
-    t->delack_at = TW_NS_NEVER;
+    EXPECT_BROKEN(t->delack_at, rtx - 1, "earliest deadline");
     /* RFC 9293 §3.8.6.1: probing is for when nothing is outstanding. */
-    t->persist_at = rtx + 1;
-    expect_caught("persist");
-    t->persist_at = TW_NS_NEVER;
-    t->timewait_at = rtx + 5;
-    expect_caught("TIME-WAIT timer");
-    t->timewait_at = TW_NS_NEVER;
-    expect_clean();
+    EXPECT_BROKEN(t->persist_at, rtx + 1, "persist");
+    EXPECT_BROKEN(t->timewait_at, rtx + 5, "TIME-WAIT timer");
 }
 
 static void test_tcp_check_queues_and_tables(void **state)
 {
     (void)state;
     tcb *t = established_with_flight();
-    t->flags |= TCB_IN_TXQ; /* flagged, not linked */
-    expect_caught("transmit queue");
-    t->flags &= ~TCB_IN_TXQ;
-    t->ev_pending |= EV_WRITABLE; /* pending, not queued */
-    expect_caught("event queue");
-    t->ev_pending = 0;
-    expect_clean();
-    F.tcp->buf_free_n++;
-    expect_caught("buffer pairs");
-    F.tcp->buf_free_n--;
-    t->flags &= ~TCB_IN_HASH;
-    expect_caught("4-tuple table");
-    t->flags |= TCB_IN_HASH;
-    expect_clean();
+    EXPECT_BROKEN(t->flags, t->flags | TCB_IN_TXQ, "transmit queue"); /* flagged, not linked */
+    EXPECT_BROKEN(t->ev_pending, EV_WRITABLE, "event queue");         /* pending, not queued */
+    EXPECT_BROKEN(F.tcp->buf_free_n, F.tcp->buf_free_n + 1, "buffer pairs");
+    EXPECT_BROKEN(t->flags, t->flags & ~TCB_IN_HASH, "4-tuple table");
 }
 
 static void test_tcp_check_listener_counts(void **state)
@@ -197,10 +176,7 @@ static void test_tcp_check_listener_counts(void **state)
     assert_int_equal(tw_tcp_listen(F.tcp, LOCAL, LPORT, 8), 0);
     send_segment(T0, TW_TCP_SYN, PEER_ISS, 0, 65535, NULL, 0);
     expect_clean(); /* one child in SYN-RECEIVED */
-    F.tcp->listeners[0].syn_count++;
-    expect_caught("listener 0");
-    F.tcp->listeners[0].syn_count--;
-    expect_clean();
+    EXPECT_BROKEN(F.tcp->listeners[0].syn_count, 2, "listener 0");
 }
 
 static void test_tcp_check_counters(void **state)
@@ -211,10 +187,7 @@ static void test_tcp_check_counters(void **state)
     expect_caught("drops");
     F.tcp->stats.drops_total++;
     expect_clean();
-    F.tcp->stats.established += 5;
-    expect_caught("established");
-    F.tcp->stats.established -= 5;
-    expect_clean();
+    EXPECT_BROKEN(F.tcp->stats.established, 5, "established");
 }
 
 static void test_tcp_check_message_truncated_and_terminated(void **state)
