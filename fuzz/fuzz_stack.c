@@ -174,10 +174,14 @@ static flow *flow_get(unsigned peer, uint16_t rport, uint16_t lport)
     /* A full table forgets one flow: bounded, and still deterministic. */
     unsigned i = H.nflows < FLOWS_MAX ? H.nflows++ : (peer + rport + lport) % FLOWS_MAX;
     f = &H.flows[i];
-    /* Near the wrap for the first flow: sequence arithmetic mod 2^32. */
-    uint32_t iss = 0xffffff00u - 0x10000000u * i;
+    /* Near the wrap for the first flow: sequence arithmetic mod 2^32. The
+     * flows' ISSs lie 16 MiB apart, and relative choices (including "what
+     * we acknowledged", which starts at the ISS) stay near them, so every
+     * tame sequence number is within 2^31 of every other and "the highest
+     * the peer sent" is well defined. */
+    uint32_t iss = 0xffffff00u - 0x01000000u * i;
     *f = (flow){.peer = peer, .rport = rport, .lport = lport, .peer_iss = iss,
-                .peer_nxt = iss, .peer_ts = 1000 + 77 * i, .tame = true};
+                .peer_nxt = iss, .our_ack = iss, .peer_ts = 1000 + 77 * i, .tame = true};
     if (H.nflows == FLOWS_MAX) {
         H.evicted = true; /* a record was forgotten: the stack knows more */
     }
