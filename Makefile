@@ -3,7 +3,7 @@
 #   make test    install what is missing, build, run every test and the coverage floor
 BUILD ?= build
 
-.PHONY: all deps build run test unit coverage bench clean
+.PHONY: all deps build run test unit coverage bench fuzz clean
 
 all: build
 
@@ -33,6 +33,11 @@ coverage: deps
 
 bench: build
 	meson test -C $(BUILD) --benchmark --verbose
+
+# Every libFuzzer target for FUZZ_SECONDS (default 30) each; docs/fuzzing.md.
+FUZZ_SECONDS ?= 30
+fuzz:
+	bash scripts/fuzz-ci.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD)

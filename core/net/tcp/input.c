@@ -755,6 +755,22 @@ static bool reasm_insert(tcb *t, uint32_t max, uint32_t left, uint32_t right)
     return true;
 }
 
+/* Forgets out-of-order bytes at or past fin_seq: RFC 9293 §3.10.7.4
+ * (eighth, FIN): the FIN ends the stream, so nothing after it is data. */
+static void reasm_cut(tcb *t, uint32_t fin_seq)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->reasm_n; i++) {
+        tcp_range r = t->reasm[i];
+        if (!seq_lt(r.left, fin_seq)) {
+            break; /* sorted: the rest lies past it too */
+        }
+        r.right = seq_min(r.right, fin_seq);
+        t->reasm[n++] = r;
+    }
+    t->reasm_n = (uint8_t)n;
+}
+
 /* Makes the ranges that now touch RCV.NXT readable (the bytes are already
  * in place in the ring). */
 static void reasm_advance(tw_tcp *tcp, tcb *t)
@@ -785,6 +801,18 @@ static void delay_ack(tw_tcp *tcp, tcb *t, uint32_t n, tw_ns now)
 
 static void receive_data(tw_tcp *tcp, tcb *t, seg_ctx *s)
 {
+    if ((t->flags & TCB_OOO_FIN) && seq_gt(s->seq + (uint32_t)s->r.payload_len, t->ooo_fin_seq)) {
+        /* Text past a FIN already seen out of order is not data (eighth,
+         * FIN); taking it would carry RCV.NXT over the FIN. */
+        uint32_t keep = seq_gt(t->ooo_fin_seq, s->seq) ? t->ooo_fin_seq - s->seq : 0;
+        tcp->stats.bytes_trimmed += s->r.payload_len - keep;
+        s->r.payload_len = keep;
+        s->r.flags &= (uint8_t)~TW_TCP_FIN; /* its FIN was not where the first said */
+        if (keep == 0) {
+            tcp_ack_now(tcp, t);
+            return;
+        }
+    }
     uint32_t n = (uint32_t)s->r.payload_len;
     uint32_t off = s->seq - t->rcv_nxt;
     uint32_t space = t->rbuf.cap - t->rbuf.len;
@@ -877,6 +905,7 @@ static void on_time_wait_fin(tw_tcp *tcp, tcb *t, tw_ns now)
 
 static void fin_in_order(tw_tcp *tcp, tcb *t, tw_ns now)
 {
+    reasm_cut(t, t->rcv_nxt); /* out-of-order bytes past the FIN */
     t->rcv_nxt++; /* "advance RCV.NXT over the FIN" */
     t->flags &= ~TCB_OOO_FIN;
     tcp_ack_now(tcp, t);
@@ -915,9 +944,11 @@ static void process_fin(tw_tcp *tcp, tcb *t, seg_ctx *s)
     }
     uint32_t fin_seq = s->seq + (uint32_t)s->r.payload_len;
     if (has(s, TW_TCP_FIN) && seq_gt(fin_seq, t->rcv_nxt)) {
-        /* Out of order: remembered until the data before it arrives. */
+        /* Out of order: remembered until the data before it arrives;
+         * what was held past it is not data. */
         t->flags |= TCB_OOO_FIN;
         t->ooo_fin_seq = fin_seq;
+        reasm_cut(t, fin_seq);
         return;
     }
     bool fin_now = has(s, TW_TCP_FIN) && fin_seq == t->rcv_nxt;

@@ -331,6 +331,19 @@ uint32_t tw_tcp_conn_count(const tw_tcp *tcp);
  * summed (bytes): what a time series plots. O(conns_max). */
 uint64_t tw_tcp_cwnd_sum(const tw_tcp *tcp);
 
+/* Checks what must hold of the instance between calls (check.c): per
+ * connection, the sequence space ordered (ISS =< SND.UNA =< SND.NXT =<
+ * SND.MAX, RFC 9293 §3.3.1), the rings' bounds, out-of-order ranges and
+ * the advertised window inside the receive room, the one wheel timer at
+ * the earliest deadline and the deadlines each state allows (RFC 6298 §5:
+ * a retransmission or persist timer while anything is outstanding);
+ * across the instance, the
+ * 4-tuple table, the transmit and event queues, the buffer pool, the
+ * listeners' SYN and accept counts and the drop counters. Reads only.
+ * 0, or -TW_EINVAL with the first broken invariant written to why (always
+ * NUL-terminated when why_len > 0). For fuzz targets and tests. */
+int tw_tcp_check(const tw_tcp *tcp, char *why, size_t why_len);
+
 /* Bytes of instance memory one connection costs, buffers excluded, and
  * with them: what bench_tcp reports. */
 size_t tw_tcp_conn_bytes(void);
