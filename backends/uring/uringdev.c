@@ -9,7 +9,13 @@
  *   the live driver calls rx from the host's core 0 and tx from whichever
  *   core transmits, each under the port's lock, so several threads submit
  *   to the ring over its life (and the world builder opens it on yet
- *   another). Completions then run as ordinary task work of the submitter.
+ *   another). Completions run as task work of the read's submitter (core
+ *   0, which submits it at its first rx), with COOP_TASKRUN: a sleeping
+ *   core 0 is woken for it, a running one is not interrupted by an IPI
+ *   but runs it at its next system call (rx asks for it when the kernel
+ *   flags work waiting, IORING_SQ_TASKRUN): a busy thread is not stopped
+ *   by an inter-processor interrupt for every burst of frames, as a NIC
+ *   that coalesces its interrupts would not stop it.
  * - rx hands out the provided buffers themselves, no copy. tapdev queues a
  *   buffer again as soon as its frame has been delivered but publishes it
  *   to the kernel only at the next tw_uring_tap_flush, which rx alone calls,
@@ -69,9 +75,16 @@ static int uring_open(tw_dev **out, const char *ifname, uint32_t frame_max, uint
     bufs = bufs > URINGDEV_BUFS_MAX ? URINGDEV_BUFS_MAX : bufs;
     tw_dev *d = calloc(1, sizeof(*d));
     TW_ASSERT(d != NULL);
-    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP,
+    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP |
+                                         IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
                                 .cq_entries = 2 * bufs + URINGDEV_SQ};
     int rc = io_uring_queue_init_params(URINGDEV_SQ, &d->ring, &p);
+    if (rc == -EINVAL) {
+        /* Before 5.19: no cooperative task running; completions then
+         * interrupt the reading thread, which is correct, only dearer. */
+        p.flags &= ~(unsigned)(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+        rc = io_uring_queue_init_params(URINGDEV_SQ, &d->ring, &p);
+    }
     if (rc < 0) {
         tw_dev_set_why("io_uring_setup: %s (a kernel without io_uring, or io_uring disabled by "
                        "the kernel.io_uring_disabled sysctl or a seccomp filter)",
@@ -116,6 +129,12 @@ static int uring_rx(tw_dev *d, tw_dev_frame *frames, uint32_t max)
     tw_uring_tap_flush(d->tap);
     if (io_uring_sq_ready(&d->ring) > 0) {
         io_uring_submit(&d->ring);
+    }
+    if (io_uring_cq_ready(&d->ring) == 0 &&
+        (IO_URING_READ_ONCE(*d->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
+        /* Reads the kernel has done for us but not yet completed: under
+         * COOP_TASKRUN they wait for this thread to enter the kernel. */
+        io_uring_get_events(&d->ring);
     }
     uint64_t errors = tw_uring_tap_stats_get(d->tap)->rx_errors;
     d->out = frames;
