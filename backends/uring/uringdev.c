@@ -57,22 +57,18 @@ struct tw_dev {
     uint32_t got;
 };
 
-static uint32_t pow2_at_least(uint32_t n)
-{
-    uint32_t p = 1;
-    while (p < n) {
-        p <<= 1;
-    }
-    return p;
-}
-
 static int uring_open(tw_dev **out, const char *ifname, uint32_t frame_max, uint32_t frames)
 {
     TW_ASSERT(frame_max > 0);
     TW_ASSERT(frame_max <= TW_DEV_FRAME_MAX);
     tw_dev_set_why("%s", "");
-    uint32_t bufs = pow2_at_least(frames < TW_DEV_BATCH ? TW_DEV_BATCH : frames);
-    bufs = bufs > URINGDEV_BUFS_MAX ? URINGDEV_BUFS_MAX : bufs;
+    /* The hint rounded up to a power of two (a buffer ring's size). */
+    uint32_t want = frames < TW_DEV_BATCH        ? TW_DEV_BATCH
+                    : frames > URINGDEV_BUFS_MAX ? URINGDEV_BUFS_MAX
+                                                 : frames;
+    uint32_t bufs = 1u << (32 - __builtin_clz(want - 1));
+    TW_ASSERT(bufs >= want);
+    TW_ASSERT(bufs <= URINGDEV_BUFS_MAX);
     tw_dev *d = calloc(1, sizeof(*d));
     TW_ASSERT(d != NULL);
     struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP |
