@@ -297,8 +297,10 @@ static int check_programs(const tw_scen_ctx *c)
 static tw_dev_kind not_built(const char *how, tw_dev_kind kind, int *bad)
 {
     *bad = TW_EXIT_SKIP;
-    fprintf(stderr, "twin run: %s: the io_uring backend is not in this build (twin was built "
-                    "without liburing: backends/uring)\n", how);
+    fprintf(stderr,
+            "twin run: %s: the io_uring backend is not in this build (twin was built "
+            "without liburing: backends/uring)\n",
+            how);
     return kind;
 }
 
