@@ -9,13 +9,12 @@
  *   the live driver calls rx from the host's core 0 and tx from whichever
  *   core transmits, each under the port's lock, so several threads submit
  *   to the ring over its life (and the world builder opens it on yet
- *   another). Completions run as task work of the read's submitter (core
- *   0, which submits it at its first rx), with COOP_TASKRUN: a sleeping
- *   core 0 is woken for it, a running one is not interrupted by an IPI
- *   but runs it at its next system call (rx asks for it when the kernel
- *   flags work waiting, IORING_SQ_TASKRUN): a busy thread is not stopped
- *   by an inter-processor interrupt for every burst of frames, as a NIC
- *   that coalesces its interrupts would not stop it.
+ *   another). Read completions run as task work of the read's submitter
+ *   (core 0, at its first rx). With COOP_TASKRUN a sleeping core 0 is
+ *   woken for that work, and a running one is not interrupted by an IPI
+ *   for every burst of frames (as a NIC that coalesces its interrupts
+ *   would not interrupt it) but runs it at its next system call; rx enters
+ *   the kernel for it when the ring flags work waiting (IORING_SQ_TASKRUN).
  * - rx hands out the provided buffers themselves, no copy. tapdev queues a
  *   buffer again as soon as its frame has been delivered but publishes it
  *   to the kernel only at the next tw_uring_tap_flush, which rx alone calls,
