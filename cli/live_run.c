@@ -292,33 +292,42 @@ static int check_programs(const tw_scen_ctx *c)
     return 0;
 }
 
+/* "not in this build": the uring backend where twin was built without
+ * liburing. */
+static tw_dev_kind not_built(const char *how, tw_dev_kind kind, int *bad)
+{
+    *bad = TW_EXIT_SKIP;
+    fprintf(stderr,
+            "twin run: %s: the io_uring backend is not in this build (twin was built "
+            "without liburing: backends/uring)\n",
+            how);
+    return kind;
+}
+
 static tw_dev_kind backend_of(const tw_scen_opts *o, const tw_scenario *sc, int *bad)
 {
     *bad = 0;
     if (o->backend) {
-        if (!strcmp(o->backend, "uring")) {
-            *bad = TW_EXIT_SKIP;
-            fprintf(stderr, "twin run: --backend uring: the io_uring backend is not in this build "
-                            "(backends/uring)\n");
-            return TW_DEV_POLL;
-        }
-        const tw_dev_ops *ops = tw_dev_ops_named(o->backend);
-        if (ops == NULL) {
+        int k = tw_dev_kind_named(o->backend);
+        if (k < 0) {
             *bad = TW_EXIT_USAGE;
             fprintf(stderr, "twin run: --backend: expected xdp, tap, poll or uring, got '%s'\n",
                     o->backend);
             return TW_DEV_POLL;
         }
-        return ops == &tw_dev_tap_ops ? TW_DEV_TAP : ops == &tw_dev_xdp_ops ? TW_DEV_XDP
-                                                                            : TW_DEV_POLL;
+        if (tw_dev_ops_of((tw_dev_kind)k) == NULL) {
+            return not_built("--backend uring", (tw_dev_kind)k, bad);
+        }
+        return (tw_dev_kind)k;
     }
     switch (sc->live.backend) {
     case TW_SCENARIO_BACKEND_TAP: return TW_DEV_TAP;
     case TW_SCENARIO_BACKEND_POLL: return TW_DEV_POLL;
     case TW_SCENARIO_BACKEND_URING:
-        *bad = TW_EXIT_SKIP;
-        fprintf(stderr, "twin run: live.backend uring: the io_uring backend is not in this build\n");
-        return TW_DEV_POLL;
+        if (tw_dev_ops_of(TW_DEV_URING) == NULL) {
+            return not_built("live.backend uring", TW_DEV_URING, bad);
+        }
+        return TW_DEV_URING;
     default: return TW_DEV_XDP;
     }
 }

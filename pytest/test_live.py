@@ -107,10 +107,26 @@ def run_live(twin_bin, scenario, *args, report=None):
     return LiveRun(twin_bin, scenario, *args, report=report).finish()
 
 
+def ring_fds(pid: int, timeout=5.0) -> int:
+    """io_uring instances process `pid` holds open, once it holds any (the
+    devices open after the namespaces), or 0 after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                n += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[io_uring]"
+            except OSError:
+                pass
+        if n or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
+
+
 # ---- ping: Linux's ICMP reaches twin's stack ------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["xdp", "tap", "poll"])
+@pytest.mark.parametrize("backend", ["xdp", "tap", "poll", "uring"])
 def test_live_ping_reaches_twin_stack(twin_bin, backend, tmp_path):
     run = LiveRun(twin_bin, LIVE / "ping.yaml", "--backend", backend,
                   report=tmp_path / "r.json")
@@ -121,6 +137,14 @@ def test_live_ping_reaches_twin_stack(twin_bin, backend, tmp_path):
         links = subprocess.run(["ip", "-n", twin_ns, "link", "show", "eth0"],
                                capture_output=True, text=True).stdout
         assert "xdpgeneric" in links and "tw_xdp_steer" in links, links
+    if backend in ("tap", "uring"):
+        # The TAP device, bridged to the veth, is what twin reads and writes.
+        twin_ns = ns[:-len("linux")] + "twin"
+        links = subprocess.run(["ip", "-n", twin_ns, "link", "show", "tap0"],
+                               capture_output=True, text=True).stdout
+        assert "master twbr0" in links, links
+    if backend == "uring":
+        assert ring_fds(run.pid) >= 1, "no io_uring behind --backend uring"
     ping = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "5", "-i", "0.2", "-W", "2",
                            "10.0.0.2"], capture_output=True, text=True, timeout=20)
     rc, out, err = run.finish()
@@ -156,6 +180,32 @@ def test_live_scenario_in_both_modes(twin_bin, run_twin, name, mode, tmp_path):
     assert r["mode"] == mode
     assert r["passed"] is True
     assert all(e["passed"] for e in r["expectations"])
+
+
+# The TCP and UDP scenarios over each backend besides the default (xdp,
+# above): the same expectations hold whichever device carries the frames.
+@pytest.mark.parametrize("backend", ["tap", "poll", "uring"])
+@pytest.mark.parametrize("name", ["udp_echo", "http_load"])
+def test_live_scenario_over_backend(twin_bin, name, backend, tmp_path):
+    import json
+    report = tmp_path / "r.json"
+    rc, out, err = run_live(twin_bin, LIVE / f"{name}.yaml", "--backend", backend, report=report)
+    assert rc == 0, out + err
+    r = json.loads(report.read_text())
+    assert r["mode"] == "live"
+    assert r["passed"] is True
+    assert all(e["passed"] for e in r["expectations"])
+
+
+def test_live_scenario_selects_uring_backend(twin_bin, tmp_path):
+    """`live: {backend: uring}` in the file does what --backend uring does."""
+    path = tmp_path / "udp_echo_uring.yaml"
+    path.write_text((LIVE / "udp_echo.yaml").read_text() + "\nlive: {backend: uring}\n")
+    run = LiveRun(twin_bin, path)
+    run.wait_netns("server")
+    assert ring_fds(run.pid) >= 1, "no io_uring behind live.backend uring"
+    rc, out, err = run.finish()
+    assert rc == 0, out + err
 
 
 def test_live_lossy_link_drops_like_the_simulator(twin_bin, run_twin, tmp_path):
@@ -223,6 +273,26 @@ def test_live_unknown_backend_is_usage_error(run_twin):
     rc, out, err = run_twin("run", LIVE / "udp_echo.yaml", "--live", "--backend", "dpdk")
     assert rc == 2
     assert "expected xdp, tap, poll or uring" in err
+
+
+def test_live_uring_without_io_uring_is_exit_77(twin_bin):
+    """Where io_uring is refused (here by a seccomp filter, as the
+    kernel.io_uring_disabled sysctl refuses it) the uring backend exits 77,
+    names the missing feature, and leaves nothing behind."""
+    import platform
+    from test_uring import _deny_io_uring_setup
+    if platform.machine() != "x86_64":
+        pytest.skip("the seccomp filter here is written for x86_64")
+    p = subprocess.Popen([str(twin_bin), "run", str(LIVE / "udp_echo.yaml"), "--live",
+                          "--backend", "uring"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, text=True, preexec_fn=_deny_io_uring_setup)
+    out, err = p.communicate(timeout=RUN_TIMEOUT_S)
+    assert p.returncode != 99, "could not install the seccomp filter"
+    if p.returncode == SKIP and "io_uring" not in err:
+        pytest.skip(f"live world unavailable: {err.strip()}")
+    assert p.returncode == SKIP, out + err
+    assert "backend uring" in err and "io_uring_setup: Operation not permitted" in err, err
+    assert netns_of(p.pid) == [], "namespaces outlived the run"
 
 
 def test_live_kernel_app_without_program_is_usage_error(run_twin, tmp_path):

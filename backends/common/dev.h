@@ -4,6 +4,8 @@
  *   poll  an AF_PACKET raw socket bound to the veth (recvmmsg/sendmmsg)
  *   tap   a TAP device (IFF_TAP | IFF_NO_PI) bridged to the veth
  *   xdp   an AF_XDP socket on the veth's queue 0 (copy mode, SKB mode)
+ *   uring a TAP device bridged to the veth as tap's, read and written
+ *         through an io_uring of the device's own (backends/uring)
  *
  * Ordering obligations: tw_dev_open runs on a thread that is inside the
  * interface's network namespace (setns); the device keeps working from any
@@ -24,6 +26,7 @@ typedef enum tw_dev_kind {
     TW_DEV_POLL = 0,
     TW_DEV_TAP,
     TW_DEV_XDP,
+    TW_DEV_URING,
     TW_DEV_KIND_COUNT
 } tw_dev_kind;
 
@@ -52,9 +55,30 @@ typedef struct tw_dev_ops {
 extern const tw_dev_ops tw_dev_poll_ops;
 extern const tw_dev_ops tw_dev_tap_ops;
 extern const tw_dev_ops tw_dev_xdp_ops;
+#ifdef TW_HAVE_URING
+extern const tw_dev_ops tw_dev_uring_ops;
+#endif
 
-/* The ops of a kind; "poll", "tap", "xdp" by name (NULL: unknown). */
+/* The ops of a kind; NULL where this build lacks it (uring without
+ * liburing). */
 const tw_dev_ops *tw_dev_ops_of(tw_dev_kind kind);
+/* The kind named "poll", "tap", "xdp" or "uring", whether built or not;
+ * -1 for any other name. */
+int tw_dev_kind_named(const char *name);
+/* The ops named so; NULL for an unknown name or a kind not built. */
 const tw_dev_ops *tw_dev_ops_named(const char *name);
+
+/* A device that is a TAP interface of twin's making: the world builder
+ * bridges it to the host's veth (and leaves the veth its own MAC). */
+static inline int tw_dev_is_tap(tw_dev_kind kind)
+{
+    return kind == TW_DEV_TAP || kind == TW_DEV_URING;
+}
+
+/* Why the last open on this thread failed, in the backend's words where
+ * it has more to say than an errno (a missing kernel feature); "" where it
+ * has not. An open that fails sets it (or clears it) before returning. */
+const char *tw_dev_why(void);
+void tw_dev_set_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

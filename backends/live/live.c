@@ -1113,7 +1113,7 @@ static int setup_end(tw_live *l, const tw_scenario_link *lk, int e, const char *
         mac_str(si->mac, mac);
         /* A bridge delivers frames for its ports' own MACs to itself:
          * bridged (tap), the veth must not wear twin's. */
-        if (kernel || l->cfg.backend != TW_DEV_TAP) {
+        if (kernel || !tw_dev_is_tap(l->cfg.backend)) {
             tw_netns_ip(NULL, 0, "-n", ns, "link", "set", ifn, "address", mac, NULL);
         }
         char a[32];
@@ -1198,7 +1198,7 @@ static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_l
     snprintf(p->ifname, sizeof p->ifname, "%s", si->name);
     char dev_name[16];
     snprintf(dev_name, sizeof dev_name, "%.15s", si->name);
-    if (l->cfg.backend == TW_DEV_TAP) {
+    if (tw_dev_is_tap(l->cfg.backend)) {
         snprintf(dev_name, sizeof dev_name, "tap%u", i);
     }
     int saved;
@@ -1213,21 +1213,27 @@ static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_l
                      ? ql->dir[0].queue_packets_limit
                      : ql->dir[1].queue_packets_limit;
     uint32_t frames = 2 * q < 256 ? 256 : 2 * q > 8192 ? 8192 : 2 * q;
+    tw_dev_set_why("%s", "");
     int rc = p->ops->open(&p->dev, dev_name, frame_max, frames);
     tw_netns_leave(saved);
     if (rc < 0) {
         p->dev = NULL;
-        static const char *const need[] = {"AF_PACKET raw sockets (CAP_NET_RAW)",
-                                           "/dev/net/tun (TAP devices)",
-                                           "AF_XDP with libxdp's program in SKB mode"};
+        static const char *const need[TW_DEV_KIND_COUNT] = {
+            [TW_DEV_POLL] = "AF_PACKET raw sockets (CAP_NET_RAW)",
+            [TW_DEV_TAP] = "/dev/net/tun (TAP devices)",
+            [TW_DEV_XDP] = "AF_XDP with libxdp's program in SKB mode",
+            [TW_DEV_URING] = "io_uring with provided buffer rings, and /dev/net/tun"};
+        /* The backend's own words name the missing feature best. */
+        const char *why_dev = tw_dev_why();
         return WHY("backend %s on %s in %s: %s: %s", p->ops->name, dev_name, lh->ns,
-                   need[l->cfg.backend], strerror(-rc));
+                   need[l->cfg.backend], why_dev[0] ? why_dev : strerror(-rc));
     }
-    if (l->cfg.backend == TW_DEV_TAP) {
+    if (tw_dev_is_tap(l->cfg.backend)) {
         char err[512], br[16];
         snprintf(br, sizeof br, "twbr%u", i);
         if (tw_netns_ip(err, sizeof err, "-n", lh->ns, "link", "add", br, "type", "bridge", NULL) < 0) {
-            return WHY("the tap backend bridges its TAP device to the veth (CONFIG_BRIDGE): %s", err);
+            return WHY("the %s backend bridges its TAP device to the veth (CONFIG_BRIDGE): %s",
+                       p->ops->name, err);
         }
         char mtu[16];
         snprintf(mtu, sizeof mtu, "%u", si->mtu);

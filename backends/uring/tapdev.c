@@ -47,21 +47,24 @@ static uint64_t ud(const tw_uring_tap *t, uint32_t kind, uint32_t slot)
     return (uint64_t)t->cfg.tag << 56 | (uint64_t)kind << 32 | slot;
 }
 
+/* The TAP's fd, or a negative errno with the reason in err. */
 static int tap_attach(const char *name, char *err, size_t err_len)
 {
     int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, err_len, "open /dev/net/tun: %s", strerror(errno));
-        return -1;
+        int e = errno;
+        snprintf(err, err_len, "open /dev/net/tun (TAP devices): %s", strerror(e));
+        return -e;
     }
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
     snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-        snprintf(err, err_len, "TUNSETIFF %s: %s", name, strerror(errno));
+        int e = errno;
+        snprintf(err, err_len, "TUNSETIFF %s: %s", name, strerror(e));
         close(fd);
-        return -1;
+        return -e;
     }
     return fd;
 }
@@ -105,8 +108,9 @@ int tw_uring_tap_open(tw_uring_tap **out, struct io_uring *ring, const tw_uring_
     t->ring = ring;
     t->fd = tap_attach(cfg->name, err, err_len);
     if (t->fd < 0) {
+        int rc = t->fd;
         free(t);
-        return -1;
+        return rc;
     }
     t->rx_mem = aligned_alloc(4096, (size_t)t->cfg.rx_bufs * t->cfg.frame_max);
     t->tx_mem = malloc((size_t)t->cfg.tx_slots * t->cfg.frame_max);
@@ -131,7 +135,7 @@ int tw_uring_tap_open(tw_uring_tap **out, struct io_uring *ring, const tw_uring_
         free(t->tx_mem);
         free(t->tx_next);
         free(t);
-        return -1;
+        return rc;
     }
     t->br = m;
     io_uring_buf_ring_init(t->br);
@@ -169,6 +173,10 @@ const tw_uring_tap_stats *tw_uring_tap_stats_get(const tw_uring_tap *t)
 int tw_uring_tap_fd(const tw_uring_tap *t)
 {
     return t->fd;
+}
+bool tw_uring_tap_is_write(uint64_t user_data)
+{
+    return ((uint32_t)(user_data >> 32) & 0xffffffu) == TAP_UD_WRITE;
 }
 
 static void on_read(tw_uring_tap *t, const struct io_uring_cqe *cqe, tw_uring_tap_frame_fn *fn,

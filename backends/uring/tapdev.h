@@ -49,8 +49,8 @@ typedef void tw_uring_tap_frame_fn(void *ctx, const uint8_t *frame, size_t len);
 
 /* Opens (or creates) the TAP interface (IFF_TAP | IFF_NO_PI), registers the
  * buffer ring and arms the read; the SQE goes with the ring's next submit.
- * 0, or -1 with the reason in err (no /dev/net/tun, not permitted, the
- * buffer ring refused). */
+ * 0, or a negative errno with the reason in err (no /dev/net/tun, not
+ * permitted, the buffer ring refused). */
 int tw_uring_tap_open(tw_uring_tap **out, struct io_uring *ring, const tw_uring_tap_config *cfg,
                       char *err, size_t err_len);
 /* Unregisters, closes and frees; the ring must have no operation of the
@@ -62,8 +62,15 @@ static inline bool tw_uring_tap_owns(const tw_uring_tap_config *cfg, uint64_t us
     return (uint8_t)(user_data >> 56) == cfg->tag;
 }
 const tw_uring_tap_config *tw_uring_tap_config_get(const tw_uring_tap *t);
+/* Whether one of the device's CQEs is a write's: a caller that must not
+ * take frames at that moment (a send path) can still reap writes, which
+ * only give back their slot. */
+bool tw_uring_tap_is_write(uint64_t user_data);
 
-/* One of the device's CQEs: a received frame goes to fn(ctx, frame, len). */
+/* One of the device's CQEs: a received frame goes to fn(ctx, frame, len).
+ * Its buffer is queued for the kernel again but published only by the next
+ * tw_uring_tap_flush: the frame stays valid until then. fn may be NULL for
+ * a write's CQE. */
 void tw_uring_tap_on_cqe(tw_uring_tap *t, const struct io_uring_cqe *cqe, tw_uring_tap_frame_fn *fn,
                          void *ctx);
 /* Queues a frame (copied) for writing. 0, -TW_EFULL (no slot), -TW_ETOOBIG. */
