@@ -69,6 +69,7 @@ typedef struct port {
     uint32_t link;
     uint32_t out_dir;
     uint64_t tx_drops;
+    bool queued; /* tx since the last flush (atomic outside the mutex) */
     char ifname[TW_NETNS_NAME_MAX];
 } port;
 
@@ -319,6 +320,25 @@ static void port_flush(port *p, tw_ns now)
         if (p->ops->tx(p->dev, &f, 1) != 1) {
             p->tx_drops++;
         }
+        __atomic_store_n(&p->queued, true, __ATOMIC_RELAXED);
+    }
+}
+
+/* Hands the devices what this turn queued on them: a device may keep
+ * frames until then to kick the kernel once per batch. Before sleeping. */
+static void ports_flush(lhost *h)
+{
+    for (uint32_t i = 0; i < h->nports; i++) {
+        port *p = &h->ports[i];
+        if (!__atomic_load_n(&p->queued, __ATOMIC_RELAXED)) {
+            continue;
+        }
+        pthread_mutex_lock(&p->mu);
+        if (p->ops->flush) {
+            p->ops->flush(p->dev);
+        }
+        __atomic_store_n(&p->queued, false, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&p->mu);
     }
 }
 
@@ -565,6 +585,7 @@ static tw_ns turn(lcore *c)
         drain_outputs(c, now);
         busy_add(c, t0);
     }
+    ports_flush(c->h);
     tw_ns next = tw_worker_next_deadline(&c->worker);
     return ports < next ? ports : next;
 }
@@ -1013,6 +1034,9 @@ static void *fwd_main(void *arg)
             }
             tw_ns dn = tw_link_next_deadline(m);
             next = dn < next ? dn : next;
+        }
+        for (int e = 0; e < 2 && f->ops->flush; e++) {
+            f->ops->flush(f->dev[e]);
         }
         pthread_mutex_unlock(&f->mu);
         wait_until(l, pfd, 3, next, TW_NS_NEVER);
