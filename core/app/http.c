@@ -107,12 +107,17 @@ static void tok_clear(token *t)
 static void body_fill(uint32_t p, uint64_t off, uint8_t *out, size_t n)
 {
     size_t j = 0;
-    while (j < n) {
-        uint64_t at = off + j;
-        uint64_t block = tw_app_http_body_block(p, at >> 3);
-        for (uint32_t k = (uint32_t)(at & 7); k < 8 && j < n; k++) {
-            out[j++] = tw_app_http_body_digit(block, k);
+    for (; j < n && ((off + j) & 7) != 0; j++) {
+        out[j] = tw_app_http_body_byte(p, off + j);
+    }
+    for (; j + 8 <= n; j += 8) {
+        uint64_t block = tw_app_http_body_block(p, (off + j) >> 3);
+        for (uint32_t k = 0; k < 8; k++) {
+            out[j + k] = tw_app_http_body_digit(block, k);
         }
+    }
+    for (; j < n; j++) {
+        out[j] = tw_app_http_body_byte(p, off + j);
     }
 }
 
@@ -264,6 +269,12 @@ typedef struct server {
     uint64_t accepted, closed, resets, refused, timeouts;
     hs_conn c[TW_HTTP_CONNS_MAX];
     uint8_t buf[TW_HTTP_SEND_CHUNK]; /* the send in flight: ours until the next pop */
+    /* The body bytes made last: a page asked for again (a hot page) costs
+     * a copy, not a making (which is most of a small response's cost). */
+    uint32_t made_page;
+    uint32_t made_len; /* 0: nothing made yet */
+    uint64_t made_off;
+    uint8_t made[TW_HTTP_SEND_CHUNK + 8]; /* a chunk from a block's start */
 } server;
 
 static void parser_reset(hs_conn *c)
@@ -858,6 +869,26 @@ static void server_tick(tw_task *t, tw_ns now)
     }
 }
 
+/* Bytes off .. off + n - 1 (n <= TW_HTTP_SEND_CHUNK) of page p's body,
+ * from what was made last when it holds them, else made afresh from off
+ * (rounded down to a block) for as much as the page and the store hold. */
+static void body_copy(server *s, uint32_t p, uint64_t off, uint8_t *out, uint32_t n)
+{
+    TW_ASSERT(n <= TW_HTTP_SEND_CHUNK);
+    bool held = s->made_len > 0 && s->made_page == p && off >= s->made_off &&
+                off + n <= s->made_off + s->made_len;
+    if (!held) {
+        uint64_t from = off & ~(uint64_t)7;
+        uint64_t left = tw_app_http_page_size(&s->a.site, p) - from;
+        s->made_page = p;
+        s->made_off = from;
+        s->made_len = left < sizeof s->made ? (uint32_t)left : (uint32_t)sizeof s->made;
+        body_fill(p, from, s->made, s->made_len);
+        TW_ASSERT(off + n <= s->made_off + s->made_len);
+    }
+    memcpy(out, s->made + (off - s->made_off), n);
+}
+
 /* The next chunk of c's response into s->buf: head, then body. */
 static uint32_t fill_response(server *s, hs_conn *c)
 {
@@ -871,7 +902,7 @@ static uint32_t fill_response(server *s, hs_conn *c)
     uint32_t room = TW_HTTP_SEND_CHUNK - n;
     uint32_t take = left < room ? (uint32_t)left : room;
     if (c->status == 200) {
-        body_fill(c->page, body_off, s->buf + n, take);
+        body_copy(s, c->page, body_off, s->buf + n, take);
         return n + take;
     }
     const char *text = reason(c->status);
