@@ -63,6 +63,11 @@ measure() {
     local t0 out
     t0=$(server_ns "$1")
     out=$(ip netns exec "$ns" wrk -t1 -c"$conns" -d"${secs}s" "http://$ip/0")
+    if grep -q "Non-2xx" <<<"$out"; then
+        echo "live_http: $1 answered with errors, not pages:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
     local t1
     t1=$(server_ns "$1")
     local reqs
