@@ -88,8 +88,7 @@ static void exchange(const tw_dev_ops *ao, tw_dev *a, const tw_dev_ops *bo, tw_d
  * one flush, all arrive at r: a device that queues and kicks per batch
  * sends everything it took. The receiver reads only after the burst, so
  * count stays within what it can hold (an AF_XDP RX ring: 128 here). */
-static void burst(const tw_dev_ops *so, tw_dev *s, const tw_dev_ops *ro, tw_dev *r,
-                  uint32_t count)
+static void burst(const tw_dev_ops *so, tw_dev *s, const tw_dev_ops *ro, tw_dev *r, uint32_t count)
 {
     static uint8_t f[BURST][128];
     static bool seen[BURST];

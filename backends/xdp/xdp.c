@@ -63,7 +63,7 @@ struct tw_dev {
     uint32_t frames;
     uint32_t ring;      /* entries of each of the four rings */
     uint32_t tx_queued; /* descriptors submitted since the last kick */
-    uint64_t *tx_free; /* UMEM addresses free for transmission */
+    uint64_t *tx_free;  /* UMEM addresses free for transmission */
     uint32_t tx_free_len;
     uint64_t rx_held[TW_DEV_BATCH]; /* handed out by the last rx, refilled at the next */
     uint32_t rx_held_len;
@@ -276,8 +276,7 @@ static void kick(tw_dev *d)
         if (xsk_prod_nb_free(&d->tx, d->ring) == d->ring || !xsk_ring_prod__needs_wakeup(&d->tx)) {
             break;
         }
-        if (sendto(xsk_socket__fd(d->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
-            errno != EAGAIN) {
+        if (sendto(xsk_socket__fd(d->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN) {
             break; /* EBUSY, ENOBUFS, ENETDOWN: not now */
         }
     }
