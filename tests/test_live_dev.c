@@ -76,7 +76,7 @@ static void exchange(const tw_dev_ops *ao, tw_dev *a, const tw_dev_ops *bo, tw_d
         tw_dev *s = tag == 1 ? a : b, *r = tag == 1 ? b : a;
         assert_int_equal(so->tx(s, &out, 1), 1);
         if (so->flush) {
-            so->flush(s);
+            assert_int_equal(so->flush(s), 0);
         }
         assert_true(receive(ro, r, f, len));
     }
@@ -106,7 +106,7 @@ static void burst(const tw_dev_ops *so, tw_dev *s, const tw_dev_ops *ro, tw_dev 
         sent += n;
     }
     if (so->flush) {
-        so->flush(s);
+        assert_int_equal(so->flush(s), 0);
     }
     uint32_t got = 0;
     for (int tries = 0; tries < 200 && got < count; tries++) {

@@ -361,7 +361,7 @@ static void ports_flush(lhost *h)
         }
         pthread_mutex_lock(&p->mu);
         if (p->ops->flush) {
-            p->ops->flush(p->dev);
+            p->tx_drops += (uint64_t)p->ops->flush(p->dev);
         }
         __atomic_store_n(&p->queued, false, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&p->mu);
@@ -1104,7 +1104,7 @@ static void *fwd_main(void *arg)
             next = dn < next ? dn : next;
         }
         for (int e = 0; e < 2 && f->ops->flush; e++) {
-            f->ops->flush(f->dev[e]);
+            f->tx_drops += (uint64_t)f->ops->flush(f->dev[e]);
         }
         pthread_mutex_unlock(&f->mu);
         wait_until(l, pfd, 3, next, TW_NS_NEVER);

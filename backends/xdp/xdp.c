@@ -312,11 +312,14 @@ static int xdp_tx(tw_dev *d, const tw_dev_frame *frames, uint32_t n)
     return (int)n;
 }
 
-static void xdp_flush(tw_dev *d)
+/* Descriptors the kernel does not take now stay in the ring for the next
+ * kick: none is lost. */
+static int xdp_flush(tw_dev *d)
 {
     if (d->tx_queued > 0) {
         kick(d);
     }
+    return 0;
 }
 
 static int xdp_fd(const tw_dev *d) { return xsk_socket__fd(d->xsk); }
