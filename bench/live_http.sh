@@ -26,7 +26,6 @@
 #   sudo bash bench/live_http.sh [SECONDS] [CONNECTIONS]
 #   env: ROUNDS (5), BACKEND (xdp), TWIN_BIN (build/twin)
 set -euo pipefail
-[[ -n ${TRACE:-} ]] && set -x
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 secs=${1:-5}
 conns=${2:-32}
