@@ -432,6 +432,9 @@ int tw_live_scen_run(const tw_scen_opts *o, tw_scen_result *r)
         rc = TW_EXIT_SKIP;
         goto out;
     }
+    /* mkdtemp makes it 0700: nginx's workers (not root) must read the
+     * sites inside, or every page is a 403. */
+    chmod(dir, 0755);
     if ((rc = start_programs(lw, &c, dir)) == 0) {
         rc = run_and_judge(&c, lw, report, r);
     }

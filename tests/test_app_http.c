@@ -692,6 +692,34 @@ static void test_app_http_server_pipelined_in_order(void **state)
     pair_free(&P);
 }
 
+/* A page of several send chunks (TW_HTTP_SEND_CHUNK): the body is made in
+ * blocks of 8 bytes, and the later chunks start inside a block. */
+static void test_app_http_server_large_page_every_byte(void **state)
+{
+    setup_world();
+    start_server(&small_site, 80);
+    tw_http_site site = small_site;
+    tw_app_http_site_resolve(&site);
+    uint32_t p = 0;
+    while (tw_app_http_page_size(&site, p) < 2 * TW_HTTP_SEND_CHUNK + 100 ||
+           tw_app_http_page_size(&site, p) > RAW_BUF - 1000) {
+        p++;
+        assert_true(p < site.pages);
+    }
+    static char req[64];
+    snprintf(req, sizeof(req), "GET /%u HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", p);
+    tw_addr r = raw_send(req, false);
+    const char *reply = raw_reply(r);
+    const char *end = strstr(reply, "\r\n\r\n");
+    assert_non_null(end);
+    uint32_t size = tw_app_http_page_size(&site, p);
+    assert_int_equal(raw_state(r)->got, (uint64_t)(end + 4 - reply) + size);
+    for (uint32_t i = 0; i < size; i++) {
+        assert_int_equal((uint8_t)end[4 + i], tw_app_http_body_byte(p, i));
+    }
+    pair_free(&P);
+}
+
 static void test_app_http_server_survives_client_reset(void **state)
 {
     setup_world();
@@ -872,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_app_http_server_http10_keep_alive),
         cmocka_unit_test(test_app_http_server_connection_close_closes),
         cmocka_unit_test(test_app_http_server_pipelined_in_order),
+        cmocka_unit_test(test_app_http_server_large_page_every_byte),
         cmocka_unit_test(test_app_http_server_survives_client_reset),
         cmocka_unit_test(test_app_http_server_idle_timeout),
         cmocka_unit_test(test_app_http_lossy_link_completes_every_request),

@@ -50,6 +50,12 @@ typedef struct tw_dev_ops {
     /* The fd to poll for POLLIN. */
     int (*fd)(const tw_dev *d);
     void (*close)(tw_dev *d);
+    /* Hands the kernel what tx queued (a device that kicks or sends once
+     * per batch rather than once per frame); NULL where tx sends at once.
+     * The thread that called tx calls it before it sleeps. Returns how many
+     * frames tx took since the last flush that the kernel refused (the
+     * caller's drops, as tx's refusals are). */
+    int (*flush)(tw_dev *d);
 } tw_dev_ops;
 
 extern const tw_dev_ops tw_dev_poll_ops;

@@ -5,7 +5,14 @@
  *
  * PACKET_IGNORE_OUTGOING (Linux 4.20) keeps our own transmissions out of
  * the receive queue: an AF_PACKET socket otherwise sees every frame the
- * interface sends, its own included. */
+ * interface sends, its own included.
+ *
+ * Sending: tx copies frames into TW_DEV_BATCH buffers of the device's own
+ * and sends them with one sendmmsg when they are full or at flush (the end
+ * of the driver's turn): one syscall per batch, not per frame, for the
+ * price of a copy (the driver's frames live only until its next pop).
+ * Frames the socket refuses (a full queue) are counted and returned by the
+ * next flush as drops. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,7 +30,10 @@ struct tw_dev {
     int fd;
     int ifindex;
     uint32_t frame_max;
-    uint8_t *bufs; /* TW_DEV_BATCH receive buffers */
+    uint8_t *bufs;    /* TW_DEV_BATCH receive buffers */
+    uint8_t *tx_bufs; /* TW_DEV_BATCH frames waiting to be sent */
+    uint32_t tx_n;    /* how many */
+    uint32_t tx_lost; /* taken but refused by the socket, since the last flush */
     struct mmsghdr rx_msgs[TW_DEV_BATCH];
     struct iovec rx_iov[TW_DEV_BATCH];
     struct mmsghdr tx_msgs[TW_DEV_BATCH];
@@ -63,12 +73,18 @@ static int poll_open(tw_dev **out, const char *ifname, uint32_t frame_max, uint3
     d->ifindex = ifindex;
     d->frame_max = frame_max;
     d->bufs = malloc((size_t)TW_DEV_BATCH * frame_max);
+    d->tx_bufs = malloc((size_t)TW_DEV_BATCH * frame_max);
+    d->to = sll;
+    d->to.sll_halen = ETH_ALEN;
     for (int i = 0; i < TW_DEV_BATCH; i++) {
         d->rx_iov[i] = (struct iovec){d->bufs + (size_t)i * frame_max, frame_max};
         d->rx_msgs[i].msg_hdr = (struct msghdr){.msg_iov = &d->rx_iov[i], .msg_iovlen = 1};
+        d->tx_iov[i] = (struct iovec){d->tx_bufs + (size_t)i * frame_max, 0};
+        d->tx_msgs[i].msg_hdr = (struct msghdr){.msg_name = &d->to,
+                                                .msg_namelen = sizeof d->to,
+                                                .msg_iov = &d->tx_iov[i],
+                                                .msg_iovlen = 1};
     }
-    d->to = sll;
-    d->to.sll_halen = ETH_ALEN;
     *out = d;
     return 0;
 }
@@ -89,25 +105,41 @@ static int poll_rx(tw_dev *d, tw_dev_frame *frames, uint32_t max)
     return n;
 }
 
-static int poll_tx(tw_dev *d, const tw_dev_frame *frames, uint32_t n)
+/* Sends the waiting frames; what the socket refuses is lost (counted). */
+static void send_waiting(tw_dev *d)
 {
-    if (n > TW_DEV_BATCH) {
-        n = TW_DEV_BATCH;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        d->tx_iov[i] = (struct iovec){frames[i].data, frames[i].len};
-        d->tx_msgs[i].msg_hdr = (struct msghdr){.msg_name = &d->to, .msg_namelen = sizeof d->to,
-                                                .msg_iov = &d->tx_iov[i], .msg_iovlen = 1};
-    }
     uint32_t sent = 0;
-    while (sent < n) {
-        int k = sendmmsg(d->fd, d->tx_msgs + sent, n - sent, MSG_DONTWAIT);
+    while (sent < d->tx_n) {
+        int k = sendmmsg(d->fd, d->tx_msgs + sent, d->tx_n - sent, MSG_DONTWAIT);
         if (k <= 0) {
-            break; /* a full queue: the rest are drops, counted by the caller */
+            break; /* a full queue: the rest are drops */
         }
         sent += (uint32_t)k;
     }
-    return (int)sent;
+    d->tx_lost += d->tx_n - sent;
+    d->tx_n = 0;
+}
+
+static int poll_tx(tw_dev *d, const tw_dev_frame *frames, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (d->tx_n == TW_DEV_BATCH) {
+            send_waiting(d);
+        }
+        uint32_t len = frames[i].len < d->frame_max ? frames[i].len : d->frame_max;
+        memcpy(d->tx_iov[d->tx_n].iov_base, frames[i].data, len);
+        d->tx_iov[d->tx_n].iov_len = len;
+        d->tx_n++;
+    }
+    return (int)n;
+}
+
+static int poll_flush(tw_dev *d)
+{
+    send_waiting(d);
+    int lost = (int)d->tx_lost;
+    d->tx_lost = 0;
+    return lost;
 }
 
 static int poll_fd(const tw_dev *d) { return d->fd; }
@@ -116,7 +148,9 @@ static void poll_close(tw_dev *d)
 {
     close(d->fd);
     free(d->bufs);
+    free(d->tx_bufs);
     free(d);
 }
 
-const tw_dev_ops tw_dev_poll_ops = {"poll", poll_open, poll_rx, poll_tx, poll_fd, poll_close};
+const tw_dev_ops tw_dev_poll_ops = {"poll",  poll_open,  poll_rx,   poll_tx,
+                                    poll_fd, poll_close, poll_flush};

@@ -10,8 +10,18 @@
  *
  * UMEM: one region of `frames` buffers of frame_max rounded up to a power
  * of two (XSK's chunk size); the first half feeds the fill ring, the
- * second half is a free list for transmission. need_wakeup: the kernel
- * asks for a sendto() kick only when it has stopped polling the TX ring. */
+ * second half is a free list for transmission.
+ *
+ * Kicks. In copy mode the kernel sends nothing until a sendto() on the
+ * socket (the TX ring always needs a wake-up there), and it sends then, in
+ * the caller's context, at most TX_BATCH_SIZE (32) descriptors per call,
+ * answering EAGAIN while more wait. So tx only queues descriptors and
+ * kicks once per KICK_FRAMES of them; the driver's flush at the end of its
+ * turn kicks out the rest: one syscall per 32 frames instead of one per
+ * frame, and one wake-up of the receiving process per batch. Receiving
+ * needs no syscall in copy mode (the kernel fills the RX ring from its
+ * receive path and never asks for a fill-ring wake-up), but the flag is
+ * honoured should it ever be set. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -33,6 +43,8 @@
 
 #include "backends/common/dev.h"
 
+#define KICK_FRAMES 32 /* the kernel's copy-mode TX_BATCH_SIZE */
+
 #ifdef TW_XDP_PROG
 extern const unsigned char tw_xdp_prog_obj[];
 extern const size_t tw_xdp_prog_obj_len;
@@ -49,7 +61,9 @@ struct tw_dev {
     size_t area_len;
     uint32_t chunk;
     uint32_t frames;
-    uint64_t *tx_free; /* UMEM addresses free for transmission */
+    uint32_t ring;      /* entries of each of the four rings */
+    uint32_t tx_queued; /* descriptors submitted since the last kick */
+    uint64_t *tx_free;  /* UMEM addresses free for transmission */
     uint32_t tx_free_len;
     uint64_t rx_held[TW_DEV_BATCH]; /* handed out by the last rx, refilled at the next */
     uint32_t rx_held_len;
@@ -171,6 +185,7 @@ static int xdp_open(tw_dev **out, const char *ifname, uint32_t frame_max, uint32
     if (ring < 64) {
         ring = 64;
     }
+    d->ring = ring;
     d->frames = 2 * ring;
     d->area_len = (size_t)d->frames * d->chunk;
     d->area = mmap(NULL, d->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -252,9 +267,30 @@ static void reap_completions(tw_dev *d)
     xsk_ring_cons__release(&d->comp, n);
 }
 
+/* Makes the kernel send what the TX ring holds: one sendto per
+ * KICK_FRAMES descriptors, until the ring is empty or the kernel stops
+ * taking (a full device queue: the rest waits for the next kick). */
+static void kick(tw_dev *d)
+{
+    for (uint32_t tries = 0; tries <= d->ring / KICK_FRAMES + 1; tries++) {
+        if (xsk_prod_nb_free(&d->tx, d->ring) == d->ring || !xsk_ring_prod__needs_wakeup(&d->tx)) {
+            break;
+        }
+        if (sendto(xsk_socket__fd(d->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN) {
+            break; /* EBUSY, ENOBUFS, ENETDOWN: not now */
+        }
+    }
+    /* What the kernel did not take waits for the next flush. */
+    d->tx_queued = d->ring - xsk_prod_nb_free(&d->tx, d->ring);
+}
+
 static int xdp_tx(tw_dev *d, const tw_dev_frame *frames, uint32_t n)
 {
     reap_completions(d);
+    if (n > d->tx_free_len && d->tx_queued > 0) {
+        kick(d); /* our own queue holds the buffers: send it, take them back */
+        reap_completions(d);
+    }
     if (n > d->tx_free_len) {
         n = d->tx_free_len;
     }
@@ -269,12 +305,23 @@ static int xdp_tx(tw_dev *d, const tw_dev_frame *frames, uint32_t n)
         desc->len = len;
     }
     xsk_ring_prod__submit(&d->tx, n);
-    if (n && xsk_ring_prod__needs_wakeup(&d->tx)) {
-        sendto(xsk_socket__fd(d->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
+    d->tx_queued += n;
+    if (d->tx_queued >= KICK_FRAMES) {
+        kick(d);
     }
     return (int)n;
 }
 
+/* Descriptors the kernel does not take now stay in the ring for the next
+ * kick: none is lost. */
+static int xdp_flush(tw_dev *d)
+{
+    if (d->tx_queued > 0) {
+        kick(d);
+    }
+    return 0;
+}
+
 static int xdp_fd(const tw_dev *d) { return xsk_socket__fd(d->xsk); }
 
-const tw_dev_ops tw_dev_xdp_ops = {"xdp", xdp_open, xdp_rx, xdp_tx, xdp_fd, xdp_close};
+const tw_dev_ops tw_dev_xdp_ops = {"xdp", xdp_open, xdp_rx, xdp_tx, xdp_fd, xdp_close, xdp_flush};

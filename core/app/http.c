@@ -101,6 +101,26 @@ static void tok_clear(token *t)
 
 /* ---- the site ------------------------------------------------------------------- */
 
+/* Bytes off .. off + n - 1 of page p's body, one mix per block of 8: the
+ * server makes every byte it sends and the client checks every byte it
+ * gets, so this is their inner loop. */
+static void body_fill(uint32_t p, uint64_t off, uint8_t *out, size_t n)
+{
+    size_t j = 0;
+    for (; j < n && ((off + j) & 7) != 0; j++) {
+        out[j] = tw_app_http_body_byte(p, off + j);
+    }
+    for (; j + 8 <= n; j += 8) {
+        uint64_t block = tw_app_http_body_block(p, (off + j) >> 3);
+        for (uint32_t k = 0; k < 8; k++) {
+            out[j + k] = tw_app_http_body_digit(block, k);
+        }
+    }
+    for (; j < n; j++) {
+        out[j] = tw_app_http_body_byte(p, off + j);
+    }
+}
+
 void tw_app_http_site_resolve(tw_http_site *s)
 {
     s->pages = s->pages ? s->pages : TW_HTTP_PAGES_DEFAULT;
@@ -197,6 +217,8 @@ enum {
     F_V_OTHER = 1 << 9,   /* HTTP/2 and later: 505 */
 };
 
+#define HEAD_BUF 256 /* bytes of a response head: the longest is about 140 */
+
 typedef struct hs_conn {
     int64_t conn;
     uint8_t phase;
@@ -230,6 +252,7 @@ typedef struct hs_conn {
     uint64_t resp_off;
     tw_ns deadline; /* idle or linger */
     token tok;
+    char head[HEAD_BUF]; /* the response's head, rendered once */
 } hs_conn;
 
 typedef struct server {
@@ -246,6 +269,12 @@ typedef struct server {
     uint64_t accepted, closed, resets, refused, timeouts;
     hs_conn c[TW_HTTP_CONNS_MAX];
     uint8_t buf[TW_HTTP_SEND_CHUNK]; /* the send in flight: ours until the next pop */
+    /* The body bytes made last: a page asked for again (a hot page) costs
+     * a copy, not a making (which is most of a small response's cost). */
+    uint32_t made_page;
+    uint32_t made_len; /* 0: nothing made yet */
+    uint64_t made_off;
+    uint8_t made[TW_HTTP_SEND_CHUNK + 8]; /* a chunk from a block's start */
 } server;
 
 static void parser_reset(hs_conn *c)
@@ -525,8 +554,6 @@ static const char *reason(uint16_t status)
     TW_UNREACHABLE();
 }
 
-#define HEAD_BUF 256
-
 static uint32_t write_head(const hs_conn *c, char *out)
 {
     wbuf w = {out, 0, HEAD_BUF};
@@ -562,8 +589,7 @@ static void respond(server *s, hs_conn *c, uint16_t status)
     }
     /* HEAD: the length a GET would have had, and no body (RFC 9110 §9.3.2). */
     c->body_len = c->method == M_HEAD ? 0 : c->content_length;
-    char head[HEAD_BUF];
-    c->head_len = (uint16_t)write_head(c, head);
+    c->head_len = (uint16_t)write_head(c, c->head);
     c->resp_len = c->head_len + c->body_len;
     c->resp_off = 0;
     c->phase = S_RESPOND;
@@ -843,29 +869,46 @@ static void server_tick(tw_task *t, tw_ns now)
     }
 }
 
+/* Bytes off .. off + n - 1 (n <= TW_HTTP_SEND_CHUNK) of page p's body,
+ * from what was made last when it holds them, else made afresh from off
+ * (rounded down to a block) for as much as the page and the store hold. */
+static void body_copy(server *s, uint32_t p, uint64_t off, uint8_t *out, uint32_t n)
+{
+    TW_ASSERT(n <= TW_HTTP_SEND_CHUNK);
+    bool held = s->made_len > 0 && s->made_page == p && off >= s->made_off &&
+                off + n <= s->made_off + s->made_len;
+    if (!held) {
+        uint64_t from = off & ~(uint64_t)7;
+        uint64_t left = tw_app_http_page_size(&s->a.site, p) - from;
+        s->made_page = p;
+        s->made_off = from;
+        s->made_len = left < sizeof s->made ? (uint32_t)left : (uint32_t)sizeof s->made;
+        body_fill(p, from, s->made, s->made_len);
+        TW_ASSERT(off + n <= s->made_off + s->made_len);
+    }
+    memcpy(out, s->made + (off - s->made_off), n);
+}
+
 /* The next chunk of c's response into s->buf: head, then body. */
 static uint32_t fill_response(server *s, hs_conn *c)
 {
     uint32_t n = 0;
     if (c->resp_off < c->head_len) {
-        char head[HEAD_BUF];
-        uint32_t hl = write_head(c, head);
-        TW_ASSERT(hl == c->head_len);
-        n = hl - (uint32_t)c->resp_off;
-        memcpy(s->buf, head + c->resp_off, n);
+        n = c->head_len - (uint32_t)c->resp_off;
+        memcpy(s->buf, c->head + c->resp_off, n);
     }
     uint64_t body_off = c->resp_off + n - c->head_len;
     uint64_t left = c->resp_len - c->resp_off - n;
     uint32_t room = TW_HTTP_SEND_CHUNK - n;
     uint32_t take = left < room ? (uint32_t)left : room;
+    if (c->status == 200) {
+        body_copy(s, c->page, body_off, s->buf + n, take);
+        return n + take;
+    }
     const char *text = reason(c->status);
     for (uint32_t j = 0; j < take; j++) {
         uint64_t at = body_off + j;
-        if (c->status == 200) {
-            s->buf[n + j] = tw_app_http_body_byte(c->page, at);
-        } else {
-            s->buf[n + j] = at < strlen(text) ? (uint8_t)text[at] : '\n';
-        }
+        s->buf[n + j] = at < strlen(text) ? (uint8_t)text[at] : '\n';
     }
     return n + take;
 }
@@ -1213,8 +1256,11 @@ static void check_body(client *k, hc_slot *h, const uint8_t *d, size_t n)
     if (h->status != 200 || client_head(k) || h->mismatch) {
         return;
     }
-    for (size_t j = 0; j < n; j++) {
-        if (d[j] != tw_app_http_body_byte(h->page, h->body_off + j)) {
+    uint8_t want[256];
+    for (size_t j = 0; j < n; j += sizeof want) {
+        size_t m = n - j < sizeof want ? n - j : sizeof want;
+        body_fill(h->page, h->body_off + j, want, m);
+        if (memcmp(d + j, want, m) != 0) {
             h->mismatch = true;
             return;
         }

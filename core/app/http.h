@@ -87,17 +87,31 @@ void tw_app_http_site_resolve(tw_http_site *site);
 /* The size in bytes of page p (< pages) of a resolved site. */
 uint32_t tw_app_http_page_size(const tw_http_site *site, uint32_t p);
 
-/* The byte at offset i of page p's body: printable (a base64 alphabet), so
- * a person with curl can read it too. */
-static inline uint8_t tw_app_http_body_byte(uint32_t p, uint64_t i)
+/* Page p's body is made in blocks of 8 bytes: block b is one mix of (p, b)
+ * whose 6-bit digits, low first, pick the bytes from a base64 alphabet
+ * (printable, so a person with curl can read it too). Whoever makes or
+ * checks many bytes takes one mix per block, not one per byte. */
+static inline uint64_t tw_app_http_body_block(uint32_t p, uint64_t b)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    uint64_t x = (i >> 3) * 0x9e3779b97f4a7c15ull + ((uint64_t)p << 32 | 0x5851f42du);
+    uint64_t x = b * 0x9e3779b97f4a7c15ull + ((uint64_t)p << 32 | 0x5851f42du);
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ull;
     x ^= x >> 29;
-    return (uint8_t)alphabet[(x >> ((i & 7) * 6)) & 63];
+    return x;
+}
+
+/* Byte k (< 8) of a block. */
+static inline uint8_t tw_app_http_body_digit(uint64_t block, uint32_t k)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    return (uint8_t)alphabet[(block >> (k * 6)) & 63];
+}
+
+/* The byte at offset i of page p's body. */
+static inline uint8_t tw_app_http_body_byte(uint32_t p, uint64_t i)
+{
+    return tw_app_http_body_digit(tw_app_http_body_block(p, i >> 3), (uint32_t)(i & 7));
 }
 
 enum {
