@@ -258,6 +258,9 @@ static void send_tags(const tw_dev_ops *ops, tw_dev *d, uint8_t first, uint32_t 
         assert_int_equal(ops->tx(d, out, n), (int)n);
         done += n;
     }
+    if (ops->flush) {
+        assert_int_equal(ops->flush(d), 0);
+    }
 }
 
 static void expect_tags(const uint8_t *tags, uint32_t got, uint8_t first, uint32_t count)
