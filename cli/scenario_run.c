@@ -25,6 +25,7 @@
 #include "cli/cli.h"
 #include "cli/json.h"
 #include "cli/pcap_tap.h"
+#include "cli/scenario_host.h"
 #include "net/drop.h"
 #include "scenario/model.h"
 #include "scenario/scenario.h"
@@ -253,6 +254,7 @@ static int add_host(scen_ctx *c, uint32_t i)
     hc.stack.tcp.syn_backlog = (uint32_t)share; /* a burst of SYNs all at once */
     hc.stack.tcp.conns_max = (uint32_t)(2 * share + 64);
     hc.stack.tcp.snd_buf_bytes = hc.stack.tcp.rcv_buf_bytes = tcp_buffer_for(c->sc, i);
+    tw_scen_tcp_apply(sh, &hc.stack);
     hc.worker.registry = &app_registry;
     hc.worker.max_tasks = sh->app_count + 4;
     hc.worker.task_state_max = STATE_MAX;
@@ -588,6 +590,7 @@ static uint64_t share(uint64_t total, uint32_t k, uint32_t n)
 static uint32_t app_args(const scen_ctx *c, uint32_t a, uint32_t k, uint32_t n, uint8_t *buf)
 {
     const tw_scenario_app *ap = &c->sc->apps[a];
+    bool nagle = tw_scen_tcp_nagle(&c->sc->hosts[ap->host]);
     memset(buf, 0, TW_SPAWN_ARGS_MAX);
     uint64_t conns = share(ap->connections ? ap->connections : 1, k, n);
     uint64_t rate = share(ap->rate_per_s, k, n);
@@ -621,7 +624,8 @@ static uint32_t app_args(const scen_ctx *c, uint32_t a, uint32_t k, uint32_t n, 
         return sizeof x;
     }
     case TW_SCENARIO_APP_TCP_CLIENT: {
-        tw_tcp_client_args x = {.load = load, .size = ap->size_bytes ? ap->size_bytes : 64};
+        tw_tcp_client_args x = {.load = load, .size = ap->size_bytes ? ap->size_bytes : 64,
+                                .flags = nagle ? TW_TCP_CLIENT_NAGLE : 0};
         if (!ap->closed_loop && ap->rate_per_s == 0) {
             x.load.period_ns = 0;
         }
@@ -644,7 +648,7 @@ static uint32_t app_args(const scen_ctx *c, uint32_t a, uint32_t k, uint32_t n, 
          * a file's fixed/uniform/exponential page_size sets its bounds and
          * median rather than its exact shape. */
         const tw_scenario_size_dist *d = &ap->page_size;
-        tw_http_server_args x = {.port = ap->port};
+        tw_http_server_args x = {.port = ap->port, .flags = nagle ? TW_HTTP_SERVER_NAGLE : 0};
         x.site.seed = c->sc->seed;
         x.site.pages = ap->pages;
         uint64_t lo = d->min_bytes ? d->min_bytes : 1;
@@ -667,7 +671,8 @@ static uint32_t app_args(const scen_ctx *c, uint32_t a, uint32_t k, uint32_t n, 
                 srv = s;
             }
         }
-        tw_http_client_args x = {.load = load, .pages = srv ? srv->pages : 0};
+        tw_http_client_args x = {.load = load, .pages = srv ? srv->pages : 0,
+                                 .flags = nagle ? TW_HTTP_CLIENT_NAGLE : 0};
         memcpy(buf, &x, sizeof x);
         return sizeof x;
     }
@@ -975,6 +980,11 @@ static bool host_metric(scen_ctx *c, uint32_t h, const char *leaf, uint64_t *out
             sum += iface_sum(c, h, f, leaf[5] ? leaf : NULL);
         }
         *out = sum;
+        return true;
+    }
+    if (!strcmp(leaf, "frame_buffers") || !strcmp(leaf, "arp_pending") ||
+        !strcmp(leaf, "reasm_pending") || !strcmp(leaf, "tcp.conns")) {
+        *out = tw_scen_pools_in_use(c->w, h, sh->cores, leaf);
         return true;
     }
     if (!strncmp(leaf, "tcp.", 4)) {

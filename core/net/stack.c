@@ -74,6 +74,11 @@ tw_stack *tw_stack_create(const tw_stack_config *cfg, tw_ns now)
     if (cfg->tcp_enabled) {
         tw_tcp_config tc = cfg->tcp;
         tc.mtu = cfg->mtu_max;
+        /* A host's administrator may announce a smaller MSS than its MTU
+         * allows (RFC 9293 §3.7.1), as a route's advmss does. */
+        if (cfg->tcp_mss != 0 && cfg->tcp_mss + 40u < tc.mtu) {
+            tc.mtu = (uint16_t)(cfg->tcp_mss + 40u);
+        }
         s->tcp = tw_tcp_create(&tc, now);
     }
     s->hold_frame = TW_FBUF_NONE;
