@@ -21,5 +21,6 @@ int tw_cli_parse_duration(const char *opt, const char *s, uint64_t *out);
 int tw_cmd_run(int argc, char **argv);
 int tw_cmd_demo(int argc, char **argv);
 int tw_cmd_replay(int argc, char **argv);
+int tw_cmd_fuzz(int argc, char **argv);
 
 #endif

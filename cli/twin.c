@@ -61,6 +61,7 @@ static void usage(FILE *f)
           "commands:\n"
           "  run      run a scenario file in the simulator (default: the quickstart)\n"
           "  replay   rerun the run a JSON report describes and compare its trace hash\n"
+          "  fuzz     swarm simulation: random scenarios checked against invariants, shrunk\n"
           "  demo     run the built-in demo of the seed runtime\n"
           "  help     show help for a command: twin help run\n"
           "\n"
@@ -88,6 +89,10 @@ int main(int argc, char **argv)
             char *args[] = {"run", "--help", NULL};
             return tw_cmd_run(2, args);
         }
+        if (argc > 2 && !strcmp(argv[2], "fuzz")) {
+            char *args[] = {"fuzz", "--help", NULL};
+            return tw_cmd_fuzz(2, args);
+        }
         if (argc > 2 && !strcmp(argv[2], "demo")) {
             char *args[] = {"demo", "--help", NULL};
             return tw_cmd_demo(2, args);
@@ -104,6 +109,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "demo")) {
         return tw_cmd_demo(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "fuzz")) {
+        return tw_cmd_fuzz(argc - 1, argv + 1);
     }
     if (!strcmp(cmd, "replay")) {
         return tw_cmd_replay(argc - 1, argv + 1);
