@@ -889,6 +889,8 @@ static bool app_metric(scen_ctx *c, uint32_t a, const char *leaf, uint64_t *out)
         *out = d ? ap->start_ns + d : 0;
     } else if (!strcmp(leaf, "streams")) {
         *out = ac_get(&ac, "streams_intact");
+    } else if (!strcmp(leaf, "mismatches")) {
+        *out = ac_get(&ac, "mismatches");
     } else if (!strcmp(leaf, "corrupt")) {
         *out = ac_get(&ac, "streams_bad");
     } else if (!strncmp(leaf, "latency.", 8)) {
@@ -1136,6 +1138,7 @@ static const struct {
     {"completion", T(BULK_SEND)},
     {"streams", T(BULK_SINK)},
     {"corrupt", T(BULK_SINK)},
+    {"mismatches", T(BULK_SINK)},
     {"latency.p50", LATENCY_APPS},
     {"latency.p99", LATENCY_APPS},
     {"latency.max", LATENCY_APPS},

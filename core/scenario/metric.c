@@ -51,6 +51,7 @@ static const leaf app_leaves[] = {
     {"completion", TW_SCENARIO_UNIT_NS, T(BULK_SEND)},
     {"streams", TW_SCENARIO_UNIT_COUNT, T(BULK_SINK)},
     {"corrupt", TW_SCENARIO_UNIT_COUNT, T(BULK_SINK)},
+    {"mismatches", TW_SCENARIO_UNIT_COUNT, T(BULK_SINK)},
     {"latency.p50", TW_SCENARIO_UNIT_NS, LATENCY_APPS},
     {"latency.p90", TW_SCENARIO_UNIT_NS, LATENCY_APPS},
     {"latency.p99", TW_SCENARIO_UNIT_NS, LATENCY_APPS},
