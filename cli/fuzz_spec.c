@@ -19,7 +19,9 @@
  * corrupted ARP answer (links flip bits past any frame check, as netem
  * does) poisons an entry that long, like a fault that heals only then. */
 #define ARP_TTL TW_SEC(60)
-#define KEEPALIVE "{idle: 2s, interval: 500ms, probes: 3}"
+/* Long enough that an idle receiver outlasts any fault (a twelfth of the
+ * traffic) and the sender's backoff after it; short against the drain. */
+#define KEEPALIVE "{idle: 10s, interval: 2s, probes: 3}"
 
 /* ---- names and topology ------------------------------------------------- */
 
