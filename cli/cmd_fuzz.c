@@ -82,27 +82,6 @@ typedef struct fuzz_args {
     uint64_t budget;
 } fuzz_args;
 
-static int parse_range(const char *s, uint64_t *lo, uint64_t *hi)
-{
-    const char *dots = strstr(s, "..");
-    char a[32];
-    size_t n = dots ? (size_t)(dots - s) : 0;
-    if (dots == NULL || n == 0 || n >= sizeof a) {
-        fprintf(stderr, "twin fuzz: --seeds: expected A..B, got '%s'\n", s);
-        return -1;
-    }
-    memcpy(a, s, n);
-    a[n] = '\0';
-    if (tw_cli_parse_u64("--seeds", a, lo) < 0 || tw_cli_parse_u64("--seeds", dots + 2, hi) < 0) {
-        return -1;
-    }
-    if (*lo > *hi) {
-        fprintf(stderr, "twin fuzz: --seeds: %" PRIu64 "..%" PRIu64 " is empty\n", *lo, *hi);
-        return -1;
-    }
-    return 0;
-}
-
 static int check_u64(const char *opt, uint64_t v, uint64_t lo, uint64_t hi)
 {
     if (v < lo || v > hi) {
@@ -147,7 +126,7 @@ static int parse(int argc, char **argv, fuzz_args *a)
     while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         int rc = 0;
         switch (ch) {
-        case O_SEEDS: rc = parse_range(optarg, &a->seed_lo, &a->seed_hi); break;
+        case O_SEEDS: rc = tw_cli_parse_range("fuzz", "--seeds", optarg, &a->seed_lo, &a->seed_hi); break;
         case O_JOBS:
             rc = tw_cli_parse_u64("--jobs", optarg, &a->jobs);
             rc = rc ? rc : check_u64("--jobs", a->jobs, 1, JOBS_MAX);

@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,28 @@ int tw_cli_parse_u64(const char *opt, const char *s, uint64_t *out)
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int tw_cli_parse_range(const char *cmd, const char *opt, const char *s, uint64_t *lo,
+                       uint64_t *hi)
+{
+    const char *dots = strstr(s, "..");
+    char a[32];
+    size_t n = dots ? (size_t)(dots - s) : 0;
+    if (dots == NULL || n == 0 || n >= sizeof a) {
+        fprintf(stderr, "twin %s: %s: expected A..B, got '%s'\n", cmd, opt, s);
+        return -1;
+    }
+    memcpy(a, s, n);
+    a[n] = '\0';
+    if (tw_cli_parse_u64(opt, a, lo) < 0 || tw_cli_parse_u64(opt, dots + 2, hi) < 0) {
+        return -1;
+    }
+    if (*lo > *hi) {
+        fprintf(stderr, "twin %s: %s: %" PRIu64 "..%" PRIu64 " is empty\n", cmd, opt, *lo, *hi);
+        return -1;
+    }
     return 0;
 }
 
