@@ -55,7 +55,7 @@ static void help(FILE *f)
           "  --out DIR          where failing scenarios and their minimal forms go\n"
           "                     (default fuzz-out)\n"
           "  --max-hosts N      hosts per scenario, 2 to 9 (default 5)\n"
-          "  --duration D       how long clients run (default 25s, at least 5s); faults\n"
+          "  --duration D       how long clients run (default 25s, at least 20s); faults\n"
           "                     heal within its first quarter\n"
           "  --expect MAPPING   one more invariant, an expectation as a YAML flow mapping\n"
           "                     (repeatable), e.g. '{metric: link.l0.forward.drops, \"<=\": 10}'\n"
@@ -139,9 +139,11 @@ static int parse(int argc, char **argv, fuzz_args *a)
             break;
         case O_DURATION:
             rc = tw_cli_parse_duration("--duration", optarg, &a->lim.traffic_ns);
-            if (rc == 0 && (a->lim.traffic_ns < TW_SEC(5) || a->lim.traffic_ns > TW_SEC(3600) ||
+            /* The recovery window (three quarters of it) must outlast a
+             * request's 10 s timeout, a retry and a reconnect. */
+            if (rc == 0 && (a->lim.traffic_ns < TW_SEC(20) || a->lim.traffic_ns > TW_SEC(3600) ||
                             a->lim.traffic_ns % TW_MS(1))) {
-                fprintf(stderr, "twin fuzz: --duration must be whole milliseconds from 5s to "
+                fprintf(stderr, "twin fuzz: --duration must be whole milliseconds from 20s to "
                                 "1h, got '%s'\n", optarg);
                 rc = -1;
             }
