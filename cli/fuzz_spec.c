@@ -596,8 +596,11 @@ size_t fz_spec_render(const fz_spec *s, const char *const *user_expects, uint32_
     char t[32], name[32];
     tw_ns stop = clients_stop(s);
     put(&o, "# twin fuzz seed %" PRIu64 ": reproduce with twin run THIS_FILE\n", s->seed);
+    /* A poisoned neighbour entry also delays the RST that tells a host its
+     * peer's connection is gone: the drain outlasts it too. */
+    tw_ns drain = s->drain_ns + (corrupting(s) ? ARP_TTL : 0);
     put(&o, "name: fuzz-%" PRIu64 "\nseed: %" PRIu64 "\nduration: %s\n\nhosts:\n", s->seed,
-        s->seed, dur(stop + s->drain_ns, t, sizeof t));
+        s->seed, dur(stop + drain, t, sizeof t));
     for (uint32_t i = 0; i < s->host_count; i++) {
         const fz_host *h = &s->hosts[i];
         put(&o, "  - name: %s\n    cores: %u\n", fz_host_name(h->id, name, sizeof name), h->cores);
