@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,7 +35,11 @@
 #define YAML_MAX (64 * 1024)
 #define SIG_MAX 256
 #define FAILURES_MAX 64
-#define RUN_WALL_LIMIT_S 120 /* a run past this is a hang: a violation too */
+/* A run past either limit is a hang, a violation too (an ACK storm once
+ * took 65 million events where 300 thousand were due). A seed needs well
+ * under a second of CPU; the wall limit is a backstop on a loaded machine. */
+#define RUN_CPU_LIMIT_S 30
+#define RUN_WALL_LIMIT_S 300
 
 static void help(FILE *f)
 {
@@ -222,6 +227,8 @@ static pid_t start_run(const char *yaml, const char *log, bool exec_twin)
         _exit(TW_EXIT_USAGE);
     }
     close(fd);
+    struct rlimit cpu = {RUN_CPU_LIMIT_S, RUN_CPU_LIMIT_S + 5};
+    setrlimit(RLIMIT_CPU, &cpu);
     alarm(RUN_WALL_LIMIT_S);
     if (exec_twin) {
         execl("/proc/self/exe", "twin", "run", yaml, "--quiet", (char *)NULL);
@@ -278,6 +285,9 @@ static verdict judge(int status, const char *log)
         v.kind = V_CRASH;
         if (log_line(log, "twin: assertion failed: ", NULL, what, sizeof what)) {
             snprintf(v.sig, sizeof v.sig, "assertion fired: %s", what);
+        } else if (WTERMSIG(status) == SIGXCPU) {
+            snprintf(v.sig, sizeof v.sig, "hang: the run took more than %ds of CPU",
+                     RUN_CPU_LIMIT_S);
         } else if (WTERMSIG(status) == SIGALRM) {
             snprintf(v.sig, sizeof v.sig, "hang: the run took more than %ds of wall time",
                      RUN_WALL_LIMIT_S);
