@@ -17,10 +17,14 @@ uint64_t tw_cli_wall_ns(void);
 /* Parses an unsigned integer option; prints the error and returns -1. */
 int tw_cli_parse_u64(const char *opt, const char *s, uint64_t *out);
 int tw_cli_parse_duration(const char *opt, const char *s, uint64_t *out);
+/* "A..B" with A <= B, for `twin CMD OPT`; prints the error and returns -1. */
+int tw_cli_parse_range(const char *cmd, const char *opt, const char *s, uint64_t *lo,
+                       uint64_t *hi);
 
 int tw_cmd_run(int argc, char **argv);
 int tw_cmd_demo(int argc, char **argv);
 int tw_cmd_replay(int argc, char **argv);
 int tw_cmd_serve(int argc, char **argv);
+int tw_cmd_fuzz(int argc, char **argv);
 
 #endif

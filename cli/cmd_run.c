@@ -59,31 +59,6 @@ typedef struct run_args {
     uint64_t jobs;
 } run_args;
 
-static int parse_range(const char *s, uint64_t *lo, uint64_t *hi)
-{
-    const char *dots = strstr(s, "..");
-    if (dots == NULL) {
-        fprintf(stderr, "twin run: --seeds: expected A..B, got '%s'\n", s);
-        return -1;
-    }
-    char a[32];
-    size_t n = (size_t)(dots - s);
-    if (n == 0 || n >= sizeof a) {
-        fprintf(stderr, "twin run: --seeds: expected A..B, got '%s'\n", s);
-        return -1;
-    }
-    memcpy(a, s, n);
-    a[n] = '\0';
-    if (tw_cli_parse_u64("--seeds", a, lo) < 0 || tw_cli_parse_u64("--seeds", dots + 2, hi) < 0) {
-        return -1;
-    }
-    if (*lo > *hi) {
-        fprintf(stderr, "twin run: --seeds: %" PRIu64 ".. %" PRIu64 " is empty\n", *lo, *hi);
-        return -1;
-    }
-    return 0;
-}
-
 static int parse(int argc, char **argv, run_args *r)
 {
     enum { O_SEED = 256, O_SEEDS, O_JOBS, O_SET, O_REPORT, O_PCAP, O_TRACE, O_SERIES, O_CHECK,
@@ -119,7 +94,7 @@ static int parse(int argc, char **argv, run_args *r)
             r->o.seed_given = true;
             break;
         case O_SEEDS:
-            rc = parse_range(optarg, &r->seed_lo, &r->seed_hi);
+            rc = tw_cli_parse_range("run", "--seeds", optarg, &r->seed_lo, &r->seed_hi);
             r->sweep = true;
             break;
         case O_JOBS:

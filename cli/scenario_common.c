@@ -21,6 +21,7 @@
 #include "base/units.h"
 #include "cli/cli.h"
 #include "cli/json.h"
+#include "cli/scenario_host.h"
 #include "net/drop.h"
 #include "scenario/scenario.h"
 
@@ -209,6 +210,7 @@ int tw_scen_host_config(const tw_scen_ctx *c, uint32_t i, tw_world_host_config *
     hc.stack.tcp.syn_backlog = (uint32_t)share; /* a burst of SYNs all at once */
     hc.stack.tcp.conns_max = (uint32_t)(2 * share + 64);
     hc.stack.tcp.snd_buf_bytes = hc.stack.tcp.rcv_buf_bytes = tcp_buffer_for(c->sc, i);
+    tw_scen_tcp_apply(sh, &hc.stack);
     hc.worker.registry = &tw_scen_app_registry;
     hc.worker.max_tasks = sh->app_count + 4;
     hc.worker.task_state_max = STATE_MAX;
@@ -240,6 +242,7 @@ static uint64_t share(uint64_t total, uint32_t k, uint32_t n)
 uint32_t tw_scen_app_args(const tw_scen_ctx *c, uint32_t a, uint32_t k, uint32_t n, uint8_t *buf)
 {
     const tw_scenario_app *ap = &c->sc->apps[a];
+    bool nagle = tw_scen_tcp_nagle(&c->sc->hosts[ap->host]);
     memset(buf, 0, TW_SPAWN_ARGS_MAX);
     uint64_t conns = share(ap->connections ? ap->connections : 1, k, n);
     uint64_t rate = share(ap->rate_per_s, k, n);
@@ -273,7 +276,8 @@ uint32_t tw_scen_app_args(const tw_scen_ctx *c, uint32_t a, uint32_t k, uint32_t
         return sizeof x;
     }
     case TW_SCENARIO_APP_TCP_CLIENT: {
-        tw_tcp_client_args x = {.load = load, .size = ap->size_bytes ? ap->size_bytes : 64};
+        tw_tcp_client_args x = {.load = load, .size = ap->size_bytes ? ap->size_bytes : 64,
+                                .flags = nagle ? TW_TCP_CLIENT_NAGLE : 0};
         if (!ap->closed_loop && ap->rate_per_s == 0) {
             x.load.period_ns = 0;
         }
@@ -296,7 +300,7 @@ uint32_t tw_scen_app_args(const tw_scen_ctx *c, uint32_t a, uint32_t k, uint32_t
          * a file's fixed/uniform/exponential page_size sets its bounds and
          * median rather than its exact shape. */
         const tw_scenario_size_dist *d = &ap->page_size;
-        tw_http_server_args x = {.port = ap->port};
+        tw_http_server_args x = {.port = ap->port, .flags = nagle ? TW_HTTP_SERVER_NAGLE : 0};
         x.site.seed = c->sc->seed;
         x.site.pages = ap->pages;
         uint64_t lo = d->min_bytes ? d->min_bytes : 1;
@@ -319,7 +323,8 @@ uint32_t tw_scen_app_args(const tw_scen_ctx *c, uint32_t a, uint32_t k, uint32_t
                 srv = s;
             }
         }
-        tw_http_client_args x = {.load = load, .pages = srv ? srv->pages : 0};
+        tw_http_client_args x = {.load = load, .pages = srv ? srv->pages : 0,
+                                 .flags = nagle ? TW_HTTP_CLIENT_NAGLE : 0};
         memcpy(buf, &x, sizeof x);
         return sizeof x;
     }
@@ -537,6 +542,8 @@ static bool app_metric(tw_scen_ctx *c, uint32_t a, const char *leaf, uint64_t *o
         *out = d ? ap->start_ns + d : 0;
     } else if (!strcmp(leaf, "streams")) {
         *out = ac_get(&ac, "streams_intact");
+    } else if (!strcmp(leaf, "mismatches")) {
+        *out = ac_get(&ac, "mismatches");
     } else if (!strcmp(leaf, "corrupt")) {
         *out = ac_get(&ac, "streams_bad");
     } else if (!strncmp(leaf, "latency.", 8)) {
@@ -659,6 +666,15 @@ static bool host_metric(tw_scen_ctx *c, uint32_t h, const char *leaf, uint64_t *
             sum += iface_sum(c, h, f, leaf[5] ? leaf : NULL);
         }
         *out = sum;
+        return true;
+    }
+    if (!strcmp(leaf, "frame_buffers") || !strcmp(leaf, "arp_pending") ||
+        !strcmp(leaf, "reasm_pending") || !strcmp(leaf, "tcp.conns")) {
+        *out = 0;
+        for (uint32_t k = 0; k < sh->cores; k++) {
+            tw_stack *st = c->ops->stack(c->w, h, k);
+            *out += st ? tw_scen_pool_in_use(st, leaf) : 0;
+        }
         return true;
     }
     if (!strncmp(leaf, "tcp.", 4)) {
@@ -814,6 +830,7 @@ static const struct {
     {"completion", T(BULK_SEND)},
     {"streams", T(BULK_SINK)},
     {"corrupt", T(BULK_SINK)},
+    {"mismatches", T(BULK_SINK)},
     {"latency.p50", LATENCY_APPS},
     {"latency.p99", LATENCY_APPS},
     {"latency.max", LATENCY_APPS},

@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,28 @@ int tw_cli_parse_u64(const char *opt, const char *s, uint64_t *out)
     return 0;
 }
 
+int tw_cli_parse_range(const char *cmd, const char *opt, const char *s, uint64_t *lo,
+                       uint64_t *hi)
+{
+    const char *dots = strstr(s, "..");
+    char a[32];
+    size_t n = dots ? (size_t)(dots - s) : 0;
+    if (dots == NULL || n == 0 || n >= sizeof a) {
+        fprintf(stderr, "twin %s: %s: expected A..B, got '%s'\n", cmd, opt, s);
+        return -1;
+    }
+    memcpy(a, s, n);
+    a[n] = '\0';
+    if (tw_cli_parse_u64(opt, a, lo) < 0 || tw_cli_parse_u64(opt, dots + 2, hi) < 0) {
+        return -1;
+    }
+    if (*lo > *hi) {
+        fprintf(stderr, "twin %s: %s: %" PRIu64 "..%" PRIu64 " is empty\n", cmd, opt, *lo, *hi);
+        return -1;
+    }
+    return 0;
+}
+
 int tw_cli_parse_duration(const char *opt, const char *s, uint64_t *out)
 {
     tw_ns v;
@@ -61,6 +84,7 @@ static void usage(FILE *f)
           "commands:\n"
           "  run      run a scenario file in the simulator (default: the quickstart)\n"
           "  replay   rerun the run a JSON report describes and compare its trace hash\n"
+          "  fuzz     swarm simulation: random scenarios checked against invariants, shrunk\n"
           "  demo     run the built-in demo of the seed runtime\n"
           "  serve    serve an app live over kernel sockets (io_uring)\n"
           "  help     show help for a command: twin help run\n"
@@ -89,6 +113,10 @@ int main(int argc, char **argv)
             char *args[] = {"run", "--help", NULL};
             return tw_cmd_run(2, args);
         }
+        if (argc > 2 && !strcmp(argv[2], "fuzz")) {
+            char *args[] = {"fuzz", "--help", NULL};
+            return tw_cmd_fuzz(2, args);
+        }
         if (argc > 2 && !strcmp(argv[2], "demo")) {
             char *args[] = {"demo", "--help", NULL};
             return tw_cmd_demo(2, args);
@@ -109,6 +137,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "demo")) {
         return tw_cmd_demo(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "fuzz")) {
+        return tw_cmd_fuzz(argc - 1, argv + 1);
     }
     if (!strcmp(cmd, "replay")) {
         return tw_cmd_replay(argc - 1, argv + 1);

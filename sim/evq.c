@@ -197,6 +197,12 @@ bool tw_evq_pop(tw_evq *q, tw_event *out)
     *out = q->ev[node];
     unlink_node(q, node);
     release(q, node);
+    /* A remembered earliest time may have been this event's (pushed at the
+     * queue's time after the peek): refilling from it would file nothing
+     * lower. */
+    if (q->peek_valid && out->time == q->peeked) {
+        q->peek_valid = false;
+    }
     return true;
 }
 

@@ -237,10 +237,11 @@ static void test_reasm_limits_counted(void **state)
     cfg.reasm.datagram_len_max = 2000;
     setup(&cfg);
     feed(F0, 1);
-    feed(F0, 2); /* another datagram: the only slot is busy */
+    feed(F0, 2); /* another datagram: the only slot is busy, the older gives way */
     assert_int_equal(ctr()->drops[TW_DROP_REASM_NO_SLOT], 1);
-    feed(1480, 16, true, 1);
-    feed(1496, 8, true, 1); /* a third fragment */
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 1);
+    feed(1480, 16, true, 2);
+    feed(1496, 8, true, 2); /* a third fragment */
     assert_int_equal(ctr()->drops[TW_DROP_REASM_TOO_MANY_FRAGS], 1);
     assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
     feed(F1, 3); /* ends at 2960 > 2000 */
@@ -255,6 +256,38 @@ static void test_reasm_limits_counted(void **state)
     assert_int_equal(ctr()->drops[TW_DROP_IPV4_BAD_FRAGMENT], 2);
     assert_int_equal(s->reasm.stats.refused, 4);
     assert_int_equal(tw_reasm_in_use(&s->reasm), 0);
+    assert_true(net_accounts_balance(w));
+}
+
+/* With every slot busy the oldest incomplete datagram gives way: one
+ * that lost a fragment must not hold its slot for the whole timeout while
+ * complete datagrams behind it are refused (found by `twin fuzz`: HTTP
+ * over a narrow, lossy hop starved for 30 s at a time). */
+static void test_reasm_full_evicts_oldest(void **state)
+{
+    (void)state;
+    net_world_free(w);
+    tw_stack_config cfg;
+    tw_stack_config_default(&cfg);
+    cfg.reasm.slots = 2;
+    setup(&cfg);
+    feed(F0, 1); /* lost its other fragments */
+    w->now += TW_MS(1);
+    feed(F0, 2);
+    w->now += TW_MS(1);
+    feed(F0, 3); /* evicts 1, the oldest */
+    assert_int_equal(ctr()->drops[TW_DROP_REASM_NO_SLOT], 1);
+    assert_int_equal(s->reasm.stats.refused, 1);
+    feed(F1, 3);
+    feed(F2, 3);
+    net_record_events(w, 0);
+    assert_int_equal(net_event_count(w, 0, TW_NET_EV_UDP_DATAGRAM), 1);
+    assert_int_equal(tw_reasm_in_use(&s->reasm), 1); /* 2, still incomplete */
+    /* 2 kept its slot and completes too. */
+    feed(F1, 2);
+    feed(F2, 2);
+    expect_datagram(2);
+    assert_int_equal(s->reasm.stats.completed, 2);
     assert_true(net_accounts_balance(w));
 }
 
@@ -343,6 +376,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reasm_timeout_frees_and_reports, setup_default,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reasm_limits_counted, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_reasm_full_evicts_oldest, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_reasm_ping_of_death_refused, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_reasm_close_releases_held_datagram, setup_default,
                                         teardown),

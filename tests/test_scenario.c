@@ -408,6 +408,88 @@ static void test_scenario_model_inline_errors(void **state)
                       "inline.yaml:2:8: expected a host (a mapping of keys), got a list");
 }
 
+/* ---- hosts' tcp: ------------------------------------------------------------ */
+
+static const char tcp_hosts[] =
+    "duration: 2s\n"
+    "hosts:\n"
+    "  - name: a\n"
+    "    interfaces: [{name: eth0, address: 10.0.0.1/24, mtu: 9000}]\n"
+    "    tcp:\n"
+    "      mss: 8960B\n"
+    "      send_buffer: 16KiB\n"
+    "      receive_buffer: 1MiB\n"
+    "      nagle: false\n"
+    "      delayed_ack: off\n"
+    "      rto_min: 20ms\n"
+    "      msl: 250ms\n"
+    "      keepalive: {idle: 5s, interval: 1s, probes: 3}\n"
+    "  - name: b\n"
+    "    address: 10.0.0.2/24\n"
+    "    tcp: {nagle: true, delayed_ack: 10ms, keepalive: off}\n"
+    "  - {name: c, address: 10.0.0.3/24}\n";
+
+static void test_scenario_host_tcp_settings_in_base_units(void **state)
+{
+    tw_scenario *s = load_text(tcp_hosts);
+    const tw_scenario_tcp *a = &s->hosts[0].tcp;
+    assert_int_equal(a->mss_bytes, 8960);
+    assert_int_equal(a->send_buffer_bytes, 16384);
+    assert_int_equal(a->receive_buffer_bytes, 1 << 20);
+    assert_int_equal(a->nagle, TW_SCENARIO_NAGLE_OFF);
+    assert_true(a->delayed_ack_set);
+    assert_int_equal(a->delayed_ack_ns, 0); /* off */
+    assert_int_equal(a->rto_min_ns, TW_MS(20));
+    assert_int_equal(a->msl_ns, TW_MS(250));
+    assert_true(a->keepalive);
+    assert_int_equal(a->keepalive_idle_ns, TW_SEC(5));
+    assert_int_equal(a->keepalive_interval_ns, TW_SEC(1));
+    assert_int_equal(a->keepalive_probes, 3);
+    const tw_scenario_tcp *b = &s->hosts[1].tcp;
+    assert_int_equal(b->nagle, TW_SCENARIO_NAGLE_ON);
+    assert_int_equal(b->delayed_ack_ns, TW_MS(10));
+    assert_false(b->keepalive);
+    assert_int_equal(b->mss_bytes, 0); /* the driver's choice: from the MTU */
+    /* A host without tcp: leaves every choice to the driver. */
+    const tw_scenario_tcp *c = &s->hosts[2].tcp;
+    assert_int_equal(c->nagle, TW_SCENARIO_NAGLE_APP);
+    assert_false(c->delayed_ack_set);
+    assert_int_equal(c->send_buffer_bytes, 0);
+    assert_int_equal(c->rto_min_ns, 0);
+    /* --set reaches into the mapping, and adds it where there is none. */
+    char err[ERR_LEN];
+    assert_int_equal(tw_scenario_set(s, "hosts.c.tcp.mss", "1000B", err, sizeof(err)), 0);
+    assert_int_equal(s->hosts[2].tcp.mss_bytes, 1000);
+    assert_int_equal(tw_scenario_set(s, "hosts.c.tcp.mss", "1461B", err, sizeof(err)),
+                     -TW_EINVAL);
+    assert_non_null(strstr(err, "mss 1461B does not fit host 'c''s MTU 1500 (at most 1460B)"));
+    tw_scenario_free(s);
+}
+
+static void test_scenario_host_tcp_errors(void **state)
+{
+    const char *head = "duration: 1s\nhosts:\n  - name: a\n    address: 10.0.0.1/24\n";
+    static const struct {
+        const char *tcp;
+        const char *want;
+    } cases[] = {
+        {"    tcp: {mss: 87B}\n", "inline.yaml:5:16: 'mss' must be between 88B and 65495B"},
+        {"    tcp: {send_buffer: 512B}\n", "'send_buffer' must be between 1KiB and 1GiB"},
+        {"    tcp: {delayed_ack: 0s}\n", "'delayed_ack' must be between"},
+        {"    tcp: {delayed_ack: soon}\n", "expected a duration such as 250us, got 'soon'"},
+        {"    tcp: {rto_min: 2m}\n", "'rto_min' must be between 1ms and 1m"},
+        {"    tcp: {nagle: yes}\n", "expected true or false, got 'yes'"},
+        {"    tcp: {keepalive: {idle: 1s, interval: 1s, probes: 0}}\n",
+         "'probes' must be between 1 and 255"},
+        {"    tcp: [mss]\n", "expected TCP settings (a mapping of keys), got a list"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "%s%s", head, cases[i].tcp);
+        expect_load_error(text, cases[i].want);
+    }
+}
+
 /* ---- --set ---------------------------------------------------------------- */
 
 static void expect_set(tw_scenario *s, const char *key, const char *value)
@@ -599,6 +681,8 @@ int main(void)
         cmocka_unit_test(test_scenario_load_error_truncates_message),
         cmocka_unit_test(test_scenario_model_units_defaults_and_directions),
         cmocka_unit_test(test_scenario_model_inline_errors),
+        cmocka_unit_test(test_scenario_host_tcp_settings_in_base_units),
+        cmocka_unit_test(test_scenario_host_tcp_errors),
         cmocka_unit_test(test_scenario_set_overrides_apply),
         cmocka_unit_test(test_scenario_set_overrides_rejected),
         cmocka_unit_test(test_scenario_mutations_never_crash),

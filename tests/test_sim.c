@@ -75,6 +75,33 @@ static void test_sim_evq_peek_then_earlier_push(void **state)
     tw_evq_free(&q);
 }
 
+/* A peek remembers the earliest time; an event pushed at the queue's own
+ * time lowers it, and when that event is popped the memory must go with
+ * it. It did not: the next refill took the stale time for the earliest,
+ * re-filed nothing lower and fired "nb < b" (found by `twin fuzz`: two
+ * UDP clients on a two-core host). */
+static void test_sim_evq_peek_forgets_popped_event(void **state)
+{
+    tw_evq q;
+    tw_evq_init(&q, 8);
+    tw_event ev;
+    tw_evq_push(&q, 1000, 0, 0, 1);
+    tw_evq_push(&q, 3000, 0, 0, 2);
+    assert_true(tw_evq_pop(&q, &ev));
+    assert_int_equal(ev.arg, 1);
+    assert_int_equal(tw_evq_peek_time(&q), 3000);
+    tw_evq_push(&q, 1000, 0, 0, 3); /* at the queue's time: bucket 0 */
+    assert_int_equal(tw_evq_peek_time(&q), 1000);
+    assert_true(tw_evq_pop(&q, &ev));
+    assert_int_equal(ev.arg, 3);
+    assert_int_equal(tw_evq_peek_time(&q), 3000);
+    assert_true(tw_evq_pop(&q, &ev));
+    assert_int_equal(ev.arg, 2);
+    assert_int_equal(ev.time, 3000);
+    assert_false(tw_evq_pop(&q, &ev));
+    tw_evq_free(&q);
+}
+
 static void test_sim_evq_random_against_reference(void **state)
 {
     /* A driver loop over a wide spread of times: every pop is the
@@ -445,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_sim_evq_orders_by_time_then_sequence),
         cmocka_unit_test(test_sim_evq_full_refuses_and_counts),
         cmocka_unit_test(test_sim_evq_peek_then_earlier_push),
+        cmocka_unit_test(test_sim_evq_peek_forgets_popped_event),
         cmocka_unit_test(test_sim_evq_cancel_takes_events_out),
         cmocka_unit_test(test_sim_evq_random_against_reference),
         cmocka_unit_test(test_sim_core_busy_delays_later_inputs),

@@ -731,6 +731,42 @@ static void test_tcp_established_unacceptable_gets_ack(void **state)
     assert_memory_equal(ev.data, "56789", 5);
 }
 
+/* After a timeout, go-back-N rewinds SND.NXT to SND.UNA, but a pure ACK
+ * must still carry the next new sequence number (SND.MAX; RFC 9293's
+ * SND.NXT never moves back, and BSD's tcp_output does the same): the peer
+ * has seen what we sent before the rewind, and an ACK numbered below its
+ * RCV.NXT is unacceptable there, answered by an ACK that is unacceptable
+ * here in turn. Found by `twin fuzz` as an ACK storm of 65 million events
+ * between two hosts that had both timed out. */
+static void test_tcp_established_rto_ack_carries_snd_max(void **state)
+{
+    establish_passive(T0, 60000);
+    static uint8_t data[3 * 1460];
+    fill_pattern(data, sizeof data, 0);
+    assert_int_equal(tw_tcp_send(F.tcp, T0, F.conn, data, sizeof data), (int64_t)sizeof data);
+    for (int i = 0; i < 3; i++) {
+        tw_tcp_repr r = expect_segment_any(T0, i == 2 ? ACK | PSH : ACK);
+        assert_int_equal(r.seq, F.iss + 1 + 1460u * (uint32_t)i);
+    }
+    expect_nothing(T0);
+    /* The timeout: one segment again (cwnd 1 MSS), the rest waits. */
+    tw_ns rto = T0 + conn_info(F.conn).rto_ns;
+    tick(rto);
+    tw_tcp_repr r = expect_segment_any(rto, ACK);
+    assert_int_equal(r.seq, F.iss + 1);
+    expect_nothing(rto);
+    /* The peer's data (its window closing on what is in flight, so no
+     * data rides along) is acknowledged at SND.MAX, not the rewound
+     * SND.NXT. */
+    send_segment(rto + 1, ACK | PSH, PEER_ISS + 1, F.iss + 1, 1460, "zz", 2);
+    tw_ns delack = rto + 1 + TW_MS(40); /* before the next, backed-off timeout */
+    tick(delack);
+    r = expect_segment_any(delack, ACK);
+    assert_int_equal(r.seq, F.iss + 1 + sizeof data);
+    assert_int_equal(r.ack, PEER_ISS + 3);
+    assert_int_equal(r.payload_len, 0);
+}
+
 /* ---- application verbs and handles ------------------------------------------ */
 
 static void test_tcp_established_abort_sends_rst(void **state)
@@ -1066,6 +1102,7 @@ int main(void)
         T(test_tcp_established_ack_too_old_challenged),
         T(test_tcp_established_no_ack_bit_dropped),
         T(test_tcp_established_unacceptable_gets_ack),
+        T(test_tcp_established_rto_ack_carries_snd_max),
         T(test_tcp_established_abort_sends_rst),
         T(test_tcp_syn_sent_abort_is_silent),
         T(test_tcp_closed_stale_handle_rejected),

@@ -74,6 +74,11 @@ tw_stack *tw_stack_create(const tw_stack_config *cfg, tw_ns now)
     if (cfg->tcp_enabled) {
         tw_tcp_config tc = cfg->tcp;
         tc.mtu = cfg->mtu_max;
+        /* A host's administrator may announce a smaller MSS than its MTU
+         * allows (RFC 9293 §3.7.1), as a route's advmss does. */
+        if (cfg->tcp_mss != 0 && cfg->tcp_mss + 40u < tc.mtu) {
+            tc.mtu = (uint16_t)(cfg->tcp_mss + 40u);
+        }
         s->tcp = tw_tcp_create(&tc, now);
     }
     s->hold_frame = TW_FBUF_NONE;
@@ -564,6 +569,32 @@ void tw_stack_stats_get(const tw_stack *s, tw_stack_stats *out)
     out->reasm_in_use = tw_reasm_in_use(&s->reasm);
 }
 
+/* An ICMP error (RFC 792: destination unreachable, time exceeded) quotes
+ * the IP header and first 8 bytes of a datagram we sent. It belongs to
+ * that datagram's flow, so it hashes as the flow's inbound packets do
+ * (the quote's addresses and ports swapped): a "fragmentation needed"
+ * must reach the core whose TCP connection lowers its path MTU (RFC 1191),
+ * not the core the router's and our addresses happen to hash to. Returns
+ * false when the message quotes no TCP or UDP datagram. */
+static bool icmp_error_flow(const tw_rss *rss, const uint8_t *icmp, size_t len, uint32_t *hash)
+{
+    if (len < TW_ICMP_HEADER_LEN + TW_ICMP_QUOTE_MIN ||
+        (icmp[0] != TW_ICMP_DEST_UNREACH && icmp[0] != TW_ICMP_TIME_EXCEEDED)) {
+        return false;
+    }
+    const uint8_t *q = icmp + TW_ICMP_HEADER_LEN;
+    size_t qlen = len - TW_ICMP_HEADER_LEN;
+    size_t ihl = (size_t)(q[0] & 0x0f) * 4;
+    uint8_t proto = q[9];
+    if ((q[0] >> 4) != 4 || ihl < TW_IPV4_HEADER_LEN || qlen < ihl + 4 ||
+        (proto != TW_IP_PROTO_TCP && proto != TW_IP_PROTO_UDP)) {
+        return false;
+    }
+    *hash = tw_rss_hash_ipv4_ports(rss, tw_bytes_load_be32(q + 16), tw_bytes_load_be32(q + 12),
+                                   tw_bytes_load_be16(q + ihl + 2), tw_bytes_load_be16(q + ihl));
+    return true;
+}
+
 uint32_t tw_stack_flow_hash(const tw_rss *rss, const uint8_t *frame, size_t len)
 {
     if (tw_eth_view_check(frame, len) < 0 || tw_eth_ethertype(frame) != TW_ETHERTYPE_IPV4) {
@@ -586,6 +617,11 @@ uint32_t tw_stack_flow_hash(const tw_rss *rss, const uint8_t *frame, size_t len)
         const uint8_t *l4 = tw_ipv4_payload(ip);
         return tw_rss_hash_ipv4_ports(rss, src, dst, tw_bytes_load_be16(l4),
                                       tw_bytes_load_be16(l4 + 2));
+    }
+    uint32_t hash;
+    if (proto == TW_IP_PROTO_ICMP && !fragment &&
+        icmp_error_flow(rss, tw_ipv4_payload(ip), tw_ipv4_payload_len(ip), &hash)) {
+        return hash;
     }
     return tw_rss_hash_ipv4(rss, src, dst);
 }

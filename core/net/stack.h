@@ -68,6 +68,7 @@ typedef struct tw_stack_config {
     uint16_t ncores;
     bool tcp_enabled;  /* a TCP instance behind protocol 6 */
     tw_tcp_config tcp; /* its configuration (its mtu follows mtu_max) */
+    uint16_t tcp_mss;  /* 0: mtu_max - 40; else the MSS we announce and send, at most that */
 } tw_stack_config;
 
 /* Values for a host: 4 interfaces, MTU 1500, 1024 frame buffers; ARP with

@@ -159,6 +159,8 @@ void sc_fmt_duration(tw_ns ns, char *buf, size_t len);
 /* ---- sections (load.c, apps.c, faults.c, expect.c, extras.c) -------------- */
 
 int sc_load_hosts(sc_ctx *c, const yaml_node_t *root);
+/* A host's `tcp:` mapping (tcp.c), after its interfaces. */
+int sc_load_host_tcp(sc_ctx *c, const yaml_node_t *hn, tw_scenario_host *h);
 int sc_load_switches(sc_ctx *c, const yaml_node_t *root);
 int sc_load_links(sc_ctx *c, const yaml_node_t *root);
 int sc_load_apps(sc_ctx *c);

@@ -172,7 +172,7 @@ int sc_ref_iface(sc_ctx *c, const yaml_node_t *n, const char *text, uint32_t *ho
 
 static const char *const host_keys[] = {"name",       "kind",    "cores",   "router",
                                         "interfaces", "address", "gateway", "routes",
-                                        "cost",       "apps",    NULL};
+                                        "cost",       "tcp",     "apps",    NULL};
 static const char *const iface_keys[] = {"name", "address", "mtu", "mac", NULL};
 static const char *const route_keys[] = {"to", "via", NULL};
 static const char *const cost_keys[] = {"msg", "timer", "output", NULL};
@@ -459,7 +459,7 @@ static int load_host(sc_ctx *c, const yaml_node_t *hn, uint32_t index)
     }
     h->kind = (tw_scenario_host_kind)kind;
     if ((rc = load_ifaces(c, hn, index)) < 0 || (rc = load_routes(c, hn, h)) < 0 ||
-        (rc = load_cost(c, hn, h)) < 0) {
+        (rc = load_cost(c, hn, h)) < 0 || (rc = sc_load_host_tcp(c, hn, h)) < 0) {
         return rc;
     }
     const yaml_node_t *apps = sc_get(c, hn, "apps");

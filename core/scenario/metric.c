@@ -51,6 +51,7 @@ static const leaf app_leaves[] = {
     {"completion", TW_SCENARIO_UNIT_NS, T(BULK_SEND)},
     {"streams", TW_SCENARIO_UNIT_COUNT, T(BULK_SINK)},
     {"corrupt", TW_SCENARIO_UNIT_COUNT, T(BULK_SINK)},
+    {"mismatches", TW_SCENARIO_UNIT_COUNT, T(BULK_SINK)},
     {"latency.p50", TW_SCENARIO_UNIT_NS, LATENCY_APPS},
     {"latency.p90", TW_SCENARIO_UNIT_NS, LATENCY_APPS},
     {"latency.p99", TW_SCENARIO_UNIT_NS, LATENCY_APPS},
@@ -68,6 +69,10 @@ static const leaf host_leaves[] = {
     {"icmp.echo_replies_out", TW_SCENARIO_UNIT_COUNT, 0},
     {"icmp.echo_requests_out", TW_SCENARIO_UNIT_COUNT, 0},
     {"icmp.echo_replies_in", TW_SCENARIO_UNIT_COUNT, 0},
+    /* Pools in use now: back to 0 once the apps stopped and their
+     * connections closed (what `twin fuzz` checks for leaks). */
+    {"tcp.conns", TW_SCENARIO_UNIT_COUNT, 0},    {"frame_buffers", TW_SCENARIO_UNIT_COUNT, 0},
+    {"arp_pending", TW_SCENARIO_UNIT_COUNT, 0},  {"reasm_pending", TW_SCENARIO_UNIT_COUNT, 0},
 };
 
 static const leaf core_leaves[] = {

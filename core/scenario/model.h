@@ -90,6 +90,37 @@ typedef struct tw_scenario_cost {
     uint32_t ps_per_byte;
 } tw_scenario_cost;
 
+/* A twin host's TCP settings (`tcp:`), the knobs an administrator sets
+ * per machine (sysctls, socket options every program gets). A value of 0
+ * (or NAGLE_APP) means the key was not given: the driver's own choice
+ * applies (buffers sized from the bandwidth-delay product, MSS from the
+ * MTU, the stack's RFC defaults, each app's Nagle choice). */
+typedef enum tw_scenario_nagle {
+    TW_SCENARIO_NAGLE_APP = 0, /* each app decides (request-response apps turn it off) */
+    TW_SCENARIO_NAGLE_ON,      /* RFC 896 on every connection */
+    TW_SCENARIO_NAGLE_OFF,     /* TCP_NODELAY on every connection */
+} tw_scenario_nagle;
+
+#define TW_SCENARIO_TCP_MSS_MIN 88       /* RFC 9293 §3.7.1: a 128-byte IP MTU minus 40 */
+#define TW_SCENARIO_TCP_BUFFER_MIN 1024
+#define TW_SCENARIO_TCP_BUFFER_MAX (1u << 30) /* RFC 7323 §2.3 */
+#define TW_SCENARIO_TCP_DELACK_MAX TW_MS(500) /* RFC 5681 §4.2: under 500 ms */
+
+typedef struct tw_scenario_tcp {
+    uint32_t mss_bytes;            /* `mss`: payload per segment we send; <= MTU - 40 */
+    uint32_t send_buffer_bytes;    /* `send_buffer` */
+    uint32_t receive_buffer_bytes; /* `receive_buffer` */
+    tw_scenario_nagle nagle;       /* `nagle: true|false` */
+    bool delayed_ack_set;          /* `delayed_ack`: a duration, or off (delayed_ack_ns 0) */
+    tw_ns delayed_ack_ns;
+    tw_ns rto_min_ns; /* `rto_min`, RFC 6298 §2.4 */
+    tw_ns msl_ns;     /* `msl`: TIME-WAIT lasts twice this */
+    bool keepalive;   /* `keepalive: {idle, interval, probes}`, RFC 1122 §4.2.3.6 */
+    tw_ns keepalive_idle_ns;
+    tw_ns keepalive_interval_ns;
+    uint32_t keepalive_probes;
+} tw_scenario_tcp;
+
 /* ---- apps ----------------------------------------------------------------- */
 
 typedef enum tw_scenario_app_type {
@@ -163,6 +194,7 @@ typedef struct tw_scenario_host {
     tw_scenario_route *routes; /* file order; the default route (gateway) last */
     uint32_t route_count;
     tw_scenario_cost cost[TW_SCENARIO_COST_COUNT];
+    tw_scenario_tcp tcp;
     /* live.cpus: the CPU each core's driver thread is pinned to, in core
      * order; NULL when not given (the live driver chooses). */
     uint32_t *live_cpus;

@@ -233,8 +233,13 @@ static bool send_syn(tw_tcp *tcp, tcb *t, tw_ns now, tw_tcp_out *out)
 
 static bool send_ack(tw_tcp *tcp, tcb *t, tw_ns now, tw_tcp_out *out)
 {
-    /* RFC 9293 §3.10.7.4: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. */
-    build(tcp, t, now, t->snd_nxt, TW_TCP_ACK, 0, out);
+    /* RFC 9293 §3.10.7.4: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, where
+     * SND.NXT is the next new octet: after a timeout rewinds snd_nxt for
+     * go-back-N that is snd_max (as BSD's tcp_output numbers a pure ACK).
+     * Numbered below what the peer has received, the ACK would be
+     * unacceptable there and answered by an ACK, and two hosts that both
+     * timed out would trade ACKs for ever. */
+    build(tcp, t, now, t->snd_max, TW_TCP_ACK, 0, out);
     return true;
 }
 

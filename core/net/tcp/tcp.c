@@ -375,6 +375,9 @@ static void tcb_init_fields(tw_tcp *tcp, tcb *t, tw_ns now)
     if (tcp->cfg.keepalive) {
         t->flags |= TCB_KEEPALIVE;
     }
+    if (tcp->cfg.nodelay) {
+        t->flags |= TCB_NODELAY;
+    }
     if (tcp->cfg.window_scaling) {
         t->flags |= TCB_WS_OK;
         t->rcv_wscale = wscale_for(tcp->cfg.rcv_buf_bytes);

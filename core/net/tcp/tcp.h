@@ -181,6 +181,7 @@ typedef struct tw_tcp_config {
     uint8_t delack_segs;       /* ACK at least every this many full segments */
     tw_ns msl_ns;              /* TIME-WAIT lasts 2 * msl_ns */
     bool keepalive;            /* default for new connections */
+    bool nodelay;              /* default for new connections: Nagle (RFC 896) off */
     tw_ns keepalive_idle_ns;   /* RFC 1122 §4.2.3.6: >= 2 hours default */
     tw_ns keepalive_intvl_ns;
     uint8_t keepalive_probes;
