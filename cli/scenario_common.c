@@ -510,6 +510,9 @@ static bool app_metric(tw_scen_ctx *c, uint32_t a, const char *leaf, uint64_t *o
                    ? ac_get(&ac, "responses_2xx") + ac_get(&ac, "responses_4xx") +
                          ac_get(&ac, "responses_5xx")
                    : ac_get(&ac, "responses");
+    } else if (!strcmp(leaf, "responses_2xx") || !strcmp(leaf, "responses_4xx") ||
+               !strcmp(leaf, "responses_5xx")) {
+        *out = ac_get(&ac, leaf); /* both HTTP apps count by status class */
     } else if (!strcmp(leaf, "errors")) {
         *out = ac_get(&ac, "errors");
     } else if (!strcmp(leaf, "timeouts")) {
@@ -822,6 +825,9 @@ static const struct {
     {"sent", T(UDP_CLIENT)},
     {"replies", T(UDP_CLIENT) | T(TCP_CLIENT)},
     {"responses", T(HTTP_SERVER) | T(HTTP_CLIENT)},
+    {"responses_2xx", T(HTTP_SERVER) | T(HTTP_CLIENT)},
+    {"responses_4xx", T(HTTP_SERVER) | T(HTTP_CLIENT)},
+    {"responses_5xx", T(HTTP_SERVER) | T(HTTP_CLIENT)},
     {"errors", T(HTTP_CLIENT)},
     {"timeouts", T(UDP_CLIENT) | TCP_APPS},
     {"resets", TCP_APPS},
