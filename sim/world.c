@@ -1092,6 +1092,44 @@ static void ext_frame_out(void *ctx, uint32_t core, tw_ns depart, uint32_t iface
     TW_ASSERT(rc == 0); /* the event queue has room for every transmit ring */
 }
 
+/* A core hands a frame to another core of its host (a datagram it
+ * reassembled for a flow the other core owns): it enters that core's RX
+ * ring on iface as a received frame, not steered again, and wakes it at
+ * `depart`; the target core pays for it as for any frame it takes. */
+static void ext_frame_steer(void *ctx, uint32_t core, tw_ns depart, uint32_t to, uint32_t iface,
+                            const uint8_t *frame, size_t len)
+{
+    tw_world *w = ctx;
+    const core_map *cm = &w->cores[core];
+    TW_ASSERT(cm->host != NONE);
+    host_node *h = &w->hosts[cm->host];
+    TW_ASSERT(to < h->cfg.cores && to != cm->local); /* the stack knows its host */
+    TW_ASSERT(iface < h->cfg.ifaces);
+    TW_ASSERT(len <= w->frame_max);
+    h->stats.handoffs++;
+    tw_sim_fold(&w->sim, (uint64_t)len << 32 | (uint64_t)to << 16 | iface);
+    tw_ring *r = &h->rx[iface * h->cfg.cores + to];
+    if (tw_ring_full(r)) {
+        r->overflows++;
+        h->stats.drops++;
+        tw_sim_note_drop(&w->sim, TW_SIM_DROP_NIC_RX_RING, h->first_core + to, (uint32_t)len);
+        return;
+    }
+    uint32_t b = buf_take(w);
+    if (b == NONE) {
+        h->stats.drops++;
+        tw_sim_note_drop(&w->sim, TW_SIM_DROP_NIC_BUFFERS, h->first_core + to, (uint32_t)len);
+        return;
+    }
+    memcpy(buf_data(w, b), frame, len);
+    w->buf_meta[b] =
+        (buf_meta){.stamp = tw_sim_stamp(&w->sim), .len = (uint32_t)len, .iface = iface};
+    int rc = tw_ring_push(r, &b);
+    TW_ASSERT(rc == 0);
+    h->stats.rx_copies++;
+    tw_sim_wake(&w->sim, h->first_core + to, depart);
+}
+
 /* ---- start -------------------------------------------------------------- */
 
 /* Sorts faults by time, keeping the order of addition among equals (an
@@ -1212,6 +1250,7 @@ int tw_world_start(tw_world *w)
         .frame_peek = ext_frame_peek,
         .frame_taken = ext_frame_taken,
         .frame_out = ext_frame_out,
+        .frame_steer = ext_frame_steer,
         .on_event = ext_on_event,
     };
     sc.ext = &w->ext;
