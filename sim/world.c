@@ -620,26 +620,24 @@ static bool cut(const tw_world *w, uint32_t sender, uint32_t receiver)
 
 /* ---- NIC receive ---------------------------------------------------------- */
 
-static void rx_push(tw_world *w, host_node *h, uint32_t iface, uint32_t local, const uint8_t *frame,
-                    size_t len)
+/* Copies the frame into a NIC buffer on core `local`'s RX ring for iface:
+ * false when the ring or the buffers are full (counted). */
+static bool rx_enqueue(tw_world *w, host_node *h, uint32_t iface, uint32_t local,
+                       const uint8_t *frame, size_t len)
 {
     uint32_t core = h->first_core + local;
     tw_ring *r = &h->rx[iface * h->cfg.cores + local];
-    if (tw_ring_empty(r) && tw_sim_frame_direct(&w->sim, core, iface, frame, (uint32_t)len)) {
-        h->stats.rx_copies++; /* delivered to the core, from the link's buffer */
-        return;
-    }
     if (tw_ring_full(r)) {
         r->overflows++;
         h->stats.drops++;
         tw_sim_note_drop(&w->sim, TW_SIM_DROP_NIC_RX_RING, core, (uint32_t)len);
-        return;
+        return false;
     }
     uint32_t b = buf_take(w);
     if (b == NONE) {
         h->stats.drops++;
         tw_sim_note_drop(&w->sim, TW_SIM_DROP_NIC_BUFFERS, core, (uint32_t)len);
-        return;
+        return false;
     }
     memcpy(buf_data(w, b), frame, len);
     w->buf_meta[b] =
@@ -647,7 +645,21 @@ static void rx_push(tw_world *w, host_node *h, uint32_t iface, uint32_t local, c
     int rc = tw_ring_push(r, &b);
     TW_ASSERT(rc == 0);
     h->stats.rx_copies++;
-    tw_sim_wake(&w->sim, core, w->sim.now);
+    return true;
+}
+
+static void rx_push(tw_world *w, host_node *h, uint32_t iface, uint32_t local, const uint8_t *frame,
+                    size_t len)
+{
+    uint32_t core = h->first_core + local;
+    if (tw_ring_empty(&h->rx[iface * h->cfg.cores + local]) &&
+        tw_sim_frame_direct(&w->sim, core, iface, frame, (uint32_t)len)) {
+        h->stats.rx_copies++; /* delivered to the core, from the link's buffer */
+        return;
+    }
+    if (rx_enqueue(w, h, iface, local, frame, len)) {
+        tw_sim_wake(&w->sim, core, w->sim.now);
+    }
 }
 
 static bool is_arp_reply(const uint8_t *frame, size_t len)
@@ -1108,26 +1120,9 @@ static void ext_frame_steer(void *ctx, uint32_t core, tw_ns depart, uint32_t to,
     TW_ASSERT(len <= w->frame_max);
     h->stats.handoffs++;
     tw_sim_fold(&w->sim, (uint64_t)len << 32 | (uint64_t)to << 16 | iface);
-    tw_ring *r = &h->rx[iface * h->cfg.cores + to];
-    if (tw_ring_full(r)) {
-        r->overflows++;
-        h->stats.drops++;
-        tw_sim_note_drop(&w->sim, TW_SIM_DROP_NIC_RX_RING, h->first_core + to, (uint32_t)len);
-        return;
+    if (rx_enqueue(w, h, iface, to, frame, len)) {
+        tw_sim_wake(&w->sim, h->first_core + to, depart);
     }
-    uint32_t b = buf_take(w);
-    if (b == NONE) {
-        h->stats.drops++;
-        tw_sim_note_drop(&w->sim, TW_SIM_DROP_NIC_BUFFERS, h->first_core + to, (uint32_t)len);
-        return;
-    }
-    memcpy(buf_data(w, b), frame, len);
-    w->buf_meta[b] =
-        (buf_meta){.stamp = tw_sim_stamp(&w->sim), .len = (uint32_t)len, .iface = iface};
-    int rc = tw_ring_push(r, &b);
-    TW_ASSERT(rc == 0);
-    h->stats.rx_copies++;
-    tw_sim_wake(&w->sim, h->first_core + to, depart);
 }
 
 /* ---- start -------------------------------------------------------------- */

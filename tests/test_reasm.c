@@ -63,8 +63,9 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Feeds bytes [off, off+len) of the datagram as a fragment. */
-static void feed(uint16_t off, uint16_t len, bool more, uint16_t ident)
+/* Feeds bytes [off, off+len) of the datagram as a fragment to st at now. */
+static void feed_to(tw_stack *st, tw_ns now, uint16_t off, uint16_t len, bool more,
+                    uint16_t ident)
 {
     uint8_t frame[1600];
     tw_ipv4_repr r = {
@@ -78,7 +79,12 @@ static void feed(uint16_t off, uint16_t len, bool more, uint16_t ident)
         .payload_len = len,
     };
     size_t n = net_build_ipv4(frame, net_mac(0, 0), X_MAC, &r, dgram + off);
-    tw_stack_on_frame(s, w->now, 0, frame, n);
+    tw_stack_on_frame(st, now, 0, frame, n);
+}
+
+static void feed(uint16_t off, uint16_t len, bool more, uint16_t ident)
+{
+    feed_to(s, w->now, off, len, more, ident);
 }
 
 static const tw_iface_counters *ctr(void)
@@ -430,19 +436,7 @@ static void feed_udp_fragments(tw_stack *st, uint16_t port, size_t len, uint16_t
     size_t total = TW_UDP_HEADER_LEN + len;
     for (size_t off = 0; off < total; off += piece) {
         size_t n = total - off < piece ? total - off : piece;
-        uint8_t frame[1600];
-        tw_ipv4_repr r = {
-            .src = X_ADDR,
-            .dst = A_ADDR,
-            .protocol = TW_IP_PROTO_UDP,
-            .ttl = 64,
-            .ident = 31,
-            .frag_offset = (uint16_t)off,
-            .more_frags = off + n < total,
-            .payload_len = (uint16_t)n,
-        };
-        size_t fl = net_build_ipv4(frame, net_mac(0, 0), X_MAC, &r, dgram + off);
-        tw_stack_on_frame(st, TW_SEC(1), 0, frame, fl);
+        feed_to(st, TW_SEC(1), (uint16_t)off, (uint16_t)n, off + n < total, 31);
     }
 }
 
