@@ -18,7 +18,9 @@
  * after tw_stack_create. Every limit is in tw_stack_config; reaching one is
  * a counted drop (tw_iface_counters.drops) or an error return, never
  * undefined. Every frame given to tw_stack_on_frame ends as exactly one of
- * delivered, forwarded, held (a fragment) or dropped with a reason.
+ * delivered, forwarded, held (a fragment) or dropped with a reason (a
+ * fragment completing a datagram that is handed to another core counts as
+ * delivered: see tw_frame_out.steer).
  *
  * Ordering obligations: `now` never decreases from call to call. Frames and
  * events should be popped until empty after each input, as with every
@@ -61,8 +63,9 @@ typedef struct tw_stack_config {
     tw_icmp_config icmp;
     /* Share-nothing steering: this stack serves one core (core of ncores)
      * of a host whose NIC hashes flows with rss. UDP binds that name their
-     * peer pick a local port whose replies the NIC steers back here. NULL:
-     * any port. */
+     * peer pick a local port whose replies the NIC steers back here, and a
+     * datagram reassembled here whose flow hashes to another core is handed
+     * to it. NULL: any port, and no hand-offs. */
     const tw_rss *rss;
     uint16_t core;
     uint16_t ncores;
