@@ -223,11 +223,10 @@ void fz_spec_draw(fz_spec *s, uint64_t seed, const fz_limits *lim)
     for (uint32_t i = 0; i < s->link_count; i++) {
         draw_link(&r, &s->links[i]);
     }
-    /* Between two routers the path may narrow, so routers fragment.
-     * NOTE: only between single-core ends: a multi-core host reassembles
-     * a datagram on the core its addresses hash to, not the core of the
-     * flow it belongs to, and loses it there (docs/fuzz.md, "Found"). */
-    if (nrouters == 2 && s->hosts[0].cores == 1 && s->hosts[1].cores == 1 && one_in(&r, 2)) {
+    /* Between two routers the path may narrow, so routers fragment, also
+     * towards multi-core ends: the core that reassembles a datagram hands
+     * it to the core of its flow (tw_ipv4_handoff; docs/fuzz.md, "Found"). */
+    if (nrouters == 2 && one_in(&r, 2)) {
         s->links[1].mtu = (uint32_t)pick(&r, 576, 1499);
     }
     s->work_count = (uint32_t)pick(&r, 1, 4);

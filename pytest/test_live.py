@@ -362,6 +362,21 @@ def test_live_flow_lands_on_the_simulators_core(twin_bin, run_twin, tmp_path):
     assert inputs[core] >= 500  # every request, on that core
 
 
+def test_live_fragments_reach_the_flows_core(twin_bin, tmp_path):
+    """A four-core client behind a 713-byte hop: the driver's software RSS
+    steers each fragment by the addresses alone, and the core that
+    reassembles a datagram hands it to the core that owns its flow
+    (TW_OUT_STEER into that core's steering ring); before, the UDP client
+    heard no reply (docs/fuzz.md, seed 46)."""
+    import json
+    path = REPO_ROOT / "tests" / "scenarios" / "frag_steer_multicore.yaml"
+    rc, out, err = run_live(twin_bin, path, "--backend", "poll", report=tmp_path / "r.json")
+    assert rc == 0, out + err
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["mode"] == "live"
+    assert all(e["passed"] for e in r["expectations"]), r["expectations"]
+
+
 def test_live_crash_restart_and_stall(twin_bin):
     """The simulator's crash_restart.yaml, live: the server host crashes
     (its stacks and tasks gone), comes back as a new incarnation whose apps

@@ -326,6 +326,13 @@ static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived,
             s->ext->frame_out(s->ext->ctx, ci, t + cost, out.iface, out.frame, out.frame_len);
             continue;
         }
+        if (out.kind == TW_OUT_STEER) {
+            TW_ASSERT(s->ext != NULL && s->ext->frame_steer != NULL);
+            cost += cost_of(s->cfg.cost.output, (uint32_t)out.frame_len);
+            s->ext->frame_steer(s->ext->ctx, ci, t + cost, out.core, out.iface, out.frame,
+                                out.frame_len);
+            continue;
+        }
         TW_ASSERT(out.kind == TW_OUT_MSG);
         cost += cost_of(s->cfg.cost.output, out.msg.len);
         route(s, ci, t + cost, &out.msg);

@@ -168,6 +168,12 @@ struct tw_sim_ext {
      * call only. */
     void (*frame_out)(void *ctx, uint32_t core, tw_ns depart, uint32_t iface,
                       const uint8_t *frame, size_t len);
+    /* The core's worker handed a frame to core `to` of the same host
+     * (TW_OUT_STEER; `to` counts from the host's first core), to be
+     * received there on iface from `depart`; the view is valid during the
+     * call only. */
+    void (*frame_steer)(void *ctx, uint32_t core, tw_ns depart, uint32_t to, uint32_t iface,
+                        const uint8_t *frame, size_t len);
     /* A driver event is due. Fill in what rec should say and return true,
      * or return false for a superseded event (not counted nor hashed). */
     bool (*on_event)(void *ctx, const tw_event *ev, tw_sim_record *rec);

@@ -620,26 +620,24 @@ static bool cut(const tw_world *w, uint32_t sender, uint32_t receiver)
 
 /* ---- NIC receive ---------------------------------------------------------- */
 
-static void rx_push(tw_world *w, host_node *h, uint32_t iface, uint32_t local, const uint8_t *frame,
-                    size_t len)
+/* Copies the frame into a NIC buffer on core `local`'s RX ring for iface:
+ * false when the ring or the buffers are full (counted). */
+static bool rx_enqueue(tw_world *w, host_node *h, uint32_t iface, uint32_t local,
+                       const uint8_t *frame, size_t len)
 {
     uint32_t core = h->first_core + local;
     tw_ring *r = &h->rx[iface * h->cfg.cores + local];
-    if (tw_ring_empty(r) && tw_sim_frame_direct(&w->sim, core, iface, frame, (uint32_t)len)) {
-        h->stats.rx_copies++; /* delivered to the core, from the link's buffer */
-        return;
-    }
     if (tw_ring_full(r)) {
         r->overflows++;
         h->stats.drops++;
         tw_sim_note_drop(&w->sim, TW_SIM_DROP_NIC_RX_RING, core, (uint32_t)len);
-        return;
+        return false;
     }
     uint32_t b = buf_take(w);
     if (b == NONE) {
         h->stats.drops++;
         tw_sim_note_drop(&w->sim, TW_SIM_DROP_NIC_BUFFERS, core, (uint32_t)len);
-        return;
+        return false;
     }
     memcpy(buf_data(w, b), frame, len);
     w->buf_meta[b] =
@@ -647,7 +645,21 @@ static void rx_push(tw_world *w, host_node *h, uint32_t iface, uint32_t local, c
     int rc = tw_ring_push(r, &b);
     TW_ASSERT(rc == 0);
     h->stats.rx_copies++;
-    tw_sim_wake(&w->sim, core, w->sim.now);
+    return true;
+}
+
+static void rx_push(tw_world *w, host_node *h, uint32_t iface, uint32_t local, const uint8_t *frame,
+                    size_t len)
+{
+    uint32_t core = h->first_core + local;
+    if (tw_ring_empty(&h->rx[iface * h->cfg.cores + local]) &&
+        tw_sim_frame_direct(&w->sim, core, iface, frame, (uint32_t)len)) {
+        h->stats.rx_copies++; /* delivered to the core, from the link's buffer */
+        return;
+    }
+    if (rx_enqueue(w, h, iface, local, frame, len)) {
+        tw_sim_wake(&w->sim, core, w->sim.now);
+    }
 }
 
 static bool is_arp_reply(const uint8_t *frame, size_t len)
@@ -1092,6 +1104,27 @@ static void ext_frame_out(void *ctx, uint32_t core, tw_ns depart, uint32_t iface
     TW_ASSERT(rc == 0); /* the event queue has room for every transmit ring */
 }
 
+/* A core hands a frame to another core of its host (a datagram it
+ * reassembled for a flow the other core owns): it enters that core's RX
+ * ring on iface as a received frame, not steered again, and wakes it at
+ * `depart`; the target core pays for it as for any frame it takes. */
+static void ext_frame_steer(void *ctx, uint32_t core, tw_ns depart, uint32_t to, uint32_t iface,
+                            const uint8_t *frame, size_t len)
+{
+    tw_world *w = ctx;
+    const core_map *cm = &w->cores[core];
+    TW_ASSERT(cm->host != NONE);
+    host_node *h = &w->hosts[cm->host];
+    TW_ASSERT(to < h->cfg.cores && to != cm->local); /* the stack knows its host */
+    TW_ASSERT(iface < h->cfg.ifaces);
+    TW_ASSERT(len <= w->frame_max);
+    h->stats.handoffs++;
+    tw_sim_fold(&w->sim, (uint64_t)len << 32 | (uint64_t)to << 16 | iface);
+    if (rx_enqueue(w, h, iface, to, frame, len)) {
+        tw_sim_wake(&w->sim, h->first_core + to, depart);
+    }
+}
+
 /* ---- start -------------------------------------------------------------- */
 
 /* Sorts faults by time, keeping the order of addition among equals (an
@@ -1212,6 +1245,7 @@ int tw_world_start(tw_world *w)
         .frame_peek = ext_frame_peek,
         .frame_taken = ext_frame_taken,
         .frame_out = ext_frame_out,
+        .frame_steer = ext_frame_steer,
         .on_event = ext_on_event,
     };
     sc.ext = &w->ext;

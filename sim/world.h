@@ -317,6 +317,7 @@ typedef struct tw_world_host_stats {
     uint64_t rx_frames; /* frames that reached the NIC (before its drops) */
     uint64_t rx_copies; /* frames delivered to cores (ARP replies count per core) */
     uint64_t tx_frames; /* frames handed to links (accepted or not) */
+    uint64_t handoffs;  /* frames a core handed to another (TW_OUT_STEER), placed or not */
     uint64_t drops;     /* everything the host's NICs dropped, or dropped for it being down */
     uint32_t crashes;
     uint32_t restarts;

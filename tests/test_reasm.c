@@ -2,7 +2,9 @@
  * datagram; overlaps discard it (RFC 5722 strictness); an incomplete one
  * times out, frees its buffer and reports time exceeded only when fragment
  * zero came (RFC 1122 §3.3.2); every limit is a counted drop; our own
- * fragments reassemble across two stacks, the largest datagram included. */
+ * fragments reassemble across two stacks, the largest datagram included;
+ * on a multi-core host a datagram reassembled on a core that does not own
+ * its flow is handed to the core that does, intact. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,8 @@
 #include "harness.h"
 #include "net/internal.h"
 #include "net_harness.h"
+#include "wire/checksum.h"
+#include "wire/rss.h"
 
 #define A_ADDR TW_IPV4_ADDR(10, 0, 0, 1)
 #define B_ADDR TW_IPV4_ADDR(10, 0, 0, 2)
@@ -59,8 +63,9 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Feeds bytes [off, off+len) of the datagram as a fragment. */
-static void feed(uint16_t off, uint16_t len, bool more, uint16_t ident)
+/* Feeds bytes [off, off+len) of the datagram as a fragment to st at now. */
+static void feed_to(tw_stack *st, tw_ns now, uint16_t off, uint16_t len, bool more,
+                    uint16_t ident)
 {
     uint8_t frame[1600];
     tw_ipv4_repr r = {
@@ -74,7 +79,12 @@ static void feed(uint16_t off, uint16_t len, bool more, uint16_t ident)
         .payload_len = len,
     };
     size_t n = net_build_ipv4(frame, net_mac(0, 0), X_MAC, &r, dgram + off);
-    tw_stack_on_frame(s, w->now, 0, frame, n);
+    tw_stack_on_frame(st, now, 0, frame, n);
+}
+
+static void feed(uint16_t off, uint16_t len, bool more, uint16_t ident)
+{
+    feed_to(s, w->now, off, len, more, ident);
 }
 
 static const tw_iface_counters *ctr(void)
@@ -363,6 +373,206 @@ static void test_reasm_our_own_fragments(void **state)
     net_world_free(p);
 }
 
+/* ---- hand-off to the flow's core (`twin fuzz` seed 46) ------------------ */
+
+/* The cores of one host: a stack each, the same interface, and the RSS the
+ * NIC steers by. */
+#define CORES_MAX 2
+static tw_rss host_rss;
+static tw_stack *core_stack[CORES_MAX];
+
+static void host_cores(uint16_t ncores, uint32_t frame_buffers)
+{
+    tw_rss_init(&host_rss, NULL, 0);
+    tw_rss_indir_spread(&host_rss, ncores);
+    for (uint16_t c = 0; c < ncores; c++) {
+        tw_stack_config cfg;
+        tw_stack_config_default(&cfg);
+        cfg.rss = &host_rss;
+        cfg.core = c;
+        cfg.ncores = ncores;
+        if (frame_buffers) {
+            cfg.frame_buffers = frame_buffers;
+        }
+        core_stack[c] = tw_stack_create(&cfg, TW_SEC(1));
+        tw_iface_config ic = {.mac = net_mac(0, 0), .addr = A_ADDR, .prefix_len = 24};
+        assert_int_equal(tw_stack_iface_add(core_stack[c], &ic), 0);
+        assert_int_equal(tw_stack_iface_up(core_stack[c], TW_SEC(1), 0), 0);
+        tw_frame_out f;
+        while (tw_stack_pop_frame(core_stack[c], TW_SEC(1), &f)) {
+        }
+    }
+}
+
+static uint16_t core_of(uint32_t hash, uint16_t ncores)
+{
+    return (uint16_t)(tw_rss_queue(&host_rss, hash) % ncores);
+}
+
+/* The core the NIC steers X's fragments to (by the addresses alone). */
+static uint16_t fragment_core(uint16_t ncores)
+{
+    return core_of(tw_rss_hash_ipv4(&host_rss, X_ADDR, A_ADDR), ncores);
+}
+
+/* A port whose datagrams from X:4000 the NIC steers, whole, to core. */
+static uint16_t port_on(uint16_t core, uint16_t ncores)
+{
+    for (uint16_t p = 1000; p < 2000; p++) {
+        if (core_of(tw_rss_hash_ipv4_ports(&host_rss, X_ADDR, A_ADDR, 4000, p), ncores) == core) {
+            return p;
+        }
+    }
+    fail_msg("no port lands on core %u", core);
+    return 0;
+}
+
+/* Fragments of a UDP datagram X:4000 -> A:port of len data bytes, pieces
+ * of `piece` bytes (a multiple of 8), fed to stack st. */
+static void feed_udp_fragments(tw_stack *st, uint16_t port, size_t len, uint16_t piece)
+{
+    tw_udp_repr u = {.src_port = 4000, .dst_port = port, .payload = data, .payload_len = len};
+    tw_udp_emit(&u, X_ADDR, A_ADDR, dgram);
+    size_t total = TW_UDP_HEADER_LEN + len;
+    for (size_t off = 0; off < total; off += piece) {
+        size_t n = total - off < piece ? total - off : piece;
+        feed_to(st, TW_SEC(1), (uint16_t)off, (uint16_t)n, off + n < total, 31);
+    }
+}
+
+/* Moves every hand-off `from` emits into the core it names, as a driver
+ * does; returns how many there were (all for `to`). */
+static uint32_t move_handoffs(tw_stack *from, uint16_t to)
+{
+    uint32_t n = 0;
+    tw_frame_out f;
+    while (tw_stack_pop_frame(from, TW_SEC(1), &f)) {
+        assert_true(f.steer);
+        assert_int_equal(f.core, to);
+        assert_int_equal(f.iface, 0);
+        /* A frame as received: to our MAC, from the sender's, a sound
+         * IPv4 header. */
+        assert_true(tw_mac_equal(tw_eth_dst(f.data), net_mac(0, 0)));
+        assert_true(tw_mac_equal(tw_eth_src(f.data), X_MAC));
+        assert_true(tw_csum_ok(tw_csum_add(0, f.data + TW_ETH_HEADER_LEN, TW_IPV4_HEADER_LEN)));
+        tw_stack_on_frame(core_stack[to], TW_SEC(1), f.iface, f.data, f.len);
+        n++;
+    }
+    return n;
+}
+
+static void expect_udp(tw_stack *st, uint16_t port, size_t len)
+{
+    tw_net_event ev;
+    assert_true(tw_stack_pop_event(st, TW_SEC(1), &ev));
+    assert_int_equal(ev.kind, TW_NET_EV_UDP_DATAGRAM);
+    assert_int_equal(ev.local_port, port);
+    assert_int_equal(ev.remote_port, 4000);
+    assert_int_equal(ev.payload_len, len);
+    assert_memory_equal(ev.payload, data, len);
+    assert_false(tw_stack_pop_event(st, TW_SEC(1), &ev));
+}
+
+static void free_cores(uint16_t ncores)
+{
+    for (uint16_t c = 0; c < ncores; c++) {
+        tw_stack_stats st;
+        tw_stack_stats_get(core_stack[c], &st);
+        assert_int_equal(st.reasm_in_use, 0);
+        assert_int_equal(st.frame_buffers_in_use, 0);
+        const tw_iface_counters *k = tw_stack_iface_counters(core_stack[c], 0);
+        assert_int_equal(k->rx_frames,
+                         k->rx_delivered + k->rx_forwarded + k->rx_held + k->rx_dropped);
+        tw_stack_destroy(core_stack[c]);
+    }
+}
+
+/* Fragments of a datagram whose flow core 1 owns, arriving at core 0 (or
+ * whichever core the addresses pick): that core reassembles it and hands
+ * it over; the owner delivers it, intact, and hands nothing back. */
+static void test_reasm_handoff_to_flow_core(void **state)
+{
+    (void)state;
+    net_fill(data, sizeof(data), 6);
+    host_cores(2, 0);
+    uint16_t fc = fragment_core(2), oc = (uint16_t)(1 - fc);
+    uint16_t port = port_on(oc, 2);
+    assert_true(tw_stack_udp_bind(core_stack[oc], 0, port) >= 0);
+    /* 3000 bytes: more than the MTU, so the hand-off is fragments again
+     * (the owner reassembles them; they hash to it whole). */
+    feed_udp_fragments(core_stack[fc], port, DATA_LEN, 1480);
+    const tw_iface_counters *k = tw_stack_iface_counters(core_stack[fc], 0);
+    assert_int_equal(k->rx_held, 2);
+    assert_int_equal(k->rx_delivered, 1);
+    assert_int_equal(tw_drop_total(k), 0); /* no udp_no_endpoint: the bug */
+    tw_net_event ev;
+    assert_false(tw_stack_pop_event(core_stack[fc], TW_SEC(1), &ev));
+    assert_int_equal(move_handoffs(core_stack[fc], oc), 3);
+    expect_udp(core_stack[oc], port, DATA_LEN);
+    tw_frame_out f;
+    assert_false(tw_stack_pop_frame(core_stack[oc], TW_SEC(1), &f)); /* not steered again */
+    tw_stack_stats st;
+    tw_stack_stats_get(core_stack[fc], &st);
+    assert_int_equal(st.handoffs, 1);
+    /* Not for the wire: the announcement is all it sent. */
+    assert_int_equal(tw_stack_iface_counters(core_stack[fc], 0)->tx_frames, 1);
+    /* Fragmented upstream on a narrower hop, it fits this link whole: one
+     * unfragmented frame, delivered at once. */
+    feed_udp_fragments(core_stack[fc], port, 1000, 512);
+    f = (tw_frame_out){0};
+    assert_true(tw_stack_pop_frame(core_stack[fc], TW_SEC(1), &f));
+    assert_true(f.steer);
+    assert_int_equal(f.len, TW_ETH_HEADER_LEN + TW_IPV4_HEADER_LEN + TW_UDP_HEADER_LEN + 1000);
+    const uint8_t *ip = f.data + TW_ETH_HEADER_LEN;
+    assert_false(tw_ipv4_more_frags(ip));
+    assert_int_equal(tw_ipv4_frag_offset(ip), 0);
+    tw_stack_on_frame(core_stack[oc], TW_SEC(1), f.iface, f.data, f.len);
+    assert_false(tw_stack_pop_frame(core_stack[fc], TW_SEC(1), &f));
+    expect_udp(core_stack[oc], port, 1000);
+    /* Only the first hand-off was fragments again. */
+    assert_int_equal(tw_stack_iface_counters(core_stack[oc], 0)->rx_held, 2);
+    free_cores(2);
+}
+
+/* The flow's own core, or a host of one core, delivers in place. */
+static void test_reasm_no_handoff_for_own_flow(void **state)
+{
+    (void)state;
+    net_fill(data, sizeof(data), 7);
+    for (uint16_t ncores = 1; ncores <= 2; ncores++) {
+        host_cores(ncores, 0);
+        uint16_t fc = fragment_core(ncores);
+        uint16_t port = port_on(fc, ncores);
+        assert_true(tw_stack_udp_bind(core_stack[fc], 0, port) >= 0);
+        feed_udp_fragments(core_stack[fc], port, DATA_LEN, 1480);
+        tw_frame_out f;
+        assert_false(tw_stack_pop_frame(core_stack[fc], TW_SEC(1), &f));
+        expect_udp(core_stack[fc], port, DATA_LEN);
+        tw_stack_stats st;
+        tw_stack_stats_get(core_stack[fc], &st);
+        assert_int_equal(st.handoffs, 0);
+        free_cores(ncores);
+    }
+}
+
+/* A hand-off that finds too few frame buffers is a counted drop. */
+static void test_reasm_handoff_without_buffers_counted(void **state)
+{
+    (void)state;
+    net_fill(data, sizeof(data), 8);
+    host_cores(2, 2); /* the 3000-byte datagram needs 3 */
+    uint16_t fc = fragment_core(2), oc = (uint16_t)(1 - fc);
+    uint16_t port = port_on(oc, 2);
+    feed_udp_fragments(core_stack[fc], port, DATA_LEN, 1480);
+    const tw_iface_counters *k = tw_stack_iface_counters(core_stack[fc], 0);
+    assert_int_equal(k->drops[TW_DROP_STEER_NO_BUFFER], 1);
+    assert_int_equal(k->rx_dropped, 1);
+    tw_frame_out f;
+    assert_false(tw_stack_pop_frame(core_stack[fc], TW_SEC(1), &f));
+    assert_string_equal(tw_drop_name(TW_DROP_STEER_NO_BUFFER), "steer_no_buffer");
+    free_cores(2);
+}
+
 int main(void)
 {
     harness_install_panic();
@@ -381,6 +591,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reasm_close_releases_held_datagram, setup_default,
                                         teardown),
         cmocka_unit_test(test_reasm_our_own_fragments),
+        cmocka_unit_test(test_reasm_handoff_to_flow_core),
+        cmocka_unit_test(test_reasm_no_handoff_for_own_flow),
+        cmocka_unit_test(test_reasm_handoff_without_buffers_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -392,12 +392,22 @@ static void transmit(lcore *c, tw_ns now, uint32_t iface, const uint8_t *frame, 
     }
 }
 
+static bool ring_frame(lcore *to, uint32_t iface, const uint8_t *frame, size_t len);
+
 static void drain_outputs(lcore *c, tw_ns now)
 {
     tw_output out;
     while (tw_worker_pop_output(&c->worker, now, &out)) {
         if (out.kind == TW_OUT_FRAME) {
             transmit(c, now, out.iface, out.frame, out.frame_len);
+        } else if (out.kind == TW_OUT_STEER) {
+            /* A datagram this core reassembled for a flow another core
+             * owns: into that core's ring, as software RSS would have put
+             * it had it arrived whole, and woken now (any core may push). */
+            TW_ASSERT(out.core < c->h->ncores && out.core != c->core);
+            if (ring_frame(&c->h->cores[out.core], out.iface, out.frame, out.frame_len)) {
+                wake_core(&c->h->cores[out.core]);
+            }
         } else {
             route_msg(c->l, &out.msg, c->id);
         }
@@ -432,11 +442,13 @@ static void feed_frame(lcore *c, tw_ns now, uint32_t iface, const uint8_t *frame
     busy_add(c, t0);
 }
 
-/* Into another core's frame ring; woken at the end of the batch. */
-static void push_frame(lcore *to, uint32_t iface, const uint8_t *frame, size_t len)
+/* Into another core's frame ring: false when full (counted). */
+static bool ring_frame(lcore *to, uint32_t iface, const uint8_t *frame, size_t len)
 {
     pthread_mutex_lock(&to->fmu);
-    uint8_t *slot = tw_ring_full(&to->frames) ? NULL : tw_ring_push_slot(&to->frames);
+    uint8_t *slot = tw_ring_full(&to->frames) || sizeof(uint32_t[2]) + len > to->frame_elem
+                        ? NULL
+                        : tw_ring_push_slot(&to->frames);
     if (slot) {
         uint32_t hdr[2] = {iface, (uint32_t)len};
         memcpy(slot, hdr, sizeof hdr);
@@ -446,7 +458,13 @@ static void push_frame(lcore *to, uint32_t iface, const uint8_t *frame, size_t l
         to->frame_drops++;
     }
     pthread_mutex_unlock(&to->fmu);
-    to->steer_wake |= slot != NULL;
+    return slot != NULL;
+}
+
+/* Into another core's frame ring; woken at the end of the batch. */
+static void push_frame(lcore *to, uint32_t iface, const uint8_t *frame, size_t len)
+{
+    to->steer_wake |= ring_frame(to, iface, frame, len);
 }
 
 /* The cores that core 0 pushed frames to, once each. */

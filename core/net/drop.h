@@ -49,6 +49,7 @@
     X(REASM_OVERLAP, "reasm_overlap", "fragments overlap or disagree on the end")                  \
     X(REASM_DUPLICATE, "reasm_duplicate", "exact duplicate of a fragment already held")            \
     X(REASM_TIMEOUT, "reasm_timeout", "datagram not complete in time")                             \
+    X(STEER_NO_BUFFER, "steer_no_buffer", "no frame buffer to hand a datagram to its core")        \
     X(ICMP_TRUNCATED, "icmp_truncated", "ICMP message shorter than its header")                    \
     X(ICMP_BAD_CHECKSUM, "icmp_bad_checksum", "ICMP checksum wrong")                               \
     X(ICMP_MALFORMED, "icmp_malformed", "ICMP code or quoted datagram impossible")                 \

@@ -22,6 +22,7 @@
 #define TW_NET_ORIGIN_FORWARD 0xfffffffeu /* forwarded: ICMP to its source */
 #define TW_NET_ORIGIN_ECHO 0xfffffffdu    /* our echo request: an event */
 #define TW_NET_ORIGIN_TCP 0xfffffffcu     /* a TCP segment: TCP recovers on its own */
+#define TW_NET_ORIGIN_STEER 0xfffffffbu   /* a hand-off to another core (steer_core) */
 
 /* What holds the bytes of a datagram the application has not read yet: a
  * frame buffer index, or a reassembly slot with this bit set. */
@@ -62,9 +63,13 @@ struct tw_stack {
     uint32_t udp_pick; /* where tw_stack_udp_bind_for looks next */
     uint32_t hold_frame; /* the buffer of the frame popped last */
     uint32_t hold_ref;   /* what holds the payload of the event popped last */
+    /* The core each frame buffer queued as a hand-off is for (indexed by
+     * buffer; meaningful while its origin is TW_NET_ORIGIN_STEER). */
+    uint16_t *steer_core;
     struct {
         uint32_t iface;
         tw_rx_outcome outcome;
+        tw_mac src; /* the Ethernet source of the frame being received */
     } rx;
     uint64_t frames_in;
     uint64_t frames_out;
@@ -72,6 +77,7 @@ struct tw_stack {
     uint64_t datagrams_out;
     uint64_t fragments_out;
     uint64_t forwarded;
+    uint64_t handoffs; /* reassembled datagrams handed to their flow's core */
 };
 
 /* Frame buffer layout: the Ethernet header, then the IP datagram. */
@@ -137,6 +143,11 @@ bool tw_net_is_local(const tw_stack *s, tw_ipv4_addr addr);
 /* True when addr is the limited broadcast address or the directed
  * broadcast address of one of our interfaces. */
 bool tw_net_is_bcast(const tw_stack *s, tw_ipv4_addr addr);
+
+/* The NIC's RSS hash of an IPv4 datagram (tw_stack_flow_hash without the
+ * Ethernet header), and the core of this host it steers to. */
+uint32_t tw_net_flow_hash_ipv4(const tw_rss *rss, const uint8_t *ip, size_t len);
+uint16_t tw_net_core_of(const tw_stack *s, uint32_t hash);
 
 /* The next Identification value (RFC 6864 §4.1: unique per source,
  * destination and protocol for the datagram's lifetime; one counter for

@@ -259,7 +259,22 @@ typedef struct frag_job {
     size_t head_len;
     const uint8_t *body;
     size_t body_len;
+    bool handoff;    /* to core, not to the wire (see tw_ipv4_handoff) */
+    bool link_bcast; /* handoff: it came in an Ethernet broadcast */
+    uint16_t core;
 } frag_job;
+
+/* Frames a hand-off as the frame it stands for was received: to us (or
+ * the broadcast address it came to), from its sender. */
+static int handoff_frame(tw_stack *s, const frag_job *job, uint32_t buf)
+{
+    uint8_t *frame = tw_fbuf_data(&s->fbufs, buf);
+    tw_mac_store(frame, job->link_bcast ? TW_MAC_BROADCAST : tw_net_iface(s, job->iface)->mac);
+    tw_mac_store(frame + 6, s->rx.src);
+    tw_bytes_store_be16(frame + 12, TW_ETHERTYPE_IPV4);
+    s->steer_core[buf] = job->core;
+    return tw_net_tx(s, buf);
+}
 
 /* Emits job's payload as one datagram, or as fragments of the interface
  * MTU (RFC 791 §3.2: offsets in 8-byte units, MF on all but the last). */
@@ -291,10 +306,11 @@ static int emit_fragments(tw_stack *s, tw_ns now, const frag_job *job)
         m->len = (uint32_t)(TW_NET_L3_OFFSET + TW_IPV4_HEADER_LEN + chunk);
         m->iface = (uint16_t)job->iface;
         m->origin = job->origin;
-        if (fragmented) {
+        if (fragmented && !job->handoff) {
             s->fragments_out++;
         }
-        int err = tw_arp_output(s, now, job->iface, job->next_hop, buf);
+        int err = job->handoff ? handoff_frame(s, job, buf)
+                               : tw_arp_output(s, now, job->iface, job->next_hop, buf);
         if (err < 0) {
             return err; /* the rest could not be reassembled anyway */
         }
@@ -343,6 +359,49 @@ int tw_ipv4_send(tw_stack *s, tw_ns now, const tw_ipv4_out *o)
     };
     s->datagrams_out++;
     return emit_fragments(s, now, &job);
+}
+
+bool tw_ipv4_handoff(tw_stack *s, tw_ns now, const tw_net_dgram *d)
+{
+    if (s->cfg.rss == NULL || s->cfg.ncores <= 1) {
+        return false;
+    }
+    size_t total = (size_t)d->header_len + d->payload_len;
+    uint16_t core = tw_net_core_of(s, tw_net_flow_hash_ipv4(s->cfg.rss, d->header, total));
+    if (core == s->cfg.core) {
+        return false; /* the common case: the flow is ours */
+    }
+    const tw_iface *ifc = tw_net_iface(s, d->iface);
+    if (frames_needed(ifc->mtu, d->payload_len) > tw_fbuf_available(&s->fbufs)) {
+        tw_net_rx_drop(s, TW_DROP_STEER_NO_BUFFER);
+        return true;
+    }
+    frag_job job = {
+        .iface = d->iface,
+        .tmpl =
+            {
+                .src = d->src,
+                .dst = d->dst,
+                .protocol = d->protocol,
+                .ttl = d->ttl, /* not forwarded: still inside the host */
+                .dscp = tw_ipv4_dscp(d->header),
+                .ecn = tw_ipv4_ecn(d->header),
+                .ident = d->ident,
+                .dont_frag = d->dont_frag && TW_IPV4_HEADER_LEN + d->payload_len <= ifc->mtu,
+            },
+        .origin = TW_NET_ORIGIN_STEER,
+        .body = d->payload,
+        .body_len = d->payload_len,
+        .handoff = true,
+        .link_bcast = d->link_broadcast,
+        .core = core,
+    };
+    /* Delivered to this host; the target core counts the frames again as
+     * it receives them. */
+    tw_net_rx_outcome(s, TW_RX_DELIVERED);
+    s->handoffs++;
+    emit_fragments(s, now, &job);
+    return true;
 }
 
 /* RFC 1812 §5.3.1: decrement the TTL by one and patch the checksum for the

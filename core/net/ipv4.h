@@ -68,6 +68,18 @@ void tw_ipv4_input(tw_stack *s, tw_ns now, uint32_t iface, const uint8_t *pkt, s
 /* Hands a complete datagram for us to its transport. Sets the rx outcome. */
 void tw_ipv4_deliver(tw_stack *s, tw_ns now, const tw_net_dgram *d);
 
+/* A datagram this core reassembled, when the host's RSS (tw_stack_config
+ * rss, core, ncores) steers its flow to another core: queues it for that
+ * core as a hand-off (tw_frame_out.steer) and returns true, the rx outcome
+ * set (delivered, or dropped as steer_no_buffer). False: the flow is ours
+ * (or the host has one core), deliver it here. Its fragments came here by
+ * their addresses alone (a NIC cannot see the ports of a non-first
+ * fragment), so without this the connection or endpoint that owns the
+ * flow on another core would never see it. NOTE: the hand-off carries a
+ * 20-byte header, so IP options are not carried (nothing in twin sends
+ * them; forwarded fragments lose them likewise). */
+bool tw_ipv4_handoff(tw_stack *s, tw_ns now, const tw_net_dgram *d);
+
 /* The interface and next hop for dst: 0, or -TW_EUNREACH when no route
  * leads there or its interface is down. The limited broadcast address
  * leaves by the first interface that is up. */

@@ -214,7 +214,9 @@ static void complete(tw_stack *s, tw_ns now, uint32_t i, const tw_net_dgram *las
     d.broadcast = last->broadcast;
     d.link_broadcast = last->link_broadcast;
     d.ref = TW_NET_REF_REASM | i;
-    tw_ipv4_deliver(s, now, &d);
+    if (!tw_ipv4_handoff(s, now, &d)) {
+        tw_ipv4_deliver(s, now, &d);
+    }
     if (sl->state == TW_REASM_ACTIVE) {
         free_slot(s, i); /* consumed during delivery, or dropped */
     }

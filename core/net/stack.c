@@ -81,6 +81,7 @@ tw_stack *tw_stack_create(const tw_stack_config *cfg, tw_ns now)
         }
         s->tcp = tw_tcp_create(&tc, now);
     }
+    s->steer_core = tw_mem_calloc(cfg->frame_buffers, sizeof(uint16_t));
     s->hold_frame = TW_FBUF_NONE;
     s->hold_ref = TW_NET_REF_NONE;
     s->rx.outcome = TW_RX_IDLE;
@@ -99,6 +100,7 @@ void tw_stack_destroy(tw_stack *s)
     tw_ring_free(&s->events);
     tw_ring_free(&s->tx);
     tw_fbuf_pool_free(&s->fbufs);
+    tw_mem_free(s->steer_core);
     tw_mem_free(s->ifaces);
     tw_mem_free(s);
 }
@@ -334,6 +336,7 @@ static void eth_input(tw_stack *s, tw_ns now, uint32_t iface, const uint8_t *fra
         tw_net_rx_drop(s, TW_DROP_ETH_BAD_SRC);
         return;
     }
+    s->rx.src = src; /* a hand-off re-frames a reassembled datagram from it */
     uint16_t type = tw_bytes_load_be16(frame + 12);
     const uint8_t *payload = frame + TW_ETH_HEADER_LEN;
     size_t payload_len = len - TW_ETH_HEADER_LEN;
@@ -417,7 +420,7 @@ int tw_stack_udp_bind_for(tw_stack *s, tw_ipv4_addr addr, tw_ipv4_addr remote, u
         uint16_t port = (uint16_t)(lo + (s->udp_pick + i) % (hi - lo + 1));
         /* The NIC hashes the reply: remote -> local. */
         uint32_t h = tw_rss_hash_ipv4_ports(s->cfg.rss, remote, local, rport, port);
-        if (tw_rss_queue(s->cfg.rss, h) % s->cfg.ncores != s->cfg.core) {
+        if (tw_net_core_of(s, h) != s->cfg.core) {
             continue;
         }
         int rc = tw_stack_udp_bind(s, addr, port);
@@ -490,11 +493,16 @@ bool tw_stack_pop_frame(tw_stack *s, tw_ns now, tw_frame_out *out)
     out->iface = m->iface;
     out->len = m->len;
     out->data = tw_fbuf_data(&s->fbufs, buf);
+    out->steer = m->origin == TW_NET_ORIGIN_STEER;
+    out->core = out->steer ? s->steer_core[buf] : 0;
+    s->hold_frame = buf;
+    if (out->steer) {
+        return true; /* not for the wire: counted as handoffs */
+    }
     tw_iface_counters *c = &tw_net_iface(s, m->iface)->c;
     c->tx_frames++;
     c->tx_bytes += m->len;
     s->frames_out++;
-    s->hold_frame = buf;
     return true;
 }
 
@@ -555,6 +563,7 @@ void tw_stack_stats_get(const tw_stack *s, tw_stack_stats *out)
     out->datagrams_out = s->datagrams_out;
     out->fragments_out = s->fragments_out;
     out->forwarded = s->forwarded;
+    out->handoffs = s->handoffs;
     out->arp = &s->arp.stats;
     out->reasm = &s->reasm.stats;
     out->icmp = &s->icmp.stats;
@@ -601,8 +610,18 @@ uint32_t tw_stack_flow_hash(const tw_rss *rss, const uint8_t *frame, size_t len)
         return 0;
     }
     size_t l2 = tw_eth_header_len(frame);
-    const uint8_t *ip = frame + l2;
-    if (tw_ipv4_view_check(ip, len - l2) < 0) {
+    return tw_net_flow_hash_ipv4(rss, frame + l2, len - l2);
+}
+
+uint16_t tw_net_core_of(const tw_stack *s, uint32_t hash)
+{
+    TW_ASSERT(s->cfg.rss != NULL && s->cfg.ncores > 0);
+    return (uint16_t)(tw_rss_queue(s->cfg.rss, hash) % s->cfg.ncores);
+}
+
+uint32_t tw_net_flow_hash_ipv4(const tw_rss *rss, const uint8_t *ip, size_t len)
+{
+    if (tw_ipv4_view_check(ip, len) < 0) {
         return 0;
     }
     tw_ipv4_addr src = tw_ipv4_src(ip);

@@ -18,7 +18,9 @@
  * after tw_stack_create. Every limit is in tw_stack_config; reaching one is
  * a counted drop (tw_iface_counters.drops) or an error return, never
  * undefined. Every frame given to tw_stack_on_frame ends as exactly one of
- * delivered, forwarded, held (a fragment) or dropped with a reason.
+ * delivered, forwarded, held (a fragment) or dropped with a reason (a
+ * fragment completing a datagram that is handed to another core counts as
+ * delivered: see tw_frame_out.steer).
  *
  * Ordering obligations: `now` never decreases from call to call. Frames and
  * events should be popped until empty after each input, as with every
@@ -61,8 +63,9 @@ typedef struct tw_stack_config {
     tw_icmp_config icmp;
     /* Share-nothing steering: this stack serves one core (core of ncores)
      * of a host whose NIC hashes flows with rss. UDP binds that name their
-     * peer pick a local port whose replies the NIC steers back here. NULL:
-     * any port. */
+     * peer pick a local port whose replies the NIC steers back here, and a
+     * datagram reassembled here whose flow hashes to another core is handed
+     * to it. NULL: any port, and no hand-offs. */
     const tw_rss *rss;
     uint16_t core;
     uint16_t ncores;
@@ -110,11 +113,23 @@ int tw_stack_route_del(tw_stack *s, tw_ipv4_addr dst, uint8_t prefix_len);
 /* ---- the sans-io contract --------------------------------------------- */
 
 /* A frame to transmit: data points into a stack-owned buffer that stays
- * valid until the next tw_stack_pop_frame. */
+ * valid until the next tw_stack_pop_frame.
+ *
+ * A hand-off (steer set) is not for the wire: a datagram this core
+ * reassembled whose flow the host's RSS steers to another core (`core`).
+ * Its fragments were steered here by their addresses alone, as a NIC must
+ * (only the first fragment carries the ports), but the TCP connection or
+ * UDP endpoint lives on the core its 4-tuple hashes to. The frame is the
+ * datagram re-framed as received on iface (unfragmented when it fits the
+ * interface MTU, else fragments of that MTU, which the target core
+ * reassembles and keeps: the whole datagram hashes to it). The driver
+ * feeds it to that core's stack as a frame received on iface. */
 typedef struct tw_frame_out {
     uint32_t iface;
     uint32_t len;
     const uint8_t *data;
+    bool steer;
+    uint16_t core; /* steer: the core of this host to receive it */
 } tw_frame_out;
 
 typedef enum tw_net_event_kind {
@@ -214,6 +229,7 @@ typedef struct tw_stack_stats {
     uint64_t datagrams_out; /* IP datagrams we originated */
     uint64_t fragments_out; /* frames that carried a fragment we made */
     uint64_t forwarded;
+    uint64_t handoffs; /* reassembled datagrams handed to another core */
     const tw_arp_stats *arp;
     const tw_reasm_stats *reasm;
     const tw_icmp_stats *icmp;

@@ -105,11 +105,17 @@ typedef enum tw_output_kind {
     TW_OUT_MSG = 1, /* a bus message to route (tw_bus_fanout says where) */
     TW_OUT_FRAME,   /* a frame to transmit on iface; valid until the next pop */
     TW_OUT_NET_REQ, /* kernel network service: a socket operation to perform */
+    /* A frame for another core of this host (core), to be received there on
+     * iface as if the NIC had steered it there (see tw_frame_out.steer);
+     * valid until the next pop. The driver must not steer it by its hash,
+     * and one it cannot place is a counted drop. */
+    TW_OUT_STEER,
 } tw_output_kind;
 
 typedef struct tw_output {
     tw_output_kind kind;
     uint32_t iface;
+    uint32_t core; /* TW_OUT_STEER: the target core, 0..ncores-1 on this host */
     const uint8_t *frame;
     size_t frame_len;
     tw_msg msg;

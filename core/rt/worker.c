@@ -1181,7 +1181,8 @@ bool tw_worker_pop_output(tw_worker *w, tw_ns now, tw_output *out)
             if (w->cfg.stack == NULL || !tw_stack_pop_frame(w->cfg.stack, now, &f)) {
                 return false;
             }
-            out->kind = TW_OUT_FRAME;
+            out->kind = f.steer ? TW_OUT_STEER : TW_OUT_FRAME;
+            out->core = f.core;
             out->iface = f.iface;
             out->frame = f.data;
             out->frame_len = f.len;
