@@ -687,6 +687,19 @@ static bool host_metric(tw_scen_ctx *c, uint32_t h, const char *leaf, uint64_t *
     if (!strncmp(leaf, "icmp.", 5)) {
         return host_icmp(c, h, leaf + 5, out);
     }
+    if (!strcmp(leaf, "handoffs")) {
+        /* Reassembled datagrams a core handed to the core owning their flow. */
+        *out = 0;
+        for (uint32_t k = 0; k < sh->cores; k++) {
+            tw_stack *st = c->ops->stack(c->w, h, k);
+            if (st != NULL) {
+                tw_stack_stats s;
+                tw_stack_stats_get(st, &s);
+                *out += s.handoffs;
+            }
+        }
+        return true;
+    }
     if (!strcmp(leaf, "crashes")) {
         *out = c->ops->crashes ? c->ops->crashes(c->w, h) : 0;
         return true;
@@ -859,7 +872,8 @@ void tw_scen_each_metric(tw_scen_ctx *c, tw_scen_metric_fn fn, void *ctx)
         }
     }
     static const char *const host_leaves[] = {"balance", "drops", "tcp.connections",
-                                              "tcp.retransmits", "tcp.resets", "crashes"};
+                                              "tcp.retransmits", "tcp.resets", "crashes",
+                                              "handoffs"};
     for (uint32_t h = 0; h < c->sc->host_count; h++) {
         for (size_t k = 0; k < TW_ARRAY_LEN(host_leaves); k++) {
             snprintf(path, sizeof path, "host.%s.%s", c->sc->hosts[h].name, host_leaves[k]);

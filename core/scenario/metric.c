@@ -67,6 +67,7 @@ static const leaf host_leaves[] = {
     {"tcp.resets", TW_SCENARIO_UNIT_COUNT, 0},   {"tcp.retransmits", TW_SCENARIO_UNIT_COUNT, 0},
     {"tcp.timeouts", TW_SCENARIO_UNIT_COUNT, 0}, {"tcp.connections", TW_SCENARIO_UNIT_COUNT, 0},
     {"crashes", TW_SCENARIO_UNIT_COUNT, 0},
+    {"handoffs", TW_SCENARIO_UNIT_COUNT, 0},
     /* ICMP echo: what a ping from a kernel host shows (docs/live.md). */
     {"icmp.echo_requests_in", TW_SCENARIO_UNIT_COUNT, 0},
     {"icmp.echo_replies_out", TW_SCENARIO_UNIT_COUNT, 0},
