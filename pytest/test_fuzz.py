@@ -196,4 +196,5 @@ def test_fragmented_replies_reach_every_core_of_a_client(run_twin):
     # hand-off), and so must the TCP segments.
     r = run_twin("run", str(FRAG_STEER))
     assert r.rc == 0, r.stdout + r.stderr
-    assert "passed: 4 of 4 expectations held" in r.stdout, r.stdout
+    assert "passed: 5 of 5 expectations held" in r.stdout, r.stdout
+    assert "✓ reassembled replies handed on" in r.stdout, r.stdout
