@@ -868,18 +868,23 @@ static bool on_tx(tw_world *w, const tw_event *ev, tw_sim_record *rec)
     return true;
 }
 
+void tw_world_note_msg(tw_msg *m, tw_world_note_kind kind, uint32_t host, uint32_t first_worker,
+                       uint32_t cores)
+{
+    tw_world_note note = {.kind = kind, .host = host, .first_worker = first_worker, .cores = cores};
+    memset(m, 0, sizeof(*m));
+    m->mode = TW_MSG_DIRECT;
+    m->type = TW_MSG_WORLD;
+    m->source = TW_ADDR_CONTROLLER;
+    m->target = TW_ADDR_CONTROLLER;
+    m->len = sizeof(note);
+    memcpy(m->data, &note, sizeof(note));
+}
+
 static void note_controller(tw_world *w, const host_node *h, tw_world_note_kind kind)
 {
-    tw_world_note note = {
-        .kind = kind, .host = h->id, .first_worker = h->first_core, .cores = h->cfg.cores};
     tw_msg m;
-    memset(&m, 0, sizeof(m));
-    m.mode = TW_MSG_DIRECT;
-    m.type = TW_MSG_WORLD;
-    m.source = TW_ADDR_CONTROLLER;
-    m.target = TW_ADDR_CONTROLLER;
-    m.len = sizeof(note);
-    memcpy(m.data, &note, sizeof(note));
+    tw_world_note_msg(&m, kind, h->id, h->first_core, h->cfg.cores);
     /* Refused only when the in-flight pool is full, which is counted. */
     (void)tw_sim_inject(&w->sim, w->ncores, w->sim.now, &m);
 }

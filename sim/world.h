@@ -234,6 +234,11 @@ typedef struct tw_world_note {
     uint32_t cores;
 } tw_world_note;
 
+/* The TW_MSG_WORLD message to the controller that carries a note: both
+ * drivers (the simulated world and the live one) tell it the same way. */
+void tw_world_note_msg(tw_msg *m, tw_world_note_kind kind, uint32_t host, uint32_t first_worker,
+                       uint32_t cores);
+
 /* ---- a host's cores, as the world configures them ------------------------ */
 
 /* These are the world's own configuration steps, public so that the live

@@ -779,16 +779,8 @@ static void link_models(tw_live *l, uint32_t link, tw_ns now, model_op op, tw_ns
 static void note_controller(tw_live *l, uint32_t h, tw_world_note_kind kind)
 {
     lhost *lh = &l->hosts[h];
-    tw_world_note note = {.kind = kind, .host = h, .first_worker = lh->cores[0].id,
-                          .cores = lh->ncores};
     tw_msg m;
-    memset(&m, 0, sizeof(m));
-    m.mode = TW_MSG_DIRECT;
-    m.type = TW_MSG_WORLD;
-    m.source = TW_ADDR_CONTROLLER;
-    m.target = TW_ADDR_CONTROLLER;
-    m.len = sizeof(note);
-    memcpy(m.data, &note, sizeof(note));
+    tw_world_note_msg(&m, kind, h, lh->cores[0].id, lh->ncores);
     route_msg(l, &m, UINT32_MAX);
 }
 
