@@ -54,16 +54,8 @@ while IFS= read -r -d '' note; do
     [[ -e ${note%.gcno}.o ]] || rm -f "$note" "${note%.gcno}.gcda"
 done < <(find "$build" -name '*.gcno' -print0)
 
-# Debian's lcov 1.16 has geninfo warn that it redefines its own subroutines
-# on every capture; that noise is dropped, anything else is passed on.
-lcov_() {
-    local err rc=0
-    err=$(mktemp)
-    lcov --config-file "$lcovrc" --quiet "$@" 2>"$err" || rc=$?
-    grep -v '^Subroutine .* redefined at .*geninfo' "$err" >&2 || true
-    rm -f "$err"
-    return "$rc"
-}
+# lcov_: lcov, quietly, with coverage/lcovrc.
+source coverage/lcov_quiet.sh
 
 rm -rf "$out" "$build/html"
 mkdir -p "$out"

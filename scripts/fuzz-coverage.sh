@@ -32,15 +32,8 @@ fi
 nice ninja -C "$build" fuzz/fuzz_wire fuzz/fuzz_stack fuzz/fuzz_scenario fuzz/fuzz_link >/dev/null ||
     die "building $build failed"
 
-# Debian's lcov 1.16 warns about its own redefined subroutines; drop that.
-lcov_() {
-    local err rc=0
-    err=$(mktemp)
-    lcov --config-file "$lcovrc" --quiet "$@" 2>"$err" || rc=$?
-    grep -v '^Subroutine .* redefined at .*geninfo' "$err" >&2 || true
-    rm -f "$err"
-    return "$rc"
-}
+# lcov_: lcov, quietly, with coverage/lcovrc.
+source coverage/lcov_quiet.sh
 
 rm -rf "$out" "$build/html"
 mkdir -p "$out"
