@@ -189,9 +189,10 @@ size_t tw_tcp_options_encode(const tw_tcp_options *opts, uint8_t *buf)
         }
         p += 4 + 8 * (size_t)opts->sack_count;
     }
+    /* fuzz_wire checks n against tw_tcp_options_encoded_len; emit asserts
+     * the header length the data offset field says. */
     size_t n = (size_t)(p - buf);
-    TW_ASSERT(n == tw_tcp_options_encoded_len(opts));
-    TW_ASSERT(n % 4 == 0);
+    TW_ASSERT(n % 4 == 0 && n <= TW_TCP_HEADER_LEN_MAX - TW_TCP_HEADER_LEN);
     return n;
 }
 
@@ -273,19 +274,21 @@ static size_t emit_header(const tw_tcp_repr *r, uint8_t *buf)
     tw_bytes_store_be16(buf + 14, r->window);
     tw_bytes_store_be16(buf + 16, 0);
     tw_bytes_store_be16(buf + 18, r->urgent);
-    tw_tcp_options_encode(&r->opts, buf + TW_TCP_HEADER_LEN);
+    size_t opts_len = tw_tcp_options_encode(&r->opts, buf + TW_TCP_HEADER_LEN);
+    TW_ASSERT(TW_TCP_HEADER_LEN + opts_len == header_len);
     return len;
 }
 
-void tw_tcp_emit(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8_t *buf)
+size_t tw_tcp_emit(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8_t *buf)
 {
     size_t len = emit_header(r, buf);
     uint32_t sum = tw_csum_pseudo_ipv4(src, dst, TW_IP_PROTO_TCP, (uint16_t)len);
     tw_bytes_store_be16(buf + 16, tw_csum_finish(tw_csum_add(sum, buf, len)));
+    return len;
 }
 
-void tw_tcp_emit_summed(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8_t *buf,
-                        uint32_t payload_sum)
+size_t tw_tcp_emit_summed(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8_t *buf,
+                          uint32_t payload_sum)
 {
     size_t len = emit_header(r, buf);
     size_t header_len = len - r->payload_len;
@@ -293,6 +296,7 @@ void tw_tcp_emit_summed(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst
     uint32_t sum = tw_csum_pseudo_ipv4(src, dst, TW_IP_PROTO_TCP, (uint16_t)len);
     sum = tw_csum_add(sum, buf, header_len) + tw_csum_fold(payload_sum);
     tw_bytes_store_be16(buf + 16, tw_csum_finish(sum));
+    return len;
 }
 
 void tw_tcp_flags_format(uint8_t flags, char out[TW_TCP_FLAGS_STRLEN])

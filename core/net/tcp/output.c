@@ -186,16 +186,15 @@ static void build(tw_tcp *tcp, tcb *t, tw_ns now, uint32_t seq, uint8_t flags, u
          * (sums.c), before the header borrows the ring in front of it. */
         uint32_t payload_sum = tcp_payload_sum(tcp, t, seq, len);
         uint8_t *seg = place_segment(tcp, t, seq, len, &r);
-        tw_tcp_emit_summed(&r, t->laddr, t->raddr, seg, payload_sum);
+        out->len = tw_tcp_emit_summed(&r, t->laddr, t->raddr, seg, payload_sum);
         out->seg = seg;
     } else {
         uint8_t *seg = place_segment(tcp, t, seq, len, &r);
-        tw_tcp_emit(&r, t->laddr, t->raddr, seg);
+        out->len = tw_tcp_emit(&r, t->laddr, t->raddr, seg);
         out->seg = seg;
     }
     out->src = t->laddr;
     out->dst = t->raddr;
-    out->len = tw_tcp_repr_len(&r);
     tcp->stats.segs_out++;
     tcp->stats.bytes_out += len;
     if (flags & TW_TCP_ACK) {
