@@ -301,6 +301,36 @@ static void test_live_dev_uring_burst_arrives_in_order(void **state)
     close_uring_bridged(u, far, "ubr");
 }
 
+/* Batched submission: tx only queues the writes, the driver's flush (once
+ * per loop turn) submits them in one go. Nothing leaves before the flush;
+ * after it every frame arrives, in order, and the flush reports no
+ * refused write. More frames than the ring's SQ holds (128) are submitted
+ * by the device itself when the SQ fills, and still all arrive. */
+static void test_live_dev_uring_tx_waits_for_flush(void **state)
+{
+    tw_dev *far;
+    tw_dev *u = open_uring_bridged("ut", "ubr", 256, &far);
+    if (u == NULL) {
+        skip();
+    }
+    static uint8_t bufs[20][128];
+    tw_dev_frame out[20];
+    for (uint32_t i = 0; i < 20; i++) {
+        out[i] = (tw_dev_frame){bufs[i], make_frame(bufs[i], (uint8_t)(0x40 + i))};
+    }
+    assert_int_equal(tw_dev_uring_ops.tx(u, out, 20), 20);
+    uint8_t tags[200];
+    assert_int_equal(receive_tags(&tw_dev_poll_ops, far, tags, 1), 0);
+    assert_int_equal(tw_dev_uring_ops.flush(u), 0);
+    expect_tags(tags, receive_tags(&tw_dev_poll_ops, far, tags, 20), 0x40, 20);
+    /* 200 frames in 32-frame calls and one flush: beyond the SQ. */
+    tw_dev_frame none[TW_DEV_BATCH];
+    tw_dev_uring_ops.rx(u, none, TW_DEV_BATCH);
+    send_tags(&tw_dev_uring_ops, u, 0x10, 200);
+    expect_tags(tags, receive_tags(&tw_dev_poll_ops, far, tags, 200), 0x10, 200);
+    close_uring_bridged(u, far, "ubr");
+}
+
 /* The interface's promise: frames rx returned stay intact until the next
  * rx, though tx runs in between and more frames arrive than the device has
  * free buffers. With 32 buffers, 8 held by the caller: the next 30 frames
@@ -388,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_live_dev_uring_bridged_veth_both_ways),
         cmocka_unit_test(test_live_dev_uring_burst_arrives_in_order),
         cmocka_unit_test(test_live_dev_uring_frames_valid_until_next_rx),
+        cmocka_unit_test(test_live_dev_uring_tx_waits_for_flush),
 #endif
     };
     return cmocka_run_group_tests(tests, setup, teardown);
