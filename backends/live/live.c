@@ -7,20 +7,29 @@
  * before blocking, so tw_live_lock can stop the world between turns to
  * read counters that only the lcore writes.
  *
- * Ports. A twin host's interface: its device, the model of the direction
+ * Ports. A twin host's interface: its devices, the model of the direction
  * leaving it (out, always) and of the direction entering it (in, only when
  * the far end is not a twin host: otherwise the sender's out already ran
- * the model). A port's mutex covers its device's tx and its two models;
- * any core may transmit, core 0 alone receives. A frame a core transmits
- * goes through `out` at once and leaves when due: at once for a link
- * without delay, else core 0 releases it at the model's deadline (woken if
- * the deadline came earlier than it planned).
+ * the model). The devices: one per receive queue where the interface has
+ * several (xdp over a veth made with a queue per core of the link's
+ * largest twin host: an AF_XDP socket on each), else one. Queue j is read
+ * by core j % cores; core k transmits on queue k % queues (its own, where
+ * there is one per core). A port's mutex covers its devices and its two
+ * models. A frame a core transmits goes through `out` at once and leaves
+ * when due: at once for a link without delay, else core 0 releases it at
+ * the model's deadline (woken if the deadline came earlier than it
+ * planned).
  *
- * Steering. Core 0 takes up to RX_BUDGET frames per device and turn, runs
- * `in` where there is one, drops frames cut by a partition, and hands each
- * frame to its core: another core's through that core's bounded frame ring
- * (full: counted drop), woken once per device batch, before core 0 feeds
- * its own worker the batch's frames for it.
+ * Steering. Each core takes up to RX_BUDGET frames per queue it reads and
+ * turn, runs `in` where there is one (releasing what it has due, under the
+ * port's release lock, which keeps the model's order across cores), drops
+ * frames cut by a partition, and hands each frame to its core: another
+ * core's through that core's bounded frame ring (full: counted drop; every
+ * such hand-off counted as a re-steer), woken once per batch, before it
+ * feeds its own worker the batch's frames for it. The interface's choice
+ * of queue (veth: the peer's transmit queue, by Linux's flow hash) is not
+ * the simulator's Toeplitz hash, so a flow still lands on the same core in
+ * both worlds, and never on two.
  *
  * Sleeping. After its turn a core announces `asleep`, looks at its
  * mailbox and frame ring once more and blocks in ppoll. Whoever
@@ -446,7 +455,7 @@ static uint64_t mono_ns(void)
 
 /* A core's busy time is the time its worker works (inputs, ticks and their
  * outputs), as a simulated core's is: the device reading and steering that
- * core 0 does for its host stand for the NIC, which costs a simulated core
+ * the cores do for their host stand for the NIC, which costs a simulated core
  * nothing, so they are left out (host.H.balance compares workers). */
 static void busy_add(lcore *c, uint64_t t0)
 {
@@ -687,7 +696,8 @@ static tw_ns service_ports(lcore *c, tw_ns now)
 /* ---- a core's loop ---------------------------------------------------------- */
 
 /* A crashed host's core: what reaches it is dropped, as by a powered-off
- * machine; its device is still read (by core 0), so nothing piles up. */
+ * machine; its queues are still read (each by its core), so nothing piles
+ * up. */
 static tw_ns turn_down(lcore *c)
 {
     tw_msg m;
@@ -1476,8 +1486,7 @@ static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_l
                      : ql->dir[1].queue_packets_limit;
     uint32_t frames = 2 * q < 256 ? 256 : 2 * q > 8192 ? 8192 : 2 * q;
     tw_dev_set_why("%s", "");
-    int rc = open_queues(p, l->cfg.backend == TW_DEV_XDP ? link_queues(l, si->link) : 1, dev_name,
-                         frame_max, frames);
+    int rc = open_queues(p, link_queues(l, si->link), dev_name, frame_max, frames);
     tw_netns_leave(saved);
     if (rc < 0) {
         static const char *const need[TW_DEV_KIND_COUNT] = {
