@@ -648,7 +648,10 @@ static tw_ns release_ingress(lcore *c, tw_ns now, uint32_t i)
                 break;
             }
             if (!fits) {
-                c->frame_drops++; /* larger than the interface's MTU: no stack takes it */
+                /* Larger than the host's MTU: no stack of it takes it. */
+                pthread_mutex_lock(&c->fmu); /* other cores count into it too */
+                c->frame_drops++;
+                pthread_mutex_unlock(&c->fmu);
                 continue;
             }
             own += steer_push(c, i, slot + sizeof len, len);
