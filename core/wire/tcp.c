@@ -81,6 +81,17 @@ int tw_tcp_options_decode(const uint8_t **cursor, const uint8_t *end, tw_tcp_opt
 {
     const uint8_t *p = *cursor;
     memset(out, 0, sizeof *out);
+    if (end - p == 12 && p[0] == TW_TCP_OPT_NOP && p[1] == TW_TCP_OPT_NOP &&
+        p[2] == TW_TCP_OPT_TIMESTAMP && p[3] == 10) {
+        /* RFC 7323 appendix A's layout, which every segment of a
+         * connection with timestamps carries (NOP NOP TSopt): read at
+         * once, as the general loop below would. */
+        out->has_timestamp = true;
+        out->ts_val = tw_bytes_load_be32(p + 4);
+        out->ts_ecr = tw_bytes_load_be32(p + 8);
+        *cursor = end;
+        return 0;
+    }
     while (p < end) {
         uint8_t kind = p[0];
         if (kind == TW_TCP_OPT_EOL) {
