@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/live/kernhost.h"
 #include "backends/live/netns.h"
 #include "base/assert.h"
 #include "base/error.h"
@@ -128,6 +129,9 @@ typedef struct lhost {
     uint32_t ncores;
     port *ports;
     uint32_t nports;
+    tw_kernhost *kh; /* a kernel host's task workers; NULL: it runs none */
+    uint32_t kbase;  /* their first worker id */
+    uint32_t kcores;
 } lhost;
 
 /* The forwarding element of an impaired link with no twin end (kernel to
@@ -158,7 +162,10 @@ struct tw_live {
     char (*switch_ns)[TW_NETNS_NAME_MAX];
     bool *switch_made;
     uint32_t nworkers;
-    lcore **workers; /* by worker id */
+    lcore **workers; /* by worker id, 0..nworkers-1 */
+    uint32_t nendpoints; /* workers, then the kernel hosts' task workers */
+    uint32_t *kernel_host; /* by worker id - nworkers: the kernel host */
+    _Atomic uint64_t kernel_post_drops; /* messages a kernel host's worker refused */
     tw_controller ctl;
     bool ctl_made;
     mailbox ctl_box;
@@ -261,7 +268,7 @@ static bool mailbox_pop(mailbox *mb, tw_msg *m)
 static void route_msg(tw_live *l, const tw_msg *m, uint32_t self)
 {
     uint32_t first;
-    uint32_t n = tw_bus_fanout(m, l->nworkers, &first);
+    uint32_t n = tw_bus_fanout(m, l->nendpoints, &first);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t ep = first + i;
         if (ep == TW_ENDPOINT_CONTROLLER) {
@@ -270,11 +277,25 @@ static void route_msg(tw_live *l, const tw_msg *m, uint32_t self)
             }
             continue;
         }
+        if (ep >= l->nworkers) {
+            lhost *kh = &l->hosts[l->kernel_host[ep - l->nworkers]];
+            if (!tw_kernhost_post(kh->kh, ep - kh->kbase, m)) {
+                atomic_fetch_add(&l->kernel_post_drops, 1); /* down, or its queue full */
+            }
+            continue;
+        }
         lcore *c = l->workers[ep];
         if (mailbox_push(&c->box, m) && ep != self) {
             wake_core(c);
         }
     }
+}
+
+/* A message a kernel host's task worker sends (on its thread). */
+static void kernel_route(void *ctx, const tw_msg *m)
+{
+    tw_live *l = ctx;
+    route_msg(l, m, UINT32_MAX);
 }
 
 /* ---- partitions -------------------------------------------------------------- */
@@ -780,7 +801,11 @@ static void note_controller(tw_live *l, uint32_t h, tw_world_note_kind kind)
 {
     lhost *lh = &l->hosts[h];
     tw_msg m;
-    tw_world_note_msg(&m, kind, h, lh->cores[0].id, lh->ncores);
+    if (lh->kh) {
+        tw_world_note_msg(&m, kind, h, lh->kbase, lh->kcores);
+    } else {
+        tw_world_note_msg(&m, kind, h, lh->cores[0].id, lh->ncores);
+    }
     route_msg(l, &m, UINT32_MAX);
 }
 
@@ -803,6 +828,16 @@ static void host_crash(tw_live *l, uint32_t h)
     if (!lh->up) {
         return;
     }
+    if (lh->kh) {
+        /* A kernel host: its tasks die with their workers; the kernel
+         * closes their sockets (its stack itself stays up). */
+        tw_kernhost_stop(lh->kh);
+        lh->up = false;
+        lh->incarnation++;
+        lh->crashes++;
+        note_controller(l, h, TW_WORLD_NOTE_CRASHED);
+        return;
+    }
     host_turns(lh, true);
     lh->up = false;
     lh->incarnation++;
@@ -823,6 +858,18 @@ static void host_restart(tw_live *l, uint32_t h, tw_ns now)
 {
     lhost *lh = &l->hosts[h];
     if (lh->up) {
+        return;
+    }
+    if (lh->kh) {
+        char why[256];
+        if (tw_kernhost_start(lh->kh, why, sizeof why) < 0) {
+            /* It stays down, as a host that does not boot. */
+            fprintf(stderr, "twin: kernel host '%s' cannot restart its apps: %s\n",
+                    l->sc->hosts[h].name, why);
+            return;
+        }
+        lh->up = true;
+        note_controller(l, h, TW_WORLD_NOTE_RESTARTED);
         return;
     }
     host_turns(lh, true);
@@ -987,6 +1034,19 @@ static bool needs_fwd(const tw_scenario *sc, uint32_t i)
     return false;
 }
 
+/* Whether kernel host h has apps run as real programs (programs) or as
+ * twin's tasks (!programs). */
+static bool kernel_apps(const tw_live *l, uint32_t h, bool programs)
+{
+    for (uint32_t a = 0; a < l->sc->app_count; a++) {
+        bool program = l->cfg.app_program != NULL && l->cfg.app_program[a];
+        if (l->sc->apps[a].host == h && program == programs) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* What the live world cannot do with this scenario, or 0. */
 static int check_scenario(const tw_live *l, char *why, size_t why_len)
 {
@@ -995,11 +1055,16 @@ static int check_scenario(const tw_live *l, char *why, size_t why_len)
         const tw_scenario_fault *f = &sc->faults[i];
         bool kernel = (f->kind == TW_SCENARIO_FAULT_CRASH || f->kind == TW_SCENARIO_FAULT_STALL) &&
                       sc->hosts[f->host].kind == TW_SCENARIO_HOST_KERNEL;
-        if (kernel) {
+        /* A kernel host's crash is its tasks' (kernhost.h): one that runs
+         * a real program, or nothing of twin's, has none to crash. */
+        if (kernel && (f->kind == TW_SCENARIO_FAULT_STALL || kernel_apps(l, f->host, true) ||
+                       !kernel_apps(l, f->host, false))) {
             static const char *const names[] = {"partition", "link_down", "link_up", "clog",
                                                 "crash", "stall"};
-            return WHY("fault '%s' (line %u) on kernel host '%s': twin crashes and stalls only "
-                       "its own hosts", names[f->kind], f->line, sc->hosts[f->host].name);
+            return WHY("fault '%s' (line %u) on kernel host '%s': twin stalls only its own hosts, "
+                       "and crashes a kernel host only where all its apps are twin's tasks (not "
+                       "real programs such as nginx)",
+                       names[f->kind], f->line, sc->hosts[f->host].name);
         }
     }
     return 0;
@@ -1406,6 +1471,59 @@ static int make_cores(tw_live *l, uint32_t h, uint32_t *next_id)
     return 0;
 }
 
+/* The TCP connections one of kernel host h's workers may hold: every
+ * connection of the scenario's apps could be its (a client's instances
+ * may share one core, RSS may give one core most of a server's). */
+static uint32_t kernel_conns(const tw_scenario *sc)
+{
+    uint64_t n = 64;
+    for (uint32_t a = 0; a < sc->app_count; a++) {
+        n += sc->apps[a].connections ? sc->apps[a].connections : 1;
+    }
+    return (uint32_t)(n > 65536 ? 65536 : n);
+}
+
+/* Task workers for each kernel host with apps that are not programs,
+ * numbered from *next_id on. */
+static int make_kernel_hosts(tw_live *l, uint32_t *next_id, char *why, size_t why_len)
+{
+    const tw_scenario *sc = l->sc;
+    uint32_t first = *next_id;
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        const tw_scenario_host *sh = &sc->hosts[h];
+        lhost *lh = &l->hosts[h];
+        if (sh->kind != TW_SCENARIO_HOST_KERNEL || !kernel_apps(l, h, false)) {
+            continue;
+        }
+        tw_kernhost_config kc = {.netns = lh->ns, .cores = sh->cores, .id_base = *next_id,
+                                 .registry = l->cfg.registry, .max_tasks = sh->app_count + 4,
+                                 .tcp_conns_max = kernel_conns(sc), .seed = sc->seed,
+                                 .route = kernel_route, .ctx = l};
+        for (uint32_t a = sh->first_app; a < sh->first_app + sh->app_count; a++) {
+            uint32_t size = (uint32_t)sc->apps[a].size_bytes;
+            kc.udp_size_max = size > kc.udp_size_max ? size : kc.udp_size_max;
+        }
+        for (uint32_t k = 0; k < TW_KERNHOST_CORES_MAX; k++) {
+            kc.cpus[k] = l->cfg.pin && sh->live_cpus && k < sh->cores ? (int)sh->live_cpus[k] : -1;
+        }
+        int rc = tw_kernhost_create(&lh->kh, &kc, why, why_len);
+        if (rc < 0) {
+            return rc;
+        }
+        lh->kbase = *next_id;
+        lh->kcores = sh->cores;
+        lh->up = true;
+        *next_id += sh->cores;
+    }
+    l->kernel_host = calloc(*next_id - first + 1, sizeof(uint32_t));
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        for (uint32_t k = 0; l->hosts[h].kh && k < l->hosts[h].kcores; k++) {
+            l->kernel_host[l->hosts[h].kbase + k - first] = h;
+        }
+    }
+    return 0;
+}
+
 int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t why_len)
 {
     tw_live *l = calloc(1, sizeof(*l));
@@ -1457,8 +1575,13 @@ int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t w
         make_cores(l, h, &next_id);
     }
     l->nworkers = next_id;
-    if (l->nworkers == 0) {
-        snprintf(why, why_len, "the scenario has no twin host: nothing for twin to run");
+    if ((rc = make_kernel_hosts(l, &next_id, why, why_len))) {
+        return rc;
+    }
+    l->nendpoints = next_id;
+    if (l->nendpoints == 0) {
+        snprintf(why, why_len, "the scenario has no twin host and no app on a kernel host that "
+                               "runs as twin's task: nothing for twin to run");
         return -TW_EINVAL;
     }
     l->workers = calloc(l->nworkers, sizeof(lcore *));
@@ -1467,7 +1590,7 @@ int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t w
             l->workers[l->hosts[h].cores[k].id] = &l->hosts[h].cores[k];
         }
     }
-    tw_controller_config cc = {.workers = l->nworkers, .outq_max = cfg->outq_max,
+    tw_controller_config cc = {.workers = l->nendpoints, .outq_max = cfg->outq_max,
                                .registry = cfg->registry, .program = cfg->program,
                                .program_ctx = cfg->program_ctx};
     tw_controller_init(&l->ctl, &cc);
@@ -1491,6 +1614,13 @@ int tw_live_start(tw_live *l)
         fwd *f = l->fwds[i];
         if (f && pthread_create(&f->th, NULL, fwd_main, f) == 0) {
             f->started = true;
+        }
+    }
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        char why[256];
+        if (l->hosts[h].kh && tw_kernhost_start(l->hosts[h].kh, why, sizeof why) < 0) {
+            fprintf(stderr, "twin: kernel host '%s': %s\n", l->sc->hosts[h].name, why);
+            return -TW_ENOTSUP;
         }
     }
     return 0;
@@ -1623,6 +1753,10 @@ void tw_live_destroy(tw_live *l)
             pthread_join(l->workers[w]->th, NULL);
         }
     }
+    for (uint32_t h = 0; l->hosts && h < l->sc->host_count; h++) {
+        tw_kernhost_destroy(l->hosts[h].kh); /* before its namespace goes */
+        l->hosts[h].kh = NULL;
+    }
     for (uint32_t i = 0; l->fwds && i < l->sc->link_count; i++) {
         if (l->fwds[i]) {
             fwd_free(l->fwds[i]);
@@ -1647,6 +1781,7 @@ void tw_live_destroy(tw_live *l)
         close(l->ctl_efd);
     }
     free(l->workers);
+    free(l->kernel_host);
     free(l->hosts);
     free(l->switch_ns);
     free(l->switch_made);
@@ -1662,11 +1797,18 @@ int tw_live_cleanup_stale(void) { return tw_netns_cleanup_stale(); }
 uint32_t tw_live_host_core(const tw_live *l, uint32_t host, uint32_t core)
 {
     const lhost *lh = &l->hosts[host];
+    if (lh->kh) {
+        return lh->kbase + core % lh->kcores;
+    }
     return lh->ncores ? lh->cores[core % lh->ncores].id : 0;
 }
 
 tw_worker *tw_live_worker(tw_live *l, uint32_t worker)
 {
+    if (worker >= l->nworkers && worker < l->nendpoints) {
+        lhost *lh = &l->hosts[l->kernel_host[worker - l->nworkers]];
+        return tw_kernhost_worker(lh->kh, worker - lh->kbase);
+    }
     return worker < l->nworkers && l->workers[worker]->h->up ? &l->workers[worker]->worker : NULL;
 }
 
@@ -1721,6 +1863,11 @@ void tw_live_kill(tw_live *l, tw_addr task) { tw_controller_kill(&l->ctl, task);
 
 void tw_live_lock(tw_live *l, bool on)
 {
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        if (l->hosts[h].kh) {
+            tw_kernhost_hold(l->hosts[h].kh, on);
+        }
+    }
     for (uint32_t i = 0; i < l->sc->link_count; i++) {
         if (l->fwds[i] && on) {
             pthread_mutex_lock(&l->fwds[i]->mu);
@@ -1772,6 +1919,7 @@ uint64_t tw_live_drops(const tw_live *l, const char **name, uint32_t which)
         *name = "host_down";
         return down;
     }
+    case 4: *name = "kernel_bus"; return atomic_load(&l->kernel_post_drops);
     default: *name = NULL; return 0;
     }
 }
