@@ -55,8 +55,6 @@ static int64_t lv_spawn(void *w, uint32_t worker, uint32_t type, const void *arg
 }
 static void lv_kill(void *w, tw_addr task) { tw_live_kill(w, task); }
 static uint32_t lv_crashes(void *w, uint32_t host) { return tw_live_crashes(w, host); }
-/* A live run has no trace: its hash is 0, by definition. */
-static uint64_t lv_trace_hash(void *w) { return 0; }
 static uint64_t lv_events(void *w) { return tw_live_turns(w); }
 
 static void lv_extra_metrics(void *w, tw_scen_metric_fn fn, void *ctx)
@@ -77,6 +75,69 @@ static void lv_extra_metrics(void *w, tw_scen_metric_fn fn, void *ctx)
 
 static void lv_lock(void *w, bool on) { tw_live_lock(w, on); }
 
+static bool is_program(const tw_scenario *sc, uint32_t a);
+
+/* The thing a metric path names (its second segment) through find, and
+ * the rest after it. */
+static uint32_t named(const tw_scenario *sc, const char *path, size_t skip,
+                      uint32_t (*find)(const tw_scenario *, const char *), const char **rest)
+{
+    char name[TW_SCENARIO_NAME_MAX + 1];
+    const char *dot = strchr(path + skip, '.');
+    size_t n = dot ? (size_t)(dot - path - skip) : 0;
+    if (n == 0 || n > TW_SCENARIO_NAME_MAX) {
+        return TW_SCENARIO_NONE;
+    }
+    memcpy(name, path + skip, n);
+    name[n] = '\0';
+    *rest = dot + 1;
+    return find(sc, name);
+}
+
+/* The metrics of docs/scenarios.md ("Metrics availability") the live
+ * world cannot measure: an expectation on one fails saying why, rather
+ * than reading 0. */
+static const char *lv_unmeasured(void *w, const tw_scenario *sc, const char *path)
+{
+    static char why[256];
+    const char *rest;
+    uint32_t i;
+    if (!strncmp(path, "switch.", 7)) {
+        return "a switch is a Linux bridge in live mode, which keeps no forwarded, flooded, "
+               "learned or drop counters (sim-only: docs/scenarios.md, Metrics availability)";
+    }
+    if (!strncmp(path, "host.", 5) &&
+        (i = named(sc, path, 5, tw_scenario_find_host, &rest)) != TW_SCENARIO_NONE &&
+        sc->hosts[i].kind == TW_SCENARIO_HOST_KERNEL && strcmp(rest, "crashes") != 0) {
+        snprintf(why, sizeof why, "host '%s' is a kernel host: its TCP/IP stack is Linux's, "
+                 "whose counters twin does not read", sc->hosts[i].name);
+        return why;
+    }
+    if (!strncmp(path, "app.", 4) &&
+        (i = named(sc, path, 4, tw_scenario_find_app, &rest)) != TW_SCENARIO_NONE &&
+        sc->hosts[sc->apps[i].host].kind == TW_SCENARIO_HOST_KERNEL) {
+        if (is_program(sc, i)) {
+            snprintf(why, sizeof why, "app '%s' is nginx, a real program on a kernel host: twin "
+                     "does not see its counters (`live: {programs: false}` runs it as twin's "
+                     "task)", sc->apps[i].name);
+            return why;
+        }
+        if (!strcmp(rest, "retransmits")) {
+            snprintf(why, sizeof why, "app '%s' runs over Linux's TCP, whose retransmissions "
+                     "twin does not read", sc->apps[i].name);
+            return why;
+        }
+    }
+    if (w != NULL && !strncmp(path, "link.", 5) &&
+        (i = named(sc, path, 5, tw_scenario_find_link, &rest)) != TW_SCENARIO_NONE &&
+        tw_live_link(w, i, 0) == NULL) {
+        snprintf(why, sizeof why, "link '%s' has neither a twin host at an end nor impairments, "
+                 "so no link model runs on it live", sc->links[i].name);
+        return why;
+    }
+    return NULL;
+}
+
 static const tw_scen_world_ops live_ops = {
     .mode = "live",
     .now = lv_now,
@@ -90,7 +151,9 @@ static const tw_scen_world_ops live_ops = {
     .extra_metrics = lv_extra_metrics,
     .spawn = lv_spawn,
     .kill = lv_kill,
-    .trace_hash = lv_trace_hash,
+    /* No trace_hash: a live run is not deterministic and has no trace;
+     * the report says null and the summary "none". */
+    .unmeasured = lv_unmeasured,
     .events = lv_events,
 };
 
@@ -250,15 +313,35 @@ static int start_programs(tw_live *lw, tw_scen_ctx *c, const bool *program, cons
  * Every other app of a kernel host, of every kind, runs as twin's own task
  * over the host's kernel sockets (backends/live/kernhost.h), its metrics
  * read as a twin host's. */
+static bool is_program(const tw_scenario *sc, uint32_t a)
+{
+    const tw_scenario_app *ap = &sc->apps[a];
+    return sc->hosts[ap->host].kind == TW_SCENARIO_HOST_KERNEL &&
+           ap->type == TW_SCENARIO_APP_HTTP_SERVER && !sc->live.programs_off;
+}
+
 static bool *map_programs(const tw_scenario *sc)
 {
     bool *program = calloc(sc->app_count ? sc->app_count : 1, sizeof(bool));
     for (uint32_t a = 0; a < sc->app_count; a++) {
-        const tw_scenario_app *ap = &sc->apps[a];
-        program[a] = sc->hosts[ap->host].kind == TW_SCENARIO_HOST_KERNEL &&
-                     ap->type == TW_SCENARIO_APP_HTTP_SERVER && !sc->live.programs_off;
+        program[a] = is_program(sc, a);
     }
     return program;
+}
+
+/* Says before the run which expectations read what live mode does not
+ * measure: they will fail, and the user need not wait to learn it (links
+ * are known once the world is built). */
+static void warn_unmeasured(const tw_scen_ctx *c)
+{
+    for (uint32_t i = 0; i < c->sc->expect_count; i++) {
+        const tw_scenario_expect *e = &c->sc->expects[i];
+        const char *why = lv_unmeasured(NULL, c->sc, e->metric);
+        if (why) {
+            fprintf(stderr, "%s:%u: expectation '%s' will fail: %s is not measured in live "
+                            "mode: %s\n", c->o->file, e->line, e->name, e->metric, why);
+        }
+    }
 }
 
 /* "not in this build": the uring backend where twin was built without
@@ -375,6 +458,7 @@ int tw_live_scen_run(const tw_scen_opts *o, tw_scen_result *r)
     char dir[64] = "";
     int bad;
     bool *program = map_programs(sc);
+    warn_unmeasured(&c);
     tw_dev_kind backend = backend_of(o, sc, &bad);
     if (bad) {
         rc = bad;
