@@ -542,12 +542,30 @@ static bool steer_push(lcore *c0, uint32_t iface, const uint8_t *frame, size_t l
     return false;
 }
 
-/* Core 0: the devices, the ingress models, the egress models' deadlines.
- * Returns the earliest deadline of the models. */
-static tw_ns service_ports(lcore *c0, tw_ns now)
+/* The earliest deadline of host h's link models, read after the turn's
+ * outputs went into them: a reply to a frame an ingress model released
+ * goes into the egress model after that model's deadline was last read,
+ * and core 0 (which wakes no one for its own frames) would sleep past it
+ * until an unrelated timer (a kernel peer's echo waited 40 ms a round). */
+static tw_ns ports_deadline(lhost *h)
+{
+    tw_ns next = TW_NS_NEVER;
+    for (uint32_t i = 0; i < h->nports; i++) {
+        port *p = &h->ports[i];
+        pthread_mutex_lock(&p->mu);
+        tw_ns d = tw_link_next_deadline(p->out);
+        next = d < next ? d : next;
+        d = p->in ? tw_link_next_deadline(p->in) : TW_NS_NEVER;
+        next = d < next ? d : next;
+        pthread_mutex_unlock(&p->mu);
+    }
+    return next;
+}
+
+/* Core 0: the devices, the ingress models, the egress models' due frames. */
+static void service_ports(lcore *c0, tw_ns now)
 {
     lhost *h = c0->h;
-    tw_ns next = TW_NS_NEVER;
     tw_dev_frame fr[TW_DEV_BATCH];
     for (uint32_t i = 0; i < h->nports; i++) {
         port *p = &h->ports[i];
@@ -579,8 +597,6 @@ static tw_ns service_ports(lcore *c0, tw_ns now)
         }
         pthread_mutex_lock(&p->mu);
         port_flush(p, now);
-        tw_ns d = tw_link_next_deadline(p->out);
-        next = d < next ? d : next;
         pthread_mutex_unlock(&p->mu);
         if (p->in) {
             /* Frames popped from `in` are copied out before the next pop:
@@ -594,10 +610,8 @@ static tw_ns service_ports(lcore *c0, tw_ns now)
                 if (got) {
                     memcpy(buf, lf.data, len);
                 }
-                tw_ns dn = tw_link_next_deadline(p->in);
                 pthread_mutex_unlock(&p->mu);
                 if (!got) {
-                    next = dn < next ? dn : next;
                     break;
                 }
                 if (steer_push(c0, i, buf, len)) {
@@ -608,7 +622,6 @@ static tw_ns service_ports(lcore *c0, tw_ns now)
             steer_wakes(h);
         }
     }
-    return next;
 }
 
 /* ---- a core's loop ---------------------------------------------------------- */
@@ -668,7 +681,9 @@ static tw_ns turn(lcore *c)
         memcpy(hdr, slot, sizeof hdr);
         feed_frame(c, now, hdr[0], slot + sizeof hdr, hdr[1]);
     }
-    tw_ns ports = c->core == 0 ? service_ports(c, now) : TW_NS_NEVER;
+    if (c->core == 0) {
+        service_ports(c, now);
+    }
     if (tw_worker_next_deadline(&c->worker) <= now) {
         uint64_t t0 = mono_ns();
         tw_worker_on_tick(&c->worker, now);
@@ -676,6 +691,7 @@ static tw_ns turn(lcore *c)
         busy_add(c, t0);
     }
     ports_flush(c->h);
+    tw_ns ports = c->core == 0 ? ports_deadline(c->h) : TW_NS_NEVER;
     tw_ns next = tw_worker_next_deadline(&c->worker);
     return ports < next ? ports : next;
 }
