@@ -295,16 +295,6 @@ def test_live_uring_without_io_uring_is_exit_77(twin_bin):
     assert netns_of(p.pid) == [], "namespaces outlived the run"
 
 
-def test_live_kernel_app_without_program_is_usage_error(run_twin, tmp_path):
-    f = tmp_path / "k.yaml"
-    f.write_text((LIVE / "ping.yaml").read_text().replace(
-        "    address: 10.0.0.1/24\n",
-        "    address: 10.0.0.1/24\n    apps: [{type: bulk_sink, port: 5001}]\n", 1))
-    rc, out, err = run_twin("run", f, "--live")
-    assert rc == 2
-    assert "no real program is mapped" in err
-
-
 def test_live_sigterm_removes_the_world(twin_bin):
     run = LiveRun(twin_bin, LIVE / "udp_echo.yaml", "--set", "duration=60s")
     run.wait_netns("server")
@@ -386,3 +376,199 @@ def test_live_crash_restart_and_stall(twin_bin):
                             "--backend", "poll")
     assert rc == 0, out + err
     assert "✓ host.server.crashes == 1" in out
+
+
+# ---- kernel hosts' apps as twin's tasks over the Linux stack -----------------------
+#
+# A kernel host's apps other than nginx run as twin's own tasks over its
+# kernel sockets (backends/live/kernhost.h: the io_uring driver, a worker
+# thread per core inside the host's namespace). The scenarios run in the
+# simulator too, where the kernel host is a twin host (`--set
+# hosts.linux.kind=twin`: the simulator has no Linux), and the same
+# expectations hold in both.
+
+AS_TWIN = ("--set", "hosts.linux.kind=twin")
+MiB = 1 << 20
+
+
+def established(ns, port):
+    """TCP connections of namespace ns established to or from `port`, as
+    Linux sees them."""
+    out = subprocess.run(["ip", "netns", "exec", ns, "ss", "-tnH", "state", "established",
+                          f"( sport = :{port} or dport = :{port} )"],
+                         capture_output=True, text=True).stdout
+    return len(out.splitlines())
+
+
+def run_kernel_scenario(twin_bin, run_twin, name, mode, tmp_path, during=None):
+    """Runs scenarios/live/NAME.yaml in `mode`; live over the poll device
+    (so that every io_uring the run holds is a kernel host's task worker),
+    calling during(run, ns) while the world is up. Returns the report."""
+    import json
+    import re
+    path = LIVE / f"{name}.yaml"
+    report = tmp_path / "r.json"
+    if mode == "sim":
+        rc, out, err = run_twin("run", path, *AS_TWIN, "--report", report)
+    else:
+        run = LiveRun(twin_bin, path, "--backend", "poll", report=report)
+        ns = run.wait_netns("linux")
+        assert ring_fds(run.pid) >= 1, "no io_uring behind the kernel host's tasks"
+        if during:
+            during(run, ns)
+        rc, out, err = run.finish()
+    assert rc == 0, out + err
+    r = json.loads(report.read_text())
+    assert r["mode"] == mode and r["passed"] is True
+    assert all(e["passed"] for e in r["expectations"]), r["expectations"]
+    if mode == "live":
+        # Not deterministic, so no trace: null, not a hash of nothing.
+        assert r["trace_hash"] is None
+        assert "trace hash none" in out
+        # Linux's stack ran the kernel host: twin publishes no stack
+        # counters of its own for it.
+        assert not any(k.startswith("host.linux.tcp.") for k in r["metrics"])
+    else:
+        assert re.fullmatch(r"[0-9a-f]{16}", r["trace_hash"])
+        assert "host.linux.tcp.connections" in r["metrics"]
+    return r
+
+
+@pytest.mark.parametrize("mode", ["sim", "live"])
+def test_live_kernel_bulk_both_ways(twin_bin, run_twin, mode, tmp_path):
+    """A kernel host's bulk_send into twin's bulk_sink and twin's bulk_send
+    into a kernel host's bulk_sink: every byte arrives, verified byte by
+    byte by the sink on either side."""
+    m = run_kernel_scenario(twin_bin, run_twin, "kernel_bulk", mode, tmp_path)["metrics"]
+    for app in ("k_send", "t_sink", "t_send", "k_sink"):
+        assert m[f"app.{app}.bytes"] == 4 * MiB, app
+    for sink in ("t_sink", "k_sink"):
+        assert m[f"app.{sink}.mismatches"] == 0
+        assert m[f"app.{sink}.streams"] == 1
+        assert m[f"app.{sink}.corrupt"] == 0
+    assert m["app.k_send.intact"] == 1 and m["app.t_send.intact"] == 1
+
+
+@pytest.mark.parametrize("mode", ["sim", "live"])
+def test_live_kernel_http_client_against_twin_server(twin_bin, run_twin, mode, tmp_path):
+    """twin's HTTP client on a kernel host, its 8 connections Linux's,
+    fetches twin's pages with 2xx answers only."""
+    seen = {}
+
+    def during(run, ns):
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and seen.get("conns", 0) < 8:
+            seen["conns"] = established(ns, 8080)
+            time.sleep(0.1)
+
+    r = run_kernel_scenario(twin_bin, run_twin, "kernel_http_client", mode, tmp_path, during)
+    m = r["metrics"]
+    if mode == "live":
+        assert seen["conns"] == 8, "the client's connections are not Linux's"
+    assert m["app.client.responses_2xx"] >= 300
+    assert m["app.client.responses_4xx"] == 0 and m["app.client.errors"] == 0
+    # The server answered what the client counted, but for what was in
+    # flight on the 8 connections at the end.
+    assert 0 <= m["app.web.responses_2xx"] - m["app.client.responses_2xx"] <= 8
+
+
+@pytest.mark.parametrize("mode", ["sim", "live"])
+def test_live_kernel_host_crash_respawns_its_tasks(twin_bin, run_twin, mode, tmp_path):
+    """The kernel host's TCP echo dies with its workers at the crash (Linux
+    closes its sockets) and is respawned at the restart: twin's client is
+    served again within the file's bound."""
+    seen = {}
+
+    def during(run, ns):
+        # Before the crash (1.5 s) Linux holds the 4 connections; after it,
+        # until the client reconnects, fewer.
+        deadline = time.monotonic() + 1.2
+        while time.monotonic() < deadline and seen.get("before", 0) < 4:
+            seen["before"] = established(ns, 7)
+            time.sleep(0.05)
+
+    r = run_kernel_scenario(twin_bin, run_twin, "kernel_crash", mode, tmp_path, during)
+    observed = {e["metric"]: e["observed"] for e in r["expectations"]}
+    assert observed["host.linux.crashes"] == 1
+    assert observed["app.client.replies"] >= 500
+    if mode == "live":
+        assert seen["before"] == 4
+
+
+SWITCHED = """\
+name: switched
+seed: 1
+duration: 2s
+hosts:
+  - {name: a, address: 10.0.0.1/24, apps: [{type: udp_echo, port: 7}]}
+  - {name: b, address: 10.0.0.2/24, apps: [{type: udp_client, server: a, port: 7, rate: 100/s}]}
+switches:
+  - {name: tor}
+links:
+  - {endpoints: [a, tor]}
+  - {endpoints: [b, tor]}
+expect:
+  - {metric: app.b.replies, ">=": 50}
+  - {metric: switch.tor.forwarded, ">=": 1}
+"""
+
+
+def test_live_sim_only_metric_fails_saying_why(twin_bin, run_twin, tmp_path):
+    """switch.* is the simulator's (a Linux bridge keeps no such counters):
+    live, an expectation on it fails, saying so before the run and in the
+    verdict, while the others are judged as usual."""
+    import json
+    f = tmp_path / "switched.yaml"
+    f.write_text(SWITCHED)
+    rc, out, err = run_twin("run", f)
+    assert rc == 0, out + err
+    report = tmp_path / "r.json"
+    rc, out, err = run_live(twin_bin, f, "--backend", "poll", report=report)
+    assert rc == 1, out + err
+    assert "switch.tor.forwarded is not measured in live mode" in err
+    assert "✗ switch.tor.forwarded >= 1: not measured in live mode: a switch is a Linux bridge" \
+        in out
+    assert "✓ app.b.replies >= 50" in out
+    r = json.loads(report.read_text())
+    verdict = {e["metric"]: e for e in r["expectations"]}
+    assert verdict["switch.tor.forwarded"]["observed"] is None
+    assert "Linux bridge" in verdict["switch.tor.forwarded"]["unmeasured"]
+    assert verdict["app.b.replies"]["passed"] is True
+    assert not any(k.startswith("switch.") for k in r["metrics"])
+
+
+KERNEL_SERVER = """\
+name: kernel_server
+seed: 1
+duration: 2s
+hosts:
+  - name: linux
+    kind: kernel
+    address: 10.0.0.1/24
+    apps: [{name: server, type: http_server, port: 80, pages: 10, page_size: 4KiB}]
+  - name: client
+    address: 10.0.0.2/24
+    apps: [{type: http_client, server: linux, connections: 4}]
+links:
+  - {name: l1, endpoints: [client, linux]}
+expect:
+  - {metric: app.client.responses_2xx, ">=": 100}
+  - {metric: app.server.responses_2xx, ">=": 100}
+"""
+
+
+@pytest.mark.parametrize("programs", ["default", "false"])
+def test_live_kernel_http_server_is_nginx_unless_the_file_says(twin_bin, tmp_path, programs):
+    """A kernel host's http_server is nginx, whose counters twin cannot
+    read (an expectation on them fails saying so); with `live: {programs:
+    false}` it is twin's task over Linux's sockets, and they are read."""
+    f = tmp_path / "k.yaml"
+    f.write_text(KERNEL_SERVER + ("live: {programs: false}\n" if programs == "false" else ""))
+    rc, out, err = run_live(twin_bin, f, "--backend", "poll")
+    assert "✓ app.client.responses_2xx >= 100" in out, out + err
+    if programs == "default":
+        assert rc == 1
+        assert "app 'server' is nginx, a real program on a kernel host" in out
+    else:
+        assert rc == 0, out + err
+        assert "✓ app.server.responses_2xx >= 100" in out
