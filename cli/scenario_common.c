@@ -163,7 +163,8 @@ int tw_scen_host_config(const tw_scen_ctx *c, uint32_t i, tw_world_host_config *
     const tw_scenario_host *sh = &c->sc->hosts[i];
     if (sh->kind == TW_SCENARIO_HOST_KERNEL) {
         fprintf(stderr, "%s: host '%s' is kind: kernel, a real Linux host: it runs only live "
-                        "(twin run --live)\n", c->o->file, sh->name);
+                        "(twin run --live), or simulated as a twin host with --set "
+                        "hosts.%s.kind=twin\n", c->o->file, sh->name, sh->name);
         return TW_EXIT_USAGE;
     }
     if (sh->iface_count > TW_WORLD_IFACES_MAX || sh->cores > TW_WORLD_CORES_MAX) {

@@ -295,6 +295,28 @@ def test_live_uring_without_io_uring_is_exit_77(twin_bin):
     assert netns_of(p.pid) == [], "namespaces outlived the run"
 
 
+def test_live_kernel_tasks_without_io_uring_is_exit_77(twin_bin):
+    """A kernel host's tasks need io_uring: refused (a seccomp filter, as
+    the kernel.io_uring_disabled sysctl refuses it), the run exits 77
+    naming it, over a backend that needs no io_uring itself, and leaves
+    nothing behind."""
+    import platform
+    from test_uring import _deny_io_uring_setup
+    if platform.machine() != "x86_64":
+        pytest.skip("the seccomp filter here is written for x86_64")
+    p = subprocess.Popen([str(twin_bin), "run", str(LIVE / "kernel_bulk.yaml"), "--live",
+                          "--backend", "poll"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, text=True, preexec_fn=_deny_io_uring_setup)
+    out, err = p.communicate(timeout=RUN_TIMEOUT_S)
+    assert p.returncode != 99, "could not install the seccomp filter"
+    if p.returncode == SKIP and "io_uring" not in err:
+        pytest.skip(f"live world unavailable: {err.strip()}")
+    assert p.returncode == SKIP, out + err
+    assert "kernel host's apps run as twin's tasks over io_uring" in err, err
+    assert "io_uring_setup failed: Operation not permitted" in err, err
+    assert netns_of(p.pid) == [], "namespaces outlived the run"
+
+
 def test_live_sigterm_removes_the_world(twin_bin):
     run = LiveRun(twin_bin, LIVE / "udp_echo.yaml", "--set", "duration=60s")
     run.wait_netns("server")
