@@ -1590,7 +1590,14 @@ int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t w
         }
         make_cores(l, h, &next_id);
     }
+    /* Set together: destroy walks the workers of a half-built world. */
     l->nworkers = next_id;
+    l->workers = calloc(l->nworkers ? l->nworkers : 1, sizeof(lcore *));
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        for (uint32_t k = 0; k < l->hosts[h].ncores; k++) {
+            l->workers[l->hosts[h].cores[k].id] = &l->hosts[h].cores[k];
+        }
+    }
     if ((rc = make_kernel_hosts(l, &next_id, why, why_len))) {
         return rc;
     }
@@ -1599,12 +1606,6 @@ int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t w
         snprintf(why, why_len, "the scenario has no twin host and no app on a kernel host that "
                                "runs as twin's task: nothing for twin to run");
         return -TW_EINVAL;
-    }
-    l->workers = calloc(l->nworkers, sizeof(lcore *));
-    for (uint32_t h = 0; h < sc->host_count; h++) {
-        for (uint32_t k = 0; k < l->hosts[h].ncores; k++) {
-            l->workers[l->hosts[h].cores[k].id] = &l->hosts[h].cores[k];
-        }
     }
     tw_controller_config cc = {.workers = l->nendpoints, .outq_max = cfg->outq_max,
                                .registry = cfg->registry, .program = cfg->program,
