@@ -275,46 +275,39 @@ def test_live_unknown_backend_is_usage_error(run_twin):
     assert "expected xdp, tap, poll or uring" in err
 
 
-def test_live_uring_without_io_uring_is_exit_77(twin_bin):
-    """Where io_uring is refused (here by a seccomp filter, as the
-    kernel.io_uring_disabled sysctl refuses it) the uring backend exits 77,
-    names the missing feature, and leaves nothing behind."""
+def run_without_io_uring(twin_bin, scenario, backend):
+    """twin run --live with io_uring refused (a seccomp filter, as the
+    kernel.io_uring_disabled sysctl refuses it): the run's stderr, once it
+    has exited 77 and left no namespace behind."""
     import platform
     from test_uring import _deny_io_uring_setup
     if platform.machine() != "x86_64":
         pytest.skip("the seccomp filter here is written for x86_64")
-    p = subprocess.Popen([str(twin_bin), "run", str(LIVE / "udp_echo.yaml"), "--live",
-                          "--backend", "uring"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    p = subprocess.Popen([str(twin_bin), "run", str(scenario), "--live", "--backend", backend],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          stdin=subprocess.DEVNULL, text=True, preexec_fn=_deny_io_uring_setup)
     out, err = p.communicate(timeout=RUN_TIMEOUT_S)
     assert p.returncode != 99, "could not install the seccomp filter"
     if p.returncode == SKIP and "io_uring" not in err:
         pytest.skip(f"live world unavailable: {err.strip()}")
     assert p.returncode == SKIP, out + err
-    assert "backend uring" in err and "io_uring_setup: Operation not permitted" in err, err
     assert netns_of(p.pid) == [], "namespaces outlived the run"
+    return err
+
+
+def test_live_uring_without_io_uring_is_exit_77(twin_bin):
+    """Without io_uring the uring backend exits 77 and names the missing
+    feature."""
+    err = run_without_io_uring(twin_bin, LIVE / "udp_echo.yaml", "uring")
+    assert "backend uring" in err and "io_uring_setup: Operation not permitted" in err, err
 
 
 def test_live_kernel_tasks_without_io_uring_is_exit_77(twin_bin):
-    """A kernel host's tasks need io_uring: refused (a seccomp filter, as
-    the kernel.io_uring_disabled sysctl refuses it), the run exits 77
-    naming it, over a backend that needs no io_uring itself, and leaves
-    nothing behind."""
-    import platform
-    from test_uring import _deny_io_uring_setup
-    if platform.machine() != "x86_64":
-        pytest.skip("the seccomp filter here is written for x86_64")
-    p = subprocess.Popen([str(twin_bin), "run", str(LIVE / "kernel_bulk.yaml"), "--live",
-                          "--backend", "poll"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL, text=True, preexec_fn=_deny_io_uring_setup)
-    out, err = p.communicate(timeout=RUN_TIMEOUT_S)
-    assert p.returncode != 99, "could not install the seccomp filter"
-    if p.returncode == SKIP and "io_uring" not in err:
-        pytest.skip(f"live world unavailable: {err.strip()}")
-    assert p.returncode == SKIP, out + err
+    """A kernel host's tasks need io_uring: without it the run exits 77
+    naming it, over a backend that needs no io_uring itself."""
+    err = run_without_io_uring(twin_bin, LIVE / "kernel_bulk.yaml", "poll")
     assert "kernel host's apps run as twin's tasks over io_uring" in err, err
     assert "io_uring_setup failed: Operation not permitted" in err, err
-    assert netns_of(p.pid) == [], "namespaces outlived the run"
 
 
 def test_live_sigterm_removes_the_world(twin_bin):
@@ -422,6 +415,17 @@ def established(ns, port):
     return len(out.splitlines())
 
 
+def wait_established(ns, port, want, seconds):
+    """established(ns, port) once it reaches `want`, or its last count
+    after `seconds`."""
+    deadline = time.monotonic() + seconds
+    n = established(ns, port)
+    while n < want and time.monotonic() < deadline:
+        time.sleep(0.05)
+        n = established(ns, port)
+    return n
+
+
 def run_kernel_scenario(twin_bin, run_twin, name, mode, tmp_path, during=None):
     """Runs scenarios/live/NAME.yaml in `mode`; live over the poll device
     (so that every io_uring the run holds is a kernel host's task worker),
@@ -478,10 +482,7 @@ def test_live_kernel_http_client_against_twin_server(twin_bin, run_twin, mode, t
     seen = {}
 
     def during(run, ns):
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and seen.get("conns", 0) < 8:
-            seen["conns"] = established(ns, 8080)
-            time.sleep(0.1)
+        seen["conns"] = wait_established(ns, 8080, 8, 3)
 
     r = run_kernel_scenario(twin_bin, run_twin, "kernel_http_client", mode, tmp_path, during)
     m = r["metrics"]
@@ -504,10 +505,7 @@ def test_live_kernel_host_crash_respawns_its_tasks(twin_bin, run_twin, mode, tmp
     def during(run, ns):
         # Before the crash (1.5 s) Linux holds the 4 connections; after it,
         # until the client reconnects, fewer.
-        deadline = time.monotonic() + 1.2
-        while time.monotonic() < deadline and seen.get("before", 0) < 4:
-            seen["before"] = established(ns, 7)
-            time.sleep(0.05)
+        seen["before"] = wait_established(ns, 7, 4, 1.2)
 
     r = run_kernel_scenario(twin_bin, run_twin, "kernel_crash", mode, tmp_path, during)
     observed = {e["metric"]: e["observed"] for e in r["expectations"]}
