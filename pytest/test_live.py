@@ -476,6 +476,23 @@ def test_live_kernel_bulk_both_ways(twin_bin, run_twin, mode, tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["sim", "live"])
+def test_live_kernel_echo_apps_both_ways(twin_bin, run_twin, mode, tmp_path):
+    """UDP and TCP echo servers and clients on a kernel host, each against
+    twin's: every datagram answered, the TCP clients' counts matching the
+    servers' on the other side."""
+    m = run_kernel_scenario(twin_bin, run_twin, "kernel_echo", mode, tmp_path)["metrics"]
+    for client, server in (("t_uclient", "k_uecho"), ("k_uclient", "t_uecho")):
+        assert m[f"app.{client}.replies"] == 500
+        assert m[f"app.{client}.timeouts"] == 0
+        assert m[f"app.{server}.bytes"] == 500 * 1200
+    for client, server in (("t_tclient", "k_techo"), ("k_tclient", "t_techo")):
+        # The echo answered every request the client counted, and at most
+        # the 4 in flight at the end besides.
+        assert 0 <= m[f"app.{server}.bytes"] // 256 - m[f"app.{client}.replies"] <= 4
+        assert m[f"app.{client}.connections"] == 4
+
+
+@pytest.mark.parametrize("mode", ["sim", "live"])
 def test_live_kernel_http_client_against_twin_server(twin_bin, run_twin, mode, tmp_path):
     """twin's HTTP client on a kernel host, its 8 connections Linux's,
     fetches twin's pages with 2xx answers only."""
