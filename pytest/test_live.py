@@ -402,7 +402,6 @@ def test_live_crash_restart_and_stall(twin_bin):
 # hosts.linux.kind=twin`: the simulator has no Linux), and the same
 # expectations hold in both.
 
-AS_TWIN = ("--set", "hosts.linux.kind=twin")
 MiB = 1 << 20
 
 
@@ -426,19 +425,23 @@ def wait_established(ns, port, want, seconds):
     return n
 
 
-def run_kernel_scenario(twin_bin, run_twin, name, mode, tmp_path, during=None):
-    """Runs scenarios/live/NAME.yaml in `mode`; live over the poll device
-    (so that every io_uring the run holds is a kernel host's task worker),
-    calling during(run, ns) while the world is up. Returns the report."""
+def run_kernel_scenario(twin_bin, run_twin, name, mode, tmp_path, during=None,
+                        kernel=("linux",)):
+    """Runs scenarios/live/NAME.yaml in `mode`, the simulator's with its
+    kernel hosts as twin hosts; live over the poll device (so that every
+    io_uring the run holds is a kernel host's task worker), calling
+    during(run, ns of the first kernel host) while the world is up. Returns
+    the report."""
     import json
     import re
     path = LIVE / f"{name}.yaml"
     report = tmp_path / "r.json"
     if mode == "sim":
-        rc, out, err = run_twin("run", path, *AS_TWIN, "--report", report)
+        as_twin = [a for h in kernel for a in ("--set", f"hosts.{h}.kind=twin")]
+        rc, out, err = run_twin("run", path, *as_twin, "--report", report)
     else:
         run = LiveRun(twin_bin, path, "--backend", "poll", report=report)
-        ns = run.wait_netns("linux")
+        ns = run.wait_netns(kernel[0])
         assert ring_fds(run.pid) >= 1, "no io_uring behind the kernel host's tasks"
         if during:
             during(run, ns)
@@ -453,10 +456,10 @@ def run_kernel_scenario(twin_bin, run_twin, name, mode, tmp_path, during=None):
         assert "trace hash none" in out
         # Linux's stack ran the kernel host: twin publishes no stack
         # counters of its own for it.
-        assert not any(k.startswith("host.linux.tcp.") for k in r["metrics"])
+        assert not any(k.startswith(f"host.{h}.tcp.") for k in r["metrics"] for h in kernel)
     else:
         assert re.fullmatch(r"[0-9a-f]{16}", r["trace_hash"])
-        assert "host.linux.tcp.connections" in r["metrics"]
+        assert all(f"host.{h}.tcp.connections" in r["metrics"] for h in kernel)
     return r
 
 
@@ -530,6 +533,20 @@ def test_live_kernel_host_crash_respawns_its_tasks(twin_bin, run_twin, mode, tmp
     assert observed["app.client.replies"] >= 500
     if mode == "live":
         assert seen["before"] == 4
+
+
+@pytest.mark.parametrize("mode", ["sim", "live"])
+def test_live_partition_between_kernel_hosts(twin_bin, run_twin, mode, tmp_path):
+    """Two kernel hosts' tasks, no twin host on the path: the link's
+    forwarding element cuts the partition's frames (counted), and the
+    client is answered again after the heal."""
+    r = run_kernel_scenario(twin_bin, run_twin, "kernel_partition", mode, tmp_path,
+                            kernel=("k1", "k2"))
+    m = r["metrics"]
+    assert m["app.client.timeouts"] >= 150
+    assert m["app.client.replies"] + m["app.client.timeouts"] <= m["app.client.sent"]
+    if mode == "live":
+        assert m["world.drops.partition"] >= 150
 
 
 SWITCHED = """\

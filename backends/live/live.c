@@ -1032,6 +1032,11 @@ static bool needs_fwd(const tw_scenario *sc, uint32_t i)
              sc->faults[f].kind == TW_SCENARIO_FAULT_LINK_UP) && sc->faults[f].link == i) {
             return true;
         }
+        /* No twin port on this link to cut a partition's frames: the
+         * element cuts them (kernel hosts' tasks talk to each other). */
+        if (sc->faults[f].kind == TW_SCENARIO_FAULT_PARTITION) {
+            return true;
+        }
     }
     /* Compared with a plain link, leaving out what the driver sets. */
     tw_link_config plain = tw_link_config_default();
@@ -1159,6 +1164,19 @@ static int make_namespaces(tw_live *l, char *why, size_t why_len)
 
 /* ---- the forwarding element ---------------------------------------------------- */
 
+/* A unicast frame between hosts an active partition separates, by the
+ * scenario's MACs (a twin host's port cuts what it sends by destination
+ * and what it receives by source; here both ends may be kernel hosts). */
+static bool fwd_cut(tw_live *l, const uint8_t *frame, size_t len)
+{
+    if (!l->partitions || len < TW_ETH_HEADER_LEN || (frame[0] & 1) ||
+        !cut(l, host_of_mac(l, frame + 6), host_of_mac(l, frame))) {
+        return false;
+    }
+    __atomic_fetch_add(&l->partition_drops, 1, __ATOMIC_RELAXED);
+    return true;
+}
+
 static void *fwd_main(void *arg)
 {
     fwd *f = arg;
@@ -1180,7 +1198,9 @@ static void *fwd_main(void *arg)
                     break;
                 }
                 for (int k = 0; k < n; k++) {
-                    tw_link_enqueue(m, now, fr[k].data, fr[k].len, 0);
+                    if (!fwd_cut(l, fr[k].data, fr[k].len)) {
+                        tw_link_enqueue(m, now, fr[k].data, fr[k].len, 0);
+                    }
                 }
                 taken += (uint32_t)n;
             }
