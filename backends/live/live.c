@@ -1535,8 +1535,11 @@ static int make_kernel_hosts(tw_live *l, uint32_t *next_id, char *why, size_t wh
                                  .registry = l->cfg.registry, .max_tasks = sh->app_count + 4,
                                  .tcp_conns_max = kernel_conns(sc), .seed = sc->seed,
                                  .route = kernel_route, .ctx = l};
-        for (uint32_t a = sh->first_app; a < sh->first_app + sh->app_count; a++) {
-            uint32_t size = (uint32_t)sc->apps[a].size_bytes;
+        /* Its echo answers any host's datagrams, its client sends its own
+         * (a UDP payload is at most 65507 bytes; the loader checks). */
+        for (uint32_t a = 0; a < sc->app_count; a++) {
+            const tw_scenario_app *ap = &sc->apps[a];
+            uint32_t size = ap->type == TW_SCENARIO_APP_UDP_CLIENT ? ap->size_bytes : 0;
             kc.udp_size_max = size > kc.udp_size_max ? size : kc.udp_size_max;
         }
         for (uint32_t k = 0; k < TW_KERNHOST_CORES_MAX; k++) {
