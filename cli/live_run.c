@@ -7,18 +7,15 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "app/http.h"
-#include "app/udp.h"
 #include "backends/live/live.h"
 #include "base/assert.h"
 #include "base/error.h"

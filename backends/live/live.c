@@ -1709,15 +1709,6 @@ pid_t tw_live_exec(tw_live *l, uint32_t host, char *const argv[], const char *lo
     return pid;
 }
 
-pid_t tw_live_fork(tw_live *l, uint32_t host, void (*fn)(void *arg), void *arg)
-{
-    pid_t pid = fork_in(l, host, NULL);
-    if (pid == 0) {
-        fn(arg);
-        _exit(0);
-    }
-    return pid;
-}
 
 /* ---- teardown ------------------------------------------------------------------ */
 

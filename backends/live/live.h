@@ -116,9 +116,6 @@ const char *tw_live_netns(const tw_live *l, uint32_t host);
 /* Runs argv in host h's namespace, output appended to log (NULL: discarded);
  * the process is killed at tw_live_destroy. Returns its pid or -errno. */
 pid_t tw_live_exec(tw_live *l, uint32_t host, char *const argv[], const char *log);
-/* Forks fn(arg) into host h's namespace (a real program on the Linux stack
- * written here: the UDP echo of a kernel host); killed at destroy. */
-pid_t tw_live_fork(tw_live *l, uint32_t host, void (*fn)(void *arg), void *arg);
 
 /* Removes namespaces left by twin runs whose process is gone; returns how
  * many. */
