@@ -1,7 +1,9 @@
 /* `twin run FILE --live`: see live_run.h. The runner builds the live world
- * from the scenario (backends/live), starts the kernel hosts' programs,
- * then hands the schedule, the metrics, the judging and the report to
- * cli/scenario_common, exactly as the simulator's runner does. */
+ * from the scenario (backends/live), starts the kernel hosts' programs
+ * (nginx; their other apps are twin's tasks, spawned by the shared runner
+ * as a twin host's are), then hands the schedule, the metrics, the judging
+ * and the report to cli/scenario_common, exactly as the simulator's runner
+ * does; what the live world cannot measure is said (lv_unmeasured). */
 #define _GNU_SOURCE
 #include "cli/live_run.h"
 
