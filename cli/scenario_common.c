@@ -701,6 +701,20 @@ static bool host_metric(tw_scen_ctx *c, uint32_t h, const char *leaf, uint64_t *
         }
         return true;
     }
+    if (!strcmp(leaf, "resteers")) {
+        /* Live only: frames a core read from its receive queue that belong
+         * to another core's flow (the simulated NIC queues by our hash). */
+        bool found = false;
+        *out = 0;
+        for (uint32_t k = 0; k < sh->cores; k++) {
+            uint64_t v;
+            if (c->ops->core_stat(c->w, h, k, "resteers", &v)) {
+                found = true;
+                *out += v;
+            }
+        }
+        return found;
+    }
     if (!strcmp(leaf, "crashes")) {
         *out = c->ops->crashes ? c->ops->crashes(c->w, h) : 0;
         return true;
@@ -877,7 +891,7 @@ void tw_scen_each_metric(tw_scen_ctx *c, tw_scen_metric_fn fn, void *ctx)
     }
     static const char *const host_leaves[] = {"balance", "drops", "tcp.connections",
                                               "tcp.retransmits", "tcp.resets", "crashes",
-                                              "handoffs"};
+                                              "handoffs", "resteers"};
     for (uint32_t h = 0; h < c->sc->host_count; h++) {
         for (size_t k = 0; k < TW_ARRAY_LEN(host_leaves); k++) {
             snprintf(path, sizeof path, "host.%s.%s", c->sc->hosts[h].name, host_leaves[k]);

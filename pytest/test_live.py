@@ -348,7 +348,81 @@ def test_live_kernel_to_kernel_link_is_shaped_by_the_link_model(twin_bin):
     assert rc == 0, out + err
 
 
-def test_live_flow_lands_on_the_simulators_core(twin_bin, run_twin, tmp_path):
+UDP_FLOWS = r"""
+import socket, sys
+flows, per_flow = int(sys.argv[1]), int(sys.argv[2])
+socks = []
+for i in range(flows):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("10.0.0.1", 40000 + i))
+    s.settimeout(2.0)
+    socks.append(s)
+answered = []
+for i, s in enumerate(socks):
+    got = 0
+    for k in range(per_flow):
+        s.sendto(b"flow %d datagram %d" % (i, k), ("10.0.0.2", 7))
+        try:
+            if s.recv(2048) == b"flow %d datagram %d" % (i, k):
+                got += 1
+        except socket.timeout:
+            pass
+    answered.append(got)
+print(" ".join(map(str, answered)))
+"""
+
+
+def ethtool_stats(ns, ifname):
+    out = subprocess.run(["ip", "netns", "exec", ns, "ethtool", "-S", ifname],
+                         capture_output=True, text=True)
+    stats = {}
+    for line in out.stdout.splitlines()[1:]:
+        name, _, value = line.strip().partition(": ")
+        if value.isdigit():
+            stats[name] = int(value)
+    return stats
+
+
+def test_live_xdp_binds_a_socket_per_queue(twin_bin, tmp_path):
+    """A two-core host over xdp: its veth has two queues, each with an
+    AF_XDP socket (the kernel's per-queue counters show frames redirected
+    into a socket on queue 0 and on queue 1: a redirect to a queue without
+    a bound socket falls back to the kernel and is not counted), Linux's
+    flows spread over both, every datagram of every flow is echoed, and
+    the frames that landed on the queue of the core their flow does not
+    hash to were re-steered (host.server.resteers)."""
+    import json
+    import shutil
+    if shutil.which("ethtool") is None:
+        pytest.skip("ethtool (Debian package ethtool) reads the veth's per-queue counters")
+    run = LiveRun(twin_bin, LIVE / "xdp_queues.yaml", "--backend", "xdp",
+                  report=tmp_path / "r.json")
+    ns = run.wait_netns("linux")
+    twin_ns = ns[:-len("linux")] + "server"
+    link = subprocess.run(["ip", "-d", "-n", twin_ns, "link", "show", "eth0"],
+                          capture_output=True, text=True).stdout
+    assert "numtxqueues 2 numrxqueues 2" in link, link
+    # Native mode: veth's generic path would report queue 0 for every frame.
+    assert "prog/xdp " in link and "xdpgeneric" not in link, link
+    subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", "10.0.0.2"],
+                   capture_output=True, timeout=10)
+    flows = subprocess.run(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", UDP_FLOWS,
+                            "16", "20"], capture_output=True, text=True, timeout=60)
+    stats = ethtool_stats(twin_ns, "eth0")
+    rc, out, err = run.finish()
+    assert flows.returncode == 0, flows.stderr
+    assert flows.stdout.split() == ["20"] * 16, flows.stdout
+    assert stats.get("rx_queue_0_xdp_redirect", 0) > 0, stats
+    assert stats.get("rx_queue_1_xdp_redirect", 0) > 0, stats
+    assert rc == 0, out + err
+    metrics = json.loads((tmp_path / "r.json").read_text())["metrics"]
+    received = stats["rx_queue_0_xdp_redirect"] + stats["rx_queue_1_xdp_redirect"]
+    assert 1 <= metrics["host.server.resteers"] < received, (metrics, stats)
+    assert metrics["host.server.core.0.events"] > 0 and metrics["host.server.core.1.events"] > 0
+
+
+@pytest.mark.parametrize("backend", ["poll", "xdp"])
+def test_live_flow_lands_on_the_simulators_core(twin_bin, run_twin, backend, tmp_path):
     """Share-nothing steering is the same in both worlds: the core that
     serves the one flow in the simulator (the busiest) is the one the live
     driver feeds it to (the one with the inputs)."""
@@ -356,7 +430,7 @@ def test_live_flow_lands_on_the_simulators_core(twin_bin, run_twin, tmp_path):
     path = LIVE / "rss_steering.yaml"
     rc, out, err = run_twin("run", path, "--report", tmp_path / "sim.json")
     assert rc == 0, out + err
-    rc, out, err = run_live(twin_bin, path, "--backend", "poll", report=tmp_path / "live.json")
+    rc, out, err = run_live(twin_bin, path, "--backend", backend, report=tmp_path / "live.json")
     assert rc == 0, out + err
     sim = json.loads((tmp_path / "sim.json").read_text())["metrics"]
     live = json.loads((tmp_path / "live.json").read_text())["metrics"]
@@ -367,7 +441,8 @@ def test_live_flow_lands_on_the_simulators_core(twin_bin, run_twin, tmp_path):
     assert inputs[core] >= 500  # every request, on that core
 
 
-def test_live_fragments_reach_the_flows_core(twin_bin, tmp_path):
+@pytest.mark.parametrize("backend", ["poll", "xdp"])
+def test_live_fragments_reach_the_flows_core(twin_bin, backend, tmp_path):
     """A four-core client behind a 713-byte hop: the driver's software RSS
     steers each fragment by the addresses alone, and the core that
     reassembles a datagram hands it to the core that owns its flow
@@ -375,7 +450,7 @@ def test_live_fragments_reach_the_flows_core(twin_bin, tmp_path):
     heard no reply (docs/fuzz.md, seed 46)."""
     import json
     path = REPO_ROOT / "tests" / "scenarios" / "frag_steer_multicore.yaml"
-    rc, out, err = run_live(twin_bin, path, "--backend", "poll", report=tmp_path / "r.json")
+    rc, out, err = run_live(twin_bin, path, "--backend", backend, report=tmp_path / "r.json")
     assert rc == 0, out + err
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["mode"] == "live"

@@ -13,7 +13,7 @@ packages=(
     libyaml-dev                                    # scenario files
     clang libclang-rt-14-dev                       # libFuzzer targets (-fsanitize=fuzzer) and BPF programs
     libxdp-dev libbpf-dev                          # AF_XDP (live mode)
-    iproute2 iputils-ping curl nginx-light wrk sockperf iperf3  # live peers on the kernel's stack
+    iproute2 iputils-ping curl nginx-light wrk sockperf iperf3 ethtool  # live peers on the kernel's stack
 )
 
 missing=()

@@ -16,6 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include "backends/common/dev.h"
@@ -157,6 +161,141 @@ static void test_live_dev_xdp_veth_both_ways(void **state)
     burst(&tw_dev_poll_ops, p, &tw_dev_xdp_ops, x, 100);
     tw_dev_xdp_ops.close(x);
     tw_dev_poll_ops.close(p);
+}
+
+/* A veth pair qa/qb with two queues each in the test namespace, qa
+ * addressed 10.9.0.1/24 with qb's MAC as 10.9.0.2's neighbour, so that
+ * the kernel's UDP from qa reaches qb's queues. */
+static void make_two_queue_pair(void)
+{
+    assert_int_equal(tw_netns_ip(NULL, 0, "-n", ns, "link", "add", "qa", "numtxqueues", "2",
+                                 "numrxqueues", "2", "type", "veth", "peer", "name", "qb",
+                                 "numtxqueues", "2", "numrxqueues", "2", NULL),
+                     0);
+    assert_int_equal(tw_netns_ip(NULL, 0, "-n", ns, "link", "set", "qb", "address",
+                                 "02:74:77:ee:00:0c", "up", NULL),
+                     0);
+    assert_int_equal(tw_netns_ip(NULL, 0, "-n", ns, "link", "set", "qa", "up", NULL), 0);
+    assert_int_equal(tw_netns_ip(NULL, 0, "-n", ns, "addr", "add", "10.9.0.1/24", "dev", "qa",
+                                 NULL),
+                     0);
+    assert_int_equal(tw_netns_ip(NULL, 0, "-n", ns, "neigh", "add", "10.9.0.2", "lladdr",
+                                 "02:74:77:ee:00:0c", "dev", "qa", NULL),
+                     0);
+    int saved;
+    assert_int_equal(tw_netns_enter(ns, &saved), 0);
+    tw_netns_offloads_off("qa");
+    tw_netns_offloads_off("qb");
+    tw_netns_leave(saved);
+}
+
+#define QFLOWS 16
+#define QPER_FLOW 4
+
+/* One AF_XDP device per queue of a two-queue veth: the kernel's UDP from
+ * 16 source ports spreads over both queues (veth delivers a frame on the
+ * queue its sender's flow hash chose), each datagram arrives once, on
+ * one device, and each flow stays on one queue. A frame sent through
+ * queue 1's device reaches the far end. */
+static void test_live_dev_xdp_socket_per_queue(void **state)
+{
+    make_two_queue_pair();
+    int saved;
+    assert_int_equal(tw_netns_enter(ns, &saved), 0);
+    tw_dev *q[2] = {NULL, NULL};
+    int err = tw_dev_xdp_ops.open_queue(&q[0], "qb", 0, 2, NULL, 1518, 256);
+    if (err == 0) {
+        err = tw_dev_xdp_ops.open_queue(&q[1], "qb", 1, 2, q[0], 1518, 256);
+    }
+    int udp[QFLOWS];
+    for (int i = 0; i < QFLOWS && err == 0; i++) {
+        udp[i] = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(41000 + i)),
+                                .sin_addr.s_addr = htonl(0x0a090001)};
+        assert_int_equal(bind(udp[i], (struct sockaddr *)&a, sizeof a), 0);
+    }
+    tw_netns_leave(saved);
+    if (err < 0) {
+        fprintf(stderr, "AF_XDP per queue unavailable: %s\n", tw_dev_why());
+        if (q[0]) {
+            tw_dev_xdp_ops.close(q[0]);
+        }
+        tw_netns_ip(NULL, 0, "-n", ns, "link", "del", "qa", NULL);
+        skip();
+    }
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9),
+                             .sin_addr.s_addr = htonl(0x0a090002)};
+    for (int k = 0; k < QPER_FLOW; k++) {
+        for (int i = 0; i < QFLOWS; i++) {
+            assert_int_equal(sendto(udp[i], "q", 1, 0, (struct sockaddr *)&to, sizeof to), 1);
+        }
+    }
+    uint32_t per_queue[2] = {0, 0};
+    uint8_t queue_of[QFLOWS];
+    uint32_t count_of[QFLOWS];
+    memset(queue_of, 0xff, sizeof queue_of);
+    memset(count_of, 0, sizeof count_of);
+    for (int tries = 0; tries < 100 && per_queue[0] + per_queue[1] < QFLOWS * QPER_FLOW; tries++) {
+        usleep(10 * 1000);
+        for (uint8_t j = 0; j < 2; j++) {
+            tw_dev_frame fr[TW_DEV_BATCH];
+            int n = tw_dev_xdp_ops.rx(q[j], fr, TW_DEV_BATCH);
+            for (int f = 0; f < n; f++) {
+                const uint8_t *d = fr[f].data;
+                if (fr[f].len < 42 || d[12] != 0x08 || d[23] != 17) {
+                    continue; /* not IPv4 UDP */
+                }
+                uint32_t flow = ((uint32_t)d[34] << 8 | d[35]) - 41000u;
+                assert_true(flow < QFLOWS);
+                assert_true(queue_of[flow] == 0xff || queue_of[flow] == j);
+                queue_of[flow] = j;
+                count_of[flow]++;
+                per_queue[j]++;
+            }
+        }
+    }
+    for (int i = 0; i < QFLOWS; i++) {
+        assert_int_equal(count_of[i], QPER_FLOW);
+        close(udp[i]);
+    }
+    assert_true(per_queue[0] > 0);
+    assert_true(per_queue[1] > 0);
+    /* Out through queue 1's socket. */
+    tw_dev *far = open_in_ns(&tw_dev_poll_ops, "qa", &err);
+    assert_non_null(far);
+    uint8_t f[128];
+    uint32_t len = make_frame(f, 9);
+    tw_dev_frame out = {f, len};
+    assert_int_equal(tw_dev_xdp_ops.tx(q[1], &out, 1), 1);
+    assert_int_equal(tw_dev_xdp_ops.flush(q[1]), 0);
+    assert_true(receive(&tw_dev_poll_ops, far, f, len));
+    tw_dev_poll_ops.close(far);
+    tw_dev_xdp_ops.close(q[1]);
+    tw_dev_xdp_ops.close(q[0]);
+    tw_netns_ip(NULL, 0, "-n", ns, "link", "del", "qa", NULL);
+}
+
+/* A queue the interface does not have cannot be bound: the open fails
+ * and says which queue of which interface (the world builder's exit 77). */
+static void test_live_dev_xdp_queue_beyond_the_interface_is_refused(void **state)
+{
+    make_two_queue_pair();
+    int saved;
+    assert_int_equal(tw_netns_enter(ns, &saved), 0);
+    tw_dev *q0 = NULL, *q2 = NULL;
+    int err = tw_dev_xdp_ops.open_queue(&q0, "qb", 0, 3, NULL, 1518, 256);
+    int err2 = err == 0 ? tw_dev_xdp_ops.open_queue(&q2, "qb", 2, 3, q0, 1518, 256) : 0;
+    tw_netns_leave(saved);
+    if (err < 0) {
+        fprintf(stderr, "AF_XDP per queue unavailable: %s\n", tw_dev_why());
+        tw_netns_ip(NULL, 0, "-n", ns, "link", "del", "qa", NULL);
+        skip();
+    }
+    assert_true(err2 < 0);
+    assert_null(q2);
+    assert_non_null(strstr(tw_dev_why(), "queue 2 of 3 of qb"));
+    tw_dev_xdp_ops.close(q0);
+    tw_netns_ip(NULL, 0, "-n", ns, "link", "del", "qa", NULL);
 }
 
 static void test_live_dev_tap_both_ways(void **state)
@@ -301,6 +440,36 @@ static void test_live_dev_uring_burst_arrives_in_order(void **state)
     close_uring_bridged(u, far, "ubr");
 }
 
+/* Batched submission: tx only queues the writes, the driver's flush (once
+ * per loop turn) submits them in one go. Nothing leaves before the flush;
+ * after it every frame arrives, in order, and the flush reports no
+ * refused write. More frames than the ring's SQ holds (128) are submitted
+ * by the device itself when the SQ fills, and still all arrive. */
+static void test_live_dev_uring_tx_waits_for_flush(void **state)
+{
+    tw_dev *far;
+    tw_dev *u = open_uring_bridged("ut", "ubr", 256, &far);
+    if (u == NULL) {
+        skip();
+    }
+    static uint8_t bufs[20][128];
+    tw_dev_frame out[20];
+    for (uint32_t i = 0; i < 20; i++) {
+        out[i] = (tw_dev_frame){bufs[i], make_frame(bufs[i], (uint8_t)(0x40 + i))};
+    }
+    assert_int_equal(tw_dev_uring_ops.tx(u, out, 20), 20);
+    uint8_t tags[200];
+    assert_int_equal(receive_tags(&tw_dev_poll_ops, far, tags, 1), 0);
+    assert_int_equal(tw_dev_uring_ops.flush(u), 0);
+    expect_tags(tags, receive_tags(&tw_dev_poll_ops, far, tags, 20), 0x40, 20);
+    /* 200 frames in 32-frame calls and one flush: beyond the SQ. */
+    tw_dev_frame none[TW_DEV_BATCH];
+    tw_dev_uring_ops.rx(u, none, TW_DEV_BATCH);
+    send_tags(&tw_dev_uring_ops, u, 0x10, 200);
+    expect_tags(tags, receive_tags(&tw_dev_poll_ops, far, tags, 200), 0x10, 200);
+    close_uring_bridged(u, far, "ubr");
+}
+
 /* The interface's promise: frames rx returned stay intact until the next
  * rx, though tx runs in between and more frames arrive than the device has
  * free buffers. With 32 buffers, 8 held by the caller: the next 30 frames
@@ -383,11 +552,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_live_dev_poll_veth_both_ways),
         cmocka_unit_test(test_live_dev_xdp_veth_both_ways),
+        cmocka_unit_test(test_live_dev_xdp_socket_per_queue),
+        cmocka_unit_test(test_live_dev_xdp_queue_beyond_the_interface_is_refused),
         cmocka_unit_test(test_live_dev_tap_both_ways),
 #ifdef TW_HAVE_URING
         cmocka_unit_test(test_live_dev_uring_bridged_veth_both_ways),
         cmocka_unit_test(test_live_dev_uring_burst_arrives_in_order),
         cmocka_unit_test(test_live_dev_uring_frames_valid_until_next_rx),
+        cmocka_unit_test(test_live_dev_uring_tx_waits_for_flush),
 #endif
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -116,6 +116,25 @@ static void test_tcp_check_send_ring_bounds(void **state)
     EXPECT_BROKEN(t->sbuf.len, t->sbuf.cap + 1, "send ring");
 }
 
+/* The send chunks (sums.c): a sum that is not its bytes', a chunk out of
+ * order or empty, a count past the ring. The segments just popped were
+ * built in place, so the check also reads through the borrowed header
+ * room. */
+static void test_tcp_check_send_chunks(void **state)
+{
+    (void)state;
+    tcb *t = established_with_flight();
+    assert_true(t->ch_len >= 2);
+    expect_clean();
+    tcp_chunk *ring = tcp_chunks(F.tcp, t);
+    tcp_chunk *first = &ring[t->ch_head];
+    tcp_chunk *second = &ring[(t->ch_head + 1) % F.tcp->chunks_max];
+    EXPECT_BROKEN(first->sum, (uint16_t)(first->sum + 0x1234), "sums to");
+    EXPECT_BROKEN(second->seq, first->seq, "out of order");
+    EXPECT_BROKEN(first->len, 0, "out of order");
+    EXPECT_BROKEN(t->ch_len, F.tcp->chunks_max + 1, "send chunks");
+}
+
 static void test_tcp_check_receive_ranges(void **state)
 {
     (void)state;
@@ -282,6 +301,7 @@ int main(void)
         T(test_tcp_check_holds_through_a_connection),
         T(test_tcp_check_send_sequence_order),
         T(test_tcp_check_send_ring_bounds),
+        T(test_tcp_check_send_chunks),
         T(test_tcp_check_receive_ranges),
         T(test_tcp_check_timers),
         T(test_tcp_check_queues_and_tables),

@@ -171,6 +171,65 @@ static void test_tcp_established_nagle_off_sends_at_once(void **state)
     expect_data(T0, base + 2, 1);
 }
 
+/* ---- send checksums (sums.c) ---------------------------------------------------- */
+
+static void check_instance(void)
+{
+    char why[256];
+    if (tw_tcp_check(F.tcp, why, sizeof why) != 0) {
+        fail_msg("tw_tcp_check: %s", why);
+    }
+}
+
+/* Small segments sent at once (Nagle off) each seal a chunk; unacknowledged
+ * they fill the chunk ring (64 KiB / 512 + 4 = 132 chunks), and the bytes
+ * written after that are summed at emit instead. Every segment still
+ * verifies (pop_segment_checked parses with the checksum), and once an ACK
+ * frees the chunks the next writes are summed at send again. */
+static void test_tcp_established_send_sums_when_chunk_ring_full(void **state)
+{
+    establish_active(T0, 65535);
+    uint32_t base = F.iss + 1;
+    assert_int_equal(tw_tcp_set_nodelay(F.tcp, F.conn, true), 0);
+    for (uint32_t i = 0; i < 200; i++) {
+        send_bytes(T0, 3 * i, 3);
+        expect_data(T0, base + 3 * i, 3);
+    }
+    check_instance();
+    assert_int_equal(tw_tcp_get_stats(F.tcp)->tx_csum_resummed, 3 * (200 - 132));
+    peer_ack(T0 + TW_MS(1), base + 600, 65535);
+    send_bytes(T0 + TW_MS(1), 600, 3000);
+    expect_data(T0 + TW_MS(1), base + 600, MSS);
+    expect_data(T0 + TW_MS(1), base + 600 + MSS, MSS);
+    expect_data(T0 + TW_MS(1), base + 600 + 2 * MSS, 3000 - 2 * MSS);
+    check_instance();
+    assert_int_equal(tw_tcp_get_stats(F.tcp)->tx_csum_resummed, 3 * (200 - 132));
+}
+
+/* A segment cut inside a chunk: the zero-window probe takes one byte of a
+ * full chunk (summed from the ring), the chunk keeps the rest with its sum
+ * derived, and the segment after the window opens is exactly that rest. */
+static void test_tcp_established_send_sums_probe_splits_chunk(void **state)
+{
+    establish_active(T0, 65535); /* RTO 200 ms */
+    uint32_t base = F.iss + 1;
+    send_bytes(T0, 0, 2 * MSS);
+    expect_data(T0, base, MSS);
+    expect_data(T0, base + MSS, MSS);
+    tw_ns t = T0 + TW_MS(10);
+    peer_ack(t, base + 2 * MSS, 0);
+    send_bytes(t, 2 * MSS, MSS);
+    expect_nothing(t);
+    tick(t + TW_MS(200));
+    expect_data(t + TW_MS(200), base + 2 * MSS, 1);
+    check_instance();
+    assert_int_equal(tw_tcp_get_stats(F.tcp)->tx_csum_resummed, 1);
+    peer_ack(t + TW_MS(201), base + 2 * MSS + 1, 65535);
+    expect_data(t + TW_MS(201), base + 2 * MSS + 1, MSS - 1);
+    check_instance();
+    assert_int_equal(tw_tcp_get_stats(F.tcp)->tx_csum_resummed, 1);
+}
+
 /* ---- RTO (RFC 6298) -------------------------------------------------------------- */
 
 static void test_tcp_established_rtt_estimator(void **state)
@@ -906,6 +965,8 @@ int main(void)
         T(test_tcp_established_data_piggybacks_ack),
         T(test_tcp_established_nagle_on_holds_small_segments),
         T(test_tcp_established_nagle_off_sends_at_once),
+        T(test_tcp_established_send_sums_when_chunk_ring_full),
+        T(test_tcp_established_send_sums_probe_splits_chunk),
         T(test_tcp_established_rtt_estimator),
         T(test_tcp_established_rto_backoff_timeline),
         T(test_tcp_established_karn_no_sample_from_retransmission),

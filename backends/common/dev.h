@@ -3,7 +3,8 @@
  *
  *   poll  an AF_PACKET raw socket bound to the veth (recvmmsg/sendmmsg)
  *   tap   a TAP device (IFF_TAP | IFF_NO_PI) bridged to the veth
- *   xdp   an AF_XDP socket on the veth's queue 0 (copy mode, SKB mode)
+ *   xdp   AF_XDP sockets, one per queue of the veth (copy mode; the
+ *         program in SKB mode on a one-queue veth, native on more)
  *   uring a TAP device bridged to the veth as tap's, read and written
  *         through an io_uring of the device's own (backends/uring)
  *
@@ -21,6 +22,7 @@
 
 #define TW_DEV_BATCH 32       /* frames per rx or tx call */
 #define TW_DEV_FRAME_MAX 9216 /* bytes of one frame: a jumbo MTU and its header */
+#define TW_DEV_QUEUES_MAX 64  /* queues of one interface (the XDP program's xsks_map) */
 
 typedef enum tw_dev_kind {
     TW_DEV_POLL = 0,
@@ -56,6 +58,14 @@ typedef struct tw_dev_ops {
      * frames tx took since the last flush that the kernel refused (the
      * caller's drops, as tx's refusals are). */
     int (*flush)(tw_dev *d);
+    /* A device on one receive queue of a multi-queue interface (queue of
+     * queues); NULL where the backend reads an interface through one device
+     * (the driver then reads it from core 0 and steers every frame). Queue
+     * 0 opens with first == NULL and sets up what the queues share (the
+     * XDP program); queue k > 0 joins it through first, and is closed
+     * before it. */
+    int (*open_queue)(tw_dev **out, const char *ifname, uint32_t queue, uint32_t queues,
+                      tw_dev *first, uint32_t frame_max, uint32_t frames);
 } tw_dev_ops;
 
 extern const tw_dev_ops tw_dev_poll_ops;

@@ -7,20 +7,29 @@
  * before blocking, so tw_live_lock can stop the world between turns to
  * read counters that only the lcore writes.
  *
- * Ports. A twin host's interface: its device, the model of the direction
+ * Ports. A twin host's interface: its devices, the model of the direction
  * leaving it (out, always) and of the direction entering it (in, only when
  * the far end is not a twin host: otherwise the sender's out already ran
- * the model). A port's mutex covers its device's tx and its two models;
- * any core may transmit, core 0 alone receives. A frame a core transmits
- * goes through `out` at once and leaves when due: at once for a link
- * without delay, else core 0 releases it at the model's deadline (woken if
- * the deadline came earlier than it planned).
+ * the model). The devices: one per receive queue where the interface has
+ * several (xdp over a veth made with a queue per core of the link's
+ * largest twin host: an AF_XDP socket on each), else one. Queue j is read
+ * by core j % cores; core k transmits on queue k % queues (its own, where
+ * there is one per core). A port's mutex covers its devices and its two
+ * models. A frame a core transmits goes through `out` at once and leaves
+ * when due: at once for a link without delay, else core 0 releases it at
+ * the model's deadline (woken if the deadline came earlier than it
+ * planned).
  *
- * Steering. Core 0 takes up to RX_BUDGET frames per device and turn, runs
- * `in` where there is one, drops frames cut by a partition, and hands each
- * frame to its core: another core's through that core's bounded frame ring
- * (full: counted drop), woken once per device batch, before core 0 feeds
- * its own worker the batch's frames for it.
+ * Steering. Each core takes up to RX_BUDGET frames per queue it reads and
+ * turn, runs `in` where there is one (releasing what it has due, under the
+ * port's release lock, which keeps the model's order across cores), drops
+ * frames cut by a partition, and hands each frame to its core: another
+ * core's through that core's bounded frame ring (full: counted drop; every
+ * such hand-off counted as a re-steer), woken once per batch, before it
+ * feeds its own worker the batch's frames for it. The interface's choice
+ * of queue (veth: the peer's transmit queue, by Linux's flow hash) is not
+ * the simulator's Toeplitz hash, so a flow still lands on the same core in
+ * both worlds, and never on two.
  *
  * Sleeping. After its turn a core announces `asleep`, looks at its
  * mailbox and frame ring once more and blocks in ppoll. Whoever
@@ -74,16 +83,23 @@ typedef struct mailbox {
     uint32_t high;
 } mailbox;
 
+/* One receive queue of a port's interface and the device on it. */
+typedef struct port_queue {
+    tw_dev *dev;
+    bool queued; /* tx since the last flush (atomic outside the mutex) */
+} port_queue;
+
 typedef struct port {
     const tw_dev_ops *ops;
-    tw_dev *dev;
+    port_queue q[TW_DEV_QUEUES_MAX]; /* queue j is read by core j % ncores */
+    uint32_t nq;
     pthread_mutex_t mu;
+    pthread_mutex_t rmu; /* releasing from `in`: taken before mu, never inside it */
     tw_link *out; /* the direction leaving this interface */
     tw_link *in;  /* the direction entering it, when the far end is not twin */
     uint32_t link;
     uint32_t out_dir;
     uint64_t tx_drops;
-    bool queued; /* tx since the last flush (atomic outside the mutex) */
     char ifname[TW_NETNS_NAME_MAX];
 } port;
 
@@ -107,7 +123,9 @@ typedef struct lcore {
     uint64_t frame_drops;
     int efd;
     _Atomic bool asleep; /* in (or about to enter) ppoll: pushers must write efd */
-    bool steer_wake;     /* core 0 pushed frames to it in this batch */
+    bool *wakes;         /* per core: this core pushed it frames in this batch */
+    uint64_t resteers;   /* frames it took that it handed to the core owning them */
+    uint8_t *own;        /* TW_DEV_BATCH frames (uint32_t len, bytes) released for it */
     uint64_t busy_ns;
     uint64_t inputs;
     uint64_t turns;
@@ -356,18 +374,27 @@ static tw_ns model_now(const tw_link *m, tw_ns now)
     return m && m->now > now ? m->now : now;
 }
 
-/* Sends what `out` has due; the port's mutex is held. A popped frame stays
- * valid only until the next pop, so frames leave one by one. */
-static void port_flush(port *p, tw_ns now)
+/* The queue core `core` transmits on: its own where the interface has a
+ * queue per core, else the one device every core shares. */
+static port_queue *tx_queue(port *p, uint32_t core)
+{
+    return &p->q[core % p->nq];
+}
+
+/* Sends what `out` has due on the caller's queue; the port's mutex is
+ * held. A popped frame stays valid only until the next pop, so frames
+ * leave one by one. */
+static void port_flush(port *p, tw_ns now, uint32_t core)
 {
     now = model_now(p->out, now);
+    port_queue *q = tx_queue(p, core);
     tw_link_frame lf;
     while (tw_link_pop(p->out, now, &lf)) {
         tw_dev_frame f = {(uint8_t *)lf.data, lf.len};
-        if (p->ops->tx(p->dev, &f, 1) != 1) {
+        if (p->ops->tx(q->dev, &f, 1) != 1) {
             p->tx_drops++;
         }
-        __atomic_store_n(&p->queued, true, __ATOMIC_RELAXED);
+        __atomic_store_n(&q->queued, true, __ATOMIC_RELAXED);
     }
 }
 
@@ -377,15 +404,18 @@ static void ports_flush(lhost *h)
 {
     for (uint32_t i = 0; i < h->nports; i++) {
         port *p = &h->ports[i];
-        if (!__atomic_load_n(&p->queued, __ATOMIC_RELAXED)) {
-            continue;
+        for (uint32_t j = 0; j < p->nq; j++) {
+            port_queue *q = &p->q[j];
+            if (!__atomic_load_n(&q->queued, __ATOMIC_RELAXED)) {
+                continue;
+            }
+            pthread_mutex_lock(&p->mu);
+            if (p->ops->flush) {
+                p->tx_drops += (uint64_t)p->ops->flush(q->dev);
+            }
+            __atomic_store_n(&q->queued, false, __ATOMIC_RELAXED);
+            pthread_mutex_unlock(&p->mu);
         }
-        pthread_mutex_lock(&p->mu);
-        if (p->ops->flush) {
-            p->tx_drops += (uint64_t)p->ops->flush(p->dev);
-        }
-        __atomic_store_n(&p->queued, false, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&p->mu);
     }
 }
 
@@ -404,7 +434,7 @@ static void transmit(lcore *c, tw_ns now, uint32_t iface, const uint8_t *frame, 
     pthread_mutex_lock(&p->mu);
     tw_ns before = tw_link_next_deadline(p->out);
     tw_link_enqueue(p->out, model_now(p->out, now), frame, len, 0);
-    port_flush(p, now);
+    port_flush(p, now, c->core);
     tw_ns after = tw_link_next_deadline(p->out);
     pthread_mutex_unlock(&p->mu);
     /* A frame due later than now: core 0 releases it, and must know. */
@@ -446,7 +476,7 @@ static uint64_t mono_ns(void)
 
 /* A core's busy time is the time its worker works (inputs, ticks and their
  * outputs), as a simulated core's is: the device reading and steering that
- * core 0 does for its host stand for the NIC, which costs a simulated core
+ * the cores do for their host stand for the NIC, which costs a simulated core
  * nothing, so they are left out (host.H.balance compares workers). */
 static void busy_add(lcore *c, uint64_t t0)
 {
@@ -482,18 +512,21 @@ static bool ring_frame(lcore *to, uint32_t iface, const uint8_t *frame, size_t l
     return slot != NULL;
 }
 
-/* Into another core's frame ring; woken at the end of the batch. */
-static void push_frame(lcore *to, uint32_t iface, const uint8_t *frame, size_t len)
+/* From the reading core into another core's frame ring; woken at the end
+ * of the batch. */
+static void push_frame(lcore *from, lcore *to, uint32_t iface, const uint8_t *frame, size_t len)
 {
-    to->steer_wake |= ring_frame(to, iface, frame, len);
+    TW_ASSERT(from != to);
+    from->wakes[to->core] |= ring_frame(to, iface, frame, len);
 }
 
-/* The cores that core 0 pushed frames to, once each. */
-static void steer_wakes(lhost *h)
+/* The cores that reading core c pushed frames to, once each. */
+static void steer_wakes(lcore *c)
 {
-    for (uint32_t k = 1; k < h->ncores; k++) {
-        if (h->cores[k].steer_wake) {
-            h->cores[k].steer_wake = false;
+    lhost *h = c->h;
+    for (uint32_t k = 0; k < h->ncores; k++) {
+        if (c->wakes[k]) {
+            c->wakes[k] = false;
             wake_core(&h->cores[k]);
         }
     }
@@ -511,22 +544,27 @@ static bool is_arp_reply(const uint8_t *frame, size_t len)
 
 /* The simulated NIC's steering (sim/world.c nic_rx): ARP replies to every
  * core, everything else by the RSS hash through the indirection table.
- * Pushes the frame to the other cores it is for; returns whether core 0's
- * own worker takes it too (the caller feeds it, after waking the others). */
-static bool steer_push(lcore *c0, uint32_t iface, const uint8_t *frame, size_t len)
+ * Core c took the frame (from one of its receive queues, or from an
+ * ingress model); it pushes the frame to the other cores it is for and
+ * returns whether its own worker takes it too (the caller feeds it, after
+ * waking the others). A frame that belongs to another core is a re-steer
+ * (the interface's queue choice is not our hash), counted. */
+static bool steer_push(lcore *c, uint32_t iface, const uint8_t *frame, size_t len)
 {
-    lhost *h = c0->h;
+    lhost *h = c->h;
     if (len < TW_ETH_HEADER_LEN || len > TW_DEV_FRAME_MAX) {
         return false;
     }
-    uint32_t self = (uint32_t)(h - c0->l->hosts);
-    if (c0->l->partitions && cut(c0->l, host_of_mac(c0->l, frame + 6), self)) {
-        __atomic_fetch_add(&c0->l->partition_drops, 1, __ATOMIC_RELAXED);
+    uint32_t self = (uint32_t)(h - c->l->hosts);
+    if (c->l->partitions && cut(c->l, host_of_mac(c->l, frame + 6), self)) {
+        __atomic_fetch_add(&c->l->partition_drops, 1, __ATOMIC_RELAXED);
         return false;
     }
     if (is_arp_reply(frame, len)) {
-        for (uint32_t k = 1; k < h->ncores; k++) {
-            push_frame(&h->cores[k], iface, frame, len);
+        for (uint32_t k = 0; k < h->ncores; k++) {
+            if (k != c->core) {
+                push_frame(c, &h->cores[k], iface, frame, len);
+            }
         }
         return true;
     }
@@ -535,10 +573,11 @@ static bool steer_push(lcore *c0, uint32_t iface, const uint8_t *frame, size_t l
     }
     uint32_t hash = tw_stack_flow_hash(&h->rss, frame, len);
     uint32_t k = tw_rss_queue(&h->rss, hash);
-    if (k == 0) {
+    if (k == c->core) {
         return true;
     }
-    push_frame(&h->cores[k], iface, frame, len);
+    c->resteers++;
+    push_frame(c, &h->cores[k], iface, frame, len);
     return false;
 }
 
@@ -562,64 +601,133 @@ static tw_ns ports_deadline(lhost *h)
     return next;
 }
 
-/* Core 0: the devices, the ingress models, the egress models' due frames. */
-static void service_ports(lcore *c0, tw_ns now)
+/* Whether core c reads queue j of port p. */
+static bool reads_queue(const lcore *c, const port *p, uint32_t j)
 {
-    lhost *h = c0->h;
+    return j % c->h->ncores == c->core;
+}
+
+static tw_ns release_ingress(lcore *c, tw_ns now, uint32_t i);
+
+/* Core c's receive queues of port i: up to RX_BUDGET frames each, into
+ * the ingress model where there is one (and what it has due released),
+ * else steered at once. */
+static void read_queues(lcore *c, tw_ns now, uint32_t i)
+{
+    lhost *h = c->h;
+    port *p = &h->ports[i];
     tw_dev_frame fr[TW_DEV_BATCH];
-    for (uint32_t i = 0; i < h->nports; i++) {
-        port *p = &h->ports[i];
+    for (uint32_t j = 0; j < p->nq; j++) {
+        if (!reads_queue(c, p, j)) {
+            continue;
+        }
         for (uint32_t taken = 0; taken < RX_BUDGET;) {
             pthread_mutex_lock(&p->mu);
-            int n = p->ops->rx(p->dev, fr, TW_DEV_BATCH);
-            if (n > 0 && p->in) {
-                for (int k = 0; k < n; k++) {
-                    tw_link_enqueue(p->in, model_now(p->in, now), fr[k].data, fr[k].len, 0);
-                }
+            int n = p->ops->rx(p->q[j].dev, fr, TW_DEV_BATCH);
+            tw_ns before = p->in ? tw_link_next_deadline(p->in) : TW_NS_NEVER;
+            for (int k = 0; k < n && p->in; k++) {
+                tw_link_enqueue(p->in, model_now(p->in, now), fr[k].data, fr[k].len, 0);
             }
+            tw_ns after = p->in ? tw_link_next_deadline(p->in) : TW_NS_NEVER;
             pthread_mutex_unlock(&p->mu);
             if (n <= 0) {
                 break;
             }
             taken += (uint32_t)n;
-            if (p->in == NULL) {
-                bool own[TW_DEV_BATCH];
-                for (int k = 0; k < n; k++) {
-                    own[k] = steer_push(c0, i, fr[k].data, fr[k].len);
+            if (p->in) {
+                if (c->core != 0 && after < before) {
+                    wake(h->cores[0].efd); /* it releases what is due later */
                 }
-                steer_wakes(h);
-                for (int k = 0; k < n; k++) {
-                    if (own[k]) {
-                        feed_frame(c0, now, i, fr[k].data, fr[k].len);
-                    }
+                release_ingress(c, now, i);
+                continue;
+            }
+            bool own[TW_DEV_BATCH];
+            for (int k = 0; k < n; k++) {
+                own[k] = steer_push(c, i, fr[k].data, fr[k].len);
+            }
+            steer_wakes(c);
+            for (int k = 0; k < n; k++) {
+                if (own[k]) {
+                    feed_frame(c, now, i, fr[k].data, fr[k].len);
                 }
             }
         }
+    }
+}
+
+/* What the ingress model of port i has due, steered by core c (any core
+ * that read frames into it, and core 0 for the model's deadlines).
+ * Returns the model's next deadline. The release lock keeps the model's
+ * order across cores: frames are popped and pushed to their cores' rings
+ * under it, so that two cores releasing at once cannot swap two frames of
+ * one flow; c's own frames are copied out and fed after it (steering may
+ * transmit, which takes the port's mutex, and a core's ring is read only
+ * at its next turn, after these). */
+static tw_ns release_ingress(lcore *c, tw_ns now, uint32_t i)
+{
+    port *p = &c->h->ports[i];
+    for (;;) {
+        uint32_t own = 0;
+        bool more = true;
+        tw_ns next = TW_NS_NEVER;
+        pthread_mutex_lock(&p->rmu);
+        while (own < TW_DEV_BATCH) {
+            uint8_t *slot = c->own + (size_t)own * c->frame_elem;
+            tw_link_frame lf;
+            pthread_mutex_lock(&p->mu);
+            bool got = tw_link_pop(p->in, model_now(p->in, now), &lf);
+            uint32_t len = got ? lf.len : 0;
+            bool fits = sizeof(uint32_t) + len <= c->frame_elem;
+            if (got && fits) {
+                memcpy(slot, &len, sizeof len);
+                memcpy(slot + sizeof len, lf.data, len);
+            }
+            next = tw_link_next_deadline(p->in);
+            pthread_mutex_unlock(&p->mu);
+            if (!got) {
+                more = false;
+                break;
+            }
+            if (!fits) {
+                /* Larger than the host's MTU: no stack of it takes it. */
+                pthread_mutex_lock(&c->fmu); /* other cores count into it too */
+                c->frame_drops++;
+                pthread_mutex_unlock(&c->fmu);
+                continue;
+            }
+            own += steer_push(c, i, slot + sizeof len, len);
+        }
+        pthread_mutex_unlock(&p->rmu);
+        steer_wakes(c);
+        for (uint32_t k = 0; k < own; k++) {
+            const uint8_t *slot = c->own + (size_t)k * c->frame_elem;
+            uint32_t len;
+            memcpy(&len, slot, sizeof len);
+            feed_frame(c, now, i, slot + sizeof len, len);
+        }
+        if (!more) {
+            return next;
+        }
+    }
+}
+
+/* Core c: its receive queues of every port; core 0 also what the ingress
+ * and egress models have due (their next deadline is read at the end of
+ * the turn: ports_deadline). */
+static void service_ports(lcore *c, tw_ns now)
+{
+    lhost *h = c->h;
+    for (uint32_t i = 0; i < h->nports; i++) {
+        read_queues(c, now, i);
+        if (c->core != 0) {
+            continue;
+        }
+        port *p = &h->ports[i];
         pthread_mutex_lock(&p->mu);
-        port_flush(p, now);
+        port_flush(p, now, c->core);
         pthread_mutex_unlock(&p->mu);
         if (p->in) {
-            /* Frames popped from `in` are copied out before the next pop:
-             * steering may take the port's mutex again (to transmit). */
-            static _Thread_local uint8_t buf[TW_DEV_FRAME_MAX];
-            for (;;) {
-                tw_link_frame lf;
-                pthread_mutex_lock(&p->mu);
-                bool got = tw_link_pop(p->in, model_now(p->in, now), &lf);
-                uint32_t len = got ? lf.len : 0;
-                if (got) {
-                    memcpy(buf, lf.data, len);
-                }
-                pthread_mutex_unlock(&p->mu);
-                if (!got) {
-                    break;
-                }
-                if (steer_push(c0, i, buf, len)) {
-                    steer_wakes(h);
-                    feed_frame(c0, now, i, buf, len);
-                }
-            }
-            steer_wakes(h);
+            release_ingress(c, now, i);
         }
     }
 }
@@ -627,28 +735,31 @@ static void service_ports(lcore *c0, tw_ns now)
 /* ---- a core's loop ---------------------------------------------------------- */
 
 /* A crashed host's core: what reaches it is dropped, as by a powered-off
- * machine; its device is still read (by core 0), so nothing piles up. */
+ * machine; its queues are still read (each by its core), so nothing piles
+ * up. */
 static tw_ns turn_down(lcore *c)
 {
     tw_msg m;
     while (mailbox_pop(&c->box, &m)) {
     }
     pthread_mutex_lock(&c->fmu);
-    c->h->down_drops += tw_ring_len(&c->frames);
+    __atomic_fetch_add(&c->h->down_drops, tw_ring_len(&c->frames), __ATOMIC_RELAXED);
     tw_ring_clear(&c->frames);
     pthread_mutex_unlock(&c->fmu);
-    if (c->core != 0) {
-        return TW_NS_NEVER;
-    }
     tw_dev_frame fr[TW_DEV_BATCH];
     for (uint32_t i = 0; i < c->h->nports; i++) {
         port *p = &c->h->ports[i];
-        pthread_mutex_lock(&p->mu);
-        int n;
-        while ((n = p->ops->rx(p->dev, fr, TW_DEV_BATCH)) > 0) {
-            c->h->down_drops += (uint64_t)n;
+        for (uint32_t j = 0; j < p->nq; j++) {
+            if (!reads_queue(c, p, j)) {
+                continue;
+            }
+            pthread_mutex_lock(&p->mu);
+            int n;
+            while ((n = p->ops->rx(p->q[j].dev, fr, TW_DEV_BATCH)) > 0) {
+                __atomic_fetch_add(&c->h->down_drops, (uint64_t)n, __ATOMIC_RELAXED);
+            }
+            pthread_mutex_unlock(&p->mu);
         }
-        pthread_mutex_unlock(&p->mu);
     }
     return TW_NS_NEVER;
 }
@@ -681,9 +792,7 @@ static tw_ns turn(lcore *c)
         memcpy(hdr, slot, sizeof hdr);
         feed_frame(c, now, hdr[0], slot + sizeof hdr, hdr[1]);
     }
-    if (c->core == 0) {
-        service_ports(c, now);
-    }
+    service_ports(c, now);
     if (tw_worker_next_deadline(&c->worker) <= now) {
         uint64_t t0 = mono_ns();
         tw_worker_on_tick(&c->worker, now);
@@ -726,13 +835,16 @@ static void *core_main(void *arg)
                     l->sc->hosts[c->h - l->hosts].name, c->core, c->cpu, strerror(rc));
         }
     }
-    struct pollfd pfd[1 + TW_WORLD_IFACES_MAX];
+    /* The eventfd and the devices of the queues this core reads. */
+    struct pollfd pfd[1 + TW_WORLD_IFACES_MAX * TW_DEV_QUEUES_MAX];
     uint32_t npfd = 1;
     pfd[0] = (struct pollfd){.fd = c->efd, .events = POLLIN};
-    if (c->core == 0) {
-        for (uint32_t i = 0; i < c->h->nports; i++) {
-            pfd[npfd++] = (struct pollfd){.fd = c->h->ports[i].ops->fd(c->h->ports[i].dev),
-                                          .events = POLLIN};
+    for (uint32_t i = 0; i < c->h->nports; i++) {
+        port *p = &c->h->ports[i];
+        for (uint32_t j = 0; j < p->nq; j++) {
+            if (reads_queue(c, p, j)) {
+                pfd[npfd++] = (struct pollfd){.fd = p->ops->fd(p->q[j].dev), .events = POLLIN};
+            }
         }
     }
     while (!atomic_load(&l->stop)) {
@@ -1068,6 +1180,27 @@ static bool kernel_apps(const tw_live *l, uint32_t h, bool programs)
     return false;
 }
 
+/* The receive queues of link i's veths: one per core of its largest twin
+ * host over xdp (an AF_XDP socket each, each core reading its own), else
+ * one. Both ends get as many, so that a frame the far end sends on its
+ * queue k arrives on queue k (veth's choice), which the near end reads. */
+static uint32_t link_queues(const tw_live *l, uint32_t i)
+{
+    const tw_scenario *sc = l->sc;
+    if (l->cfg.backend != TW_DEV_XDP) {
+        return 1;
+    }
+    uint32_t n = 1;
+    for (int e = 0; e < 2; e++) {
+        const tw_scenario_end *end = &sc->links[i].end[e];
+        if (end->kind == TW_SCENARIO_END_IFACE && sc->hosts[end->host].kind == TW_SCENARIO_HOST_TWIN) {
+            uint32_t cores = l->cfg.hosts[end->host].cores;
+            n = cores > n ? cores : n;
+        }
+    }
+    return n > TW_DEV_QUEUES_MAX ? TW_DEV_QUEUES_MAX : n;
+}
+
 /* What the live world cannot do with this scenario, or 0. */
 static int check_scenario(const tw_live *l, char *why, size_t why_len)
 {
@@ -1372,11 +1505,14 @@ static int make_links(tw_live *l, char *why, size_t why_len)
             end_names(l, &lk->end[e], ns[e], ifn[e]);
         }
         int rc = 0;
+        char nq[16];
+        snprintf(nq, sizeof nq, "%u", link_queues(l, i));
         if (needs_fwd(sc, i)) {
             rc = make_fwd(l, i, ns, ifn, why, why_len);
-        } else if (tw_netns_ip(err, sizeof err, "-n", ns[0], "link", "add", ifn[0], "type",
-                               "veth", "peer", "name", ifn[1], "netns", ns[1], NULL) < 0) {
-            rc = WHY("cannot create a veth pair: %s", err);
+        } else if (tw_netns_ip(err, sizeof err, "-n", ns[0], "link", "add", ifn[0], "numtxqueues",
+                               nq, "numrxqueues", nq, "type", "veth", "peer", "name", ifn[1],
+                               "numtxqueues", nq, "numrxqueues", nq, "netns", ns[1], NULL) < 0) {
+            rc = WHY("cannot create a veth pair with %s queues: %s", nq, err);
         }
         for (int e = 0; e < 2 && rc == 0; e++) {
             rc = setup_end(l, lk, e, ns[e], ifn[e], why, why_len);
@@ -1388,6 +1524,42 @@ static int make_links(tw_live *l, char *why, size_t why_len)
     return make_routes(l, why, why_len);
 }
 
+/* Queues k > 0 join queue 0's device (the XDP program): closed first. */
+static void close_queues(port *p)
+{
+    while (p->nq > 0) {
+        p->nq--;
+        if (p->q[p->nq].dev) {
+            p->ops->close(p->q[p->nq].dev);
+            p->q[p->nq].dev = NULL;
+        }
+    }
+}
+
+/* The devices of a port's interface: one on each of its nq receive
+ * queues (the xdp backend on a multi-queue veth), or one for the whole
+ * interface. On failure none stays open. 0 or -errno. */
+static int open_queues(port *p, uint32_t nq, const char *dev_name, uint32_t frame_max,
+                       uint32_t frames)
+{
+    TW_ASSERT(nq >= 1 && nq <= TW_DEV_QUEUES_MAX);
+    TW_ASSERT(nq == 1 || p->ops->open_queue != NULL);
+    int rc = 0;
+    for (p->nq = 0; p->nq < nq && rc == 0; p->nq++) {
+        tw_dev **d = &p->q[p->nq].dev;
+        rc = nq == 1 ? p->ops->open(d, dev_name, frame_max, frames)
+                     : p->ops->open_queue(d, dev_name, p->nq, nq, p->q[0].dev, frame_max, frames);
+        if (rc < 0) {
+            *d = NULL;
+            break;
+        }
+    }
+    if (rc < 0) {
+        close_queues(p);
+    }
+    return rc;
+}
+
 static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_len)
 {
     const tw_scenario *sc = l->sc;
@@ -1396,6 +1568,7 @@ static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_l
     lhost *lh = &l->hosts[h];
     port *p = &lh->ports[i];
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->rmu, NULL);
     p->ops = tw_dev_ops_of(l->cfg.backend);
     p->link = si->link;
     snprintf(p->ifname, sizeof p->ifname, "%s", si->name);
@@ -1417,10 +1590,9 @@ static int open_port(tw_live *l, uint32_t h, uint32_t i, char *why, size_t why_l
                      : ql->dir[1].queue_packets_limit;
     uint32_t frames = 2 * q < 256 ? 256 : 2 * q > 8192 ? 8192 : 2 * q;
     tw_dev_set_why("%s", "");
-    int rc = p->ops->open(&p->dev, dev_name, frame_max, frames);
+    int rc = open_queues(p, link_queues(l, si->link), dev_name, frame_max, frames);
     tw_netns_leave(saved);
     if (rc < 0) {
-        p->dev = NULL;
         static const char *const need[TW_DEV_KIND_COUNT] = {
             [TW_DEV_POLL] = "AF_PACKET raw sockets (CAP_NET_RAW)",
             [TW_DEV_TAP] = "/dev/net/tun (TAP devices)",
@@ -1502,6 +1674,8 @@ static int make_cores(tw_live *l, uint32_t h, uint32_t *next_id)
         c->frame_elem = 8 + frame_max;
         tw_ring_init(&c->frames, lh->ncores > 1 ? FRAME_RING_MAX : 1, c->frame_elem);
         c->scratch = malloc(c->frame_elem);
+        c->wakes = calloc(lh->ncores, sizeof(bool));
+        c->own = malloc((size_t)TW_DEV_BATCH * c->frame_elem);
         c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     }
     return 0;
@@ -1735,9 +1909,7 @@ static void host_free(tw_live *l, uint32_t h)
     lhost *lh = &l->hosts[h];
     for (uint32_t i = 0; i < lh->nports; i++) {
         port *p = &lh->ports[i];
-        if (p->dev) {
-            p->ops->close(p->dev);
-        }
+        close_queues(p);
         for (int k = 0; k < 2; k++) {
             tw_link *m = k ? p->in : p->out;
             if (m) {
@@ -1755,6 +1927,8 @@ static void host_free(tw_live *l, uint32_t h)
         tw_ring_free(&c->box.ring);
         tw_ring_free(&c->frames);
         free(c->scratch);
+        free(c->wakes);
+        free(c->own);
         close(c->efd);
     }
     /* Deleting a namespace frees its interfaces (and their XDP programs)
@@ -1857,9 +2031,12 @@ bool tw_live_core_stat(tw_live *l, uint32_t host, uint32_t core, const char *lea
         return false;
     }
     lcore *c = &lh->cores[core];
-    *out = !strcmp(leaf, "busy") ? c->busy_ns : !strcmp(leaf, "events") ? c->inputs
-                                                                          : c->box.drops + c->frame_drops;
-    return !strcmp(leaf, "busy") || !strcmp(leaf, "events") || !strcmp(leaf, "inbox_drops");
+    *out = !strcmp(leaf, "busy")       ? c->busy_ns
+           : !strcmp(leaf, "events")   ? c->inputs
+           : !strcmp(leaf, "resteers") ? c->resteers
+                                       : c->box.drops + c->frame_drops;
+    return !strcmp(leaf, "busy") || !strcmp(leaf, "events") || !strcmp(leaf, "inbox_drops") ||
+           !strcmp(leaf, "resteers");
 }
 
 const tw_link *tw_live_link(tw_live *l, uint32_t link, uint32_t dir)

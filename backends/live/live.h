@@ -8,17 +8,19 @@
  * peers see real checksums and no GSO super-frames). Kernel hosts get their
  * addresses and routes; switches a Linux bridge. A twin host's veth end
  * carries no address: the host's stacks own it, through the backend's
- * device (poll: AF_PACKET on the veth; xdp: AF_XDP on its queue 0; tap: a
+ * device (poll: AF_PACKET on the veth; xdp: an AF_XDP socket on each of
+ * its queues, one queue per core of the link's largest twin host; tap: a
  * TAP device bridged to it).
  *
  * Running: one thread per twin host core runs the same tw_worker with its
  * own tw_stack as sim/world.c configures it (tw_world_host_stack_build), in
  * the sans-io loop: read CLOCK_MONOTONIC once per turn, feed bus messages
  * and frames, tick when due, pop outputs until empty, then block in poll()
- * on the device and an eventfd until the next deadline. Core 0 of a host
- * reads its devices and steers each frame by the same Toeplitz hash, key
- * and indirection table as the simulated NIC (ARP replies to every core),
- * so a flow lands on the same core in both worlds. Every link direction a
+ * on the devices and an eventfd until the next deadline. Each core reads
+ * its own receive queues (core 0 all of them where the interface has one)
+ * and steers each frame by the same Toeplitz hash, key and indirection
+ * table as the simulated NIC (ARP replies to every core), so a flow lands
+ * on the same core in both worlds. Every link direction a
  * twin host sends on runs the core/link model (seeded like the simulator)
  * before the device; a direction from a kernel host or a switch to a twin
  * host runs it on ingress. The controller runs on the caller's thread in

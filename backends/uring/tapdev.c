@@ -39,6 +39,7 @@ struct tw_uring_tap {
     uint8_t *tx_mem;
     uint32_t *tx_next; /* free list of write slots */
     uint32_t tx_free;
+    uint32_t slots_used; /* writes queued or in flight */
     tw_uring_tap_stats st;
 };
 
@@ -77,14 +78,23 @@ static bool has_read_multishot(struct io_uring *ring)
     return ok;
 }
 
-static void arm_read(tw_uring_tap *t)
+/* An SQE of the caller's ring; a full SQ is submitted first (the only
+ * submit the device makes on its own, counted). */
+static struct io_uring_sqe *get_sqe(tw_uring_tap *t)
 {
     struct io_uring_sqe *s = io_uring_get_sqe(t->ring);
     if (s == NULL) {
+        t->st.sq_full++;
         io_uring_submit(t->ring);
         s = io_uring_get_sqe(t->ring);
         TW_ASSERT(s != NULL);
     }
+    return s;
+}
+
+static void arm_read(tw_uring_tap *t)
+{
+    struct io_uring_sqe *s = get_sqe(t);
     io_uring_prep_rw(t->multishot ? TAP_OP_READ_MULTISHOT : IORING_OP_READ, s, t->fd, NULL,
                      t->multishot ? 0 : t->cfg.frame_max, 0);
     s->flags |= IOSQE_BUFFER_SELECT;
@@ -226,6 +236,13 @@ void tw_uring_tap_on_cqe(tw_uring_tap *t, const struct io_uring_cqe *cqe, tw_uri
     }
     t->tx_next[slot] = t->tx_free;
     t->tx_free = slot;
+    TW_ASSERT(t->slots_used > 0);
+    t->slots_used--;
+}
+
+uint32_t tw_uring_tap_slots_free(const tw_uring_tap *t)
+{
+    return t->cfg.tx_slots - t->slots_used;
 }
 
 int tw_uring_tap_send(tw_uring_tap *t, const uint8_t *frame, size_t len)
@@ -241,12 +258,9 @@ int tw_uring_tap_send(tw_uring_tap *t, const uint8_t *frame, size_t len)
     t->tx_free = t->tx_next[slot];
     uint8_t *buf = t->tx_mem + (size_t)slot * t->cfg.frame_max;
     memcpy(buf, frame, len);
-    struct io_uring_sqe *s = io_uring_get_sqe(t->ring);
-    if (s == NULL) {
-        io_uring_submit(t->ring);
-        s = io_uring_get_sqe(t->ring);
-        TW_ASSERT(s != NULL);
-    }
+    t->slots_used++;
+    TW_ASSERT(t->slots_used <= t->cfg.tx_slots);
+    struct io_uring_sqe *s = get_sqe(t);
     io_uring_prep_write(s, t->fd, buf, (unsigned)len, 0);
     io_uring_sqe_set_data64(s, ud(t, TAP_UD_WRITE, slot));
     return 0;

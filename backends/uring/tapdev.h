@@ -43,6 +43,7 @@ typedef struct tw_uring_tap_stats {
     uint64_t rx_errors;  /* reads that ended with an error other than ENOBUFS */
     uint64_t no_buffers; /* the read found no free buffer (the caller was slow) */
     uint64_t rearms;
+    uint64_t sq_full;    /* submits the device made itself: the ring's SQ was full */
 } tw_uring_tap_stats;
 
 typedef void tw_uring_tap_frame_fn(void *ctx, const uint8_t *frame, size_t len);
@@ -73,8 +74,13 @@ bool tw_uring_tap_is_write(uint64_t user_data);
  * a write's CQE. */
 void tw_uring_tap_on_cqe(tw_uring_tap *t, const struct io_uring_cqe *cqe, tw_uring_tap_frame_fn *fn,
                          void *ctx);
-/* Queues a frame (copied) for writing. 0, -TW_EFULL (no slot), -TW_ETOOBIG. */
+/* Queues a frame (copied) for writing: its SQE waits for the caller's next
+ * submit, so that a batch of sends costs one io_uring_enter. Only a full
+ * SQ makes the device submit on its own (counted in sq_full). 0,
+ * -TW_EFULL (no slot), -TW_ETOOBIG. */
 int tw_uring_tap_send(tw_uring_tap *t, const uint8_t *frame, size_t len);
+/* Write slots free now; the caller reaps write completions to get more. */
+uint32_t tw_uring_tap_slots_free(const tw_uring_tap *t);
 /* Once per loop turn, before the submit: publishes recycled buffers and
  * re-arms a read that ended. */
 void tw_uring_tap_flush(tw_uring_tap *t);

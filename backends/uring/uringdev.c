@@ -22,11 +22,17 @@
  *   as the interface promises, even across tx calls in between (the driver
  *   steers received frames after dropping the lock, and steering may
  *   transmit on the same port).
- * - tx copies each frame into a write slot, submits once per call, and then
- *   reaps the writes' completions at the head of the completion queue (a
- *   TAP write completes during the submit). It stops at the first read
- *   completion: that frame belongs to the next rx. A full pool of slots
- *   reaps once more and then refuses the rest (the caller counts drops).
+ * - tx copies each frame into a write slot and queues its SQE, no more:
+ *   the driver's flush, once per loop turn, submits every write of the
+ *   turn in one io_uring_enter (as the AF_XDP device kicks once per batch)
+ *   and reaps the writes' completions at the head of the completion queue
+ *   (a TAP write completes during the submit). Reaping stops at the first
+ *   read completion: that frame belongs to the next rx. tx reaps what
+ *   earlier submits completed; a full pool of slots submits and reaps
+ *   once more, then refuses the rest (the caller counts drops). An SQ
+ *   full before the flush is submitted by tapdev itself (counted).
+ *   flush returns the writes the kernel failed since the last flush: the
+ *   caller's drops, as tx's refusals are.
  * - The completion queue holds every receive buffer's and every write
  *   slot's completion at once, so it cannot overflow.
  * - fd is the ring's fd: the kernel reports it readable while completions
@@ -45,12 +51,13 @@
 
 #define URINGDEV_TAG 0x55      /* the top byte of tapdev's user_data on this ring */
 #define URINGDEV_BGID 1        /* the ring is the device's: any group id is free */
-#define URINGDEV_SQ 64         /* submissions between two submits: a batch and re-arms */
+#define URINGDEV_SQ 128        /* submissions between two submits: a turn's writes and re-arms */
 #define URINGDEV_BUFS_MAX 4096 /* receive buffers and write slots, each */
 
 struct tw_dev {
     struct io_uring ring;
     tw_uring_tap *tap;
+    uint64_t tx_errors_told; /* failed writes flush has reported */
     /* rx's output while it reaps. */
     tw_dev_frame *out;
     uint32_t got;
@@ -171,10 +178,12 @@ static void reap_writes(tw_dev *d)
 
 static int uring_tx(tw_dev *d, const tw_dev_frame *frames, uint32_t n)
 {
+    reap_writes(d);
     uint32_t sent = 0;
     for (; sent < n; sent++) {
         int rc = tw_uring_tap_send(d->tap, frames[sent].data, frames[sent].len);
         if (rc == -TW_EFULL) {
+            /* Every slot queued or in flight: this turn's batch goes now. */
             io_uring_submit(&d->ring);
             reap_writes(d);
             rc = tw_uring_tap_send(d->tap, frames[sent].data, frames[sent].len);
@@ -183,11 +192,21 @@ static int uring_tx(tw_dev *d, const tw_dev_frame *frames, uint32_t n)
             break;
         }
     }
+    return (int)sent;
+}
+
+/* The turn's writes in one submit; their completions reaped. */
+static int uring_flush(tw_dev *d)
+{
     if (io_uring_sq_ready(&d->ring) > 0) {
         io_uring_submit(&d->ring);
     }
     reap_writes(d);
-    return (int)sent;
+    uint64_t errors = tw_uring_tap_stats_get(d->tap)->tx_errors;
+    TW_ASSERT(errors >= d->tx_errors_told);
+    uint64_t fresh = errors - d->tx_errors_told;
+    d->tx_errors_told = errors;
+    return fresh > INT32_MAX ? INT32_MAX : (int)fresh;
 }
 
 static int uring_fd(const tw_dev *d)
@@ -204,5 +223,5 @@ static void uring_close(tw_dev *d)
     free(d);
 }
 
-const tw_dev_ops tw_dev_uring_ops = {"uring",  uring_open, uring_rx,
-                                     uring_tx, uring_fd,   uring_close};
+const tw_dev_ops tw_dev_uring_ops = {"uring",  uring_open, uring_rx,   uring_tx,
+                                     uring_fd, uring_close, uring_flush};

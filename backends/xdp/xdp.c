@@ -1,16 +1,36 @@
-/* The xdp backend: an AF_XDP socket on queue 0 of a veth, through libxdp's
- * xsk API. veth has no zero-copy driver mode here, so the socket binds in
- * copy mode (XDP_COPY) with the program attached in SKB (generic) mode.
+/* The xdp backend: AF_XDP sockets on a veth, through libxdp's xsk API,
+ * one socket per receive queue. veth has no zero-copy driver mode, so the
+ * sockets bind in copy mode (XDP_COPY).
+ *
+ * Queues. A veth made with one queue gets one socket on queue 0 and the
+ * program in SKB (generic) mode, as it always had. A veth made with N > 1
+ * queues (`ip link add ... numtxqueues N numrxqueues N`, by the world
+ * builder, N the cores of the link's largest twin host) gets one socket
+ * per queue and the program in native (driver) mode: veth runs a native
+ * program from the NAPI instance of the receive queue the peer's transmit
+ * queue chose (the peer's flow hash), so frames spread over the queues;
+ * its generic path ignores that choice and reports queue 0 for almost
+ * every frame (measured on 6.18: every frame of 16 flows on queue 0 of
+ * two). The program redirects to xsks_map[rx_queue_index], and a frame can
+ * only enter a socket bound to the queue it arrived on.
+ *
+ * UMEM: one per socket, not shared. The sockets are read and written by
+ * different threads (the core that owns each queue), and a UMEM of its
+ * own gives each its fill and completion rings and its free list with no
+ * lock between cores; sharing would save memory only if a buffer passed
+ * from one socket to another without a copy, and the driver copies a
+ * frame that belongs to another core into that core's steering ring
+ * anyway. Each UMEM holds `frames` buffers of frame_max rounded up to a
+ * power of two (XSK's chunk size); the first half feeds the fill ring,
+ * the second half is a free list for transmission.
  *
  * The XDP program is our own (xdp_prog.bpf.c, built with clang -target bpf
  * and embedded): it redirects frames for the interface's MAC and
- * broadcasts to the socket and passes the rest to the kernel. A build
+ * broadcasts to the socket of their queue and passes the rest to the
+ * kernel. Queue 0's device loads and attaches it; the other queues' join
+ * its map through the queue-0 device and must be closed before it. A build
  * without clang falls back to libxdp's default program (xsk_def_prog),
  * which redirects every frame of the queue.
- *
- * UMEM: one region of `frames` buffers of frame_max rounded up to a power
- * of two (XSK's chunk size); the first half feeds the fill ring, the
- * second half is a free list for transmission.
  *
  * Kicks. In copy mode the kernel sends nothing until a sendto() on the
  * socket (the TX ring always needs a wake-up there), and it sends then, in
@@ -67,8 +87,11 @@ struct tw_dev {
     uint32_t tx_free_len;
     uint64_t rx_held[TW_DEV_BATCH]; /* handed out by the last rx, refilled at the next */
     uint32_t rx_held_len;
-    struct xdp_program *prog; /* ours, or NULL with libxdp's default */
+    struct xdp_program *prog; /* ours on queue 0's device; NULL elsewhere */
+    enum xdp_attach_mode mode;
+    int map_fd;               /* the program's xsks_map (queue 0's), or -1 */
     int ifindex;
+    uint32_t queue;
 };
 
 static uint32_t pow2_at_least(uint32_t x)
@@ -98,7 +121,7 @@ static void xdp_close(tw_dev *d)
         xsk_socket__delete(d->xsk);
     }
     if (d->prog) {
-        xdp_program__detach(d->prog, d->ifindex, XDP_MODE_SKB, 0);
+        xdp_program__detach(d->prog, d->ifindex, d->mode, 0);
         xdp_program__close(d->prog);
     }
     if (d->umem) {
@@ -143,10 +166,12 @@ static int load_prog(tw_dev *d, const char *ifname, int *map_fd)
         bpf_object__close(obj);
         return -EINVAL;
     }
-    rc = xdp_program__attach(d->prog, d->ifindex, XDP_MODE_SKB, 0);
+    rc = xdp_program__attach(d->prog, d->ifindex, d->mode, 0);
     if (rc < 0) {
         xdp_program__close(d->prog);
         d->prog = NULL;
+        tw_dev_set_why("attaching the XDP program to %s in %s mode: %s", ifname,
+                       d->mode == XDP_MODE_NATIVE ? "native (driver)" : "SKB", strerror(-rc));
         return rc;
     }
     obj = xdp_program__bpf_obj(d->prog);
@@ -168,15 +193,13 @@ static int load_prog(tw_dev *d, const char *ifname, int *map_fd)
 }
 #endif
 
-static int xdp_open(tw_dev **out, const char *ifname, uint32_t frame_max, uint32_t frames)
+/* The UMEM and its rings, sized from the frames hint; 0 or -errno. */
+static int make_umem(tw_dev *d, uint32_t frame_max, uint32_t frames)
 {
-    libxdp_set_print(quiet_xdp);
-    libbpf_set_print(quiet_bpf);
-    tw_dev *d = calloc(1, sizeof(*d));
     d->chunk = pow2_at_least(frame_max);
     if (d->chunk > 4096) {
-        free(d);
-        return -EMSGSIZE; /* XSK chunks are at most a page */
+        tw_dev_set_why("frames of %u bytes: XSK chunks are at most a page", frame_max);
+        return -EMSGSIZE;
     }
     uint32_t ring = 1;
     while (ring < frames / 2 && ring < 4096) {
@@ -191,48 +214,82 @@ static int xdp_open(tw_dev **out, const char *ifname, uint32_t frame_max, uint32
     d->area = mmap(NULL, d->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (d->area == MAP_FAILED) {
         d->area = NULL;
-        xdp_close(d);
         return -ENOMEM;
     }
     struct xsk_umem_config uc = {.fill_size = ring, .comp_size = ring, .frame_size = d->chunk,
                                  .frame_headroom = 0, .flags = 0};
     int rc = xsk_umem__create(&d->umem, d->area, d->area_len, &d->fill, &d->comp, &uc);
-    if (rc) {
-        xdp_close(d);
-        return rc < 0 ? rc : -rc;
+    return rc > 0 ? -rc : rc;
+}
+
+static int xdp_open_queue(tw_dev **out, const char *ifname, uint32_t queue, uint32_t queues,
+                          tw_dev *first, uint32_t frame_max, uint32_t frames)
+{
+    libxdp_set_print(quiet_xdp);
+    libbpf_set_print(quiet_bpf);
+    tw_dev_set_why("%s", "");
+    if (queues == 0 || queues > TW_DEV_QUEUES_MAX || queue >= queues || (queue > 0) != (first != NULL)) {
+        return -EINVAL;
     }
+    tw_dev *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        return -ENOMEM;
+    }
+    d->queue = queue;
+    d->map_fd = first ? first->map_fd : -1;
+    /* One queue: generic mode, as ever; several: native, see above. */
+    d->mode = queues > 1 ? XDP_MODE_NATIVE : XDP_MODE_SKB;
+    int rc = make_umem(d, frame_max, frames);
+    if (rc < 0) {
+        xdp_close(d);
+        return rc;
+    }
+    uint32_t ring = d->ring;
     struct xsk_socket_config sc = {.rx_size = ring, .tx_size = ring,
-                                   .xdp_flags = XDP_FLAGS_SKB_MODE,
+                                   .xdp_flags = queues > 1 ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE,
                                    .bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP};
-    int map_fd = -1;
 #ifdef TW_XDP_PROG
-    if ((rc = load_prog(d, ifname, &map_fd)) < 0) {
+    if (first == NULL && (rc = load_prog(d, ifname, &d->map_fd)) < 0) {
         xdp_close(d);
         return rc;
     }
     sc.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
 #endif
-    rc = xsk_socket__create(&d->xsk, ifname, 0, d->umem, &d->rx, &d->tx, &sc);
-    if (rc == 0 && map_fd >= 0) {
-        rc = xsk_socket__update_xskmap(d->xsk, map_fd);
+    rc = xsk_socket__create(&d->xsk, ifname, queue, d->umem, &d->rx, &d->tx, &sc);
+    if (rc == 0 && d->map_fd >= 0) {
+        rc = xsk_socket__update_xskmap(d->xsk, d->map_fd);
     }
     if (rc) {
+        rc = rc < 0 ? rc : -rc;
+        if (tw_dev_why()[0] == '\0') {
+            tw_dev_set_why("an AF_XDP socket on queue %u of %u of %s: %s", queue, queues, ifname,
+                           strerror(-rc));
+        }
         xdp_close(d);
-        return rc < 0 ? rc : -rc;
+        return rc;
     }
-    uint64_t *addrs = malloc(ring * sizeof(uint64_t));
-    for (uint32_t i = 0; i < ring; i++) {
-        addrs[i] = (uint64_t)i * d->chunk;
-    }
-    refill(d, addrs, ring);
-    free(addrs);
     d->tx_free = malloc(ring * sizeof(uint64_t));
+    if (d->tx_free == NULL) {
+        xdp_close(d);
+        return -ENOMEM;
+    }
+    /* The first half to the fill ring (through the free list, which the
+     * second half then fills for good). */
+    for (uint32_t i = 0; i < ring; i++) {
+        d->tx_free[i] = (uint64_t)i * d->chunk;
+    }
+    refill(d, d->tx_free, ring);
     for (uint32_t i = 0; i < ring; i++) {
         d->tx_free[i] = (uint64_t)(ring + i) * d->chunk;
     }
     d->tx_free_len = ring;
     *out = d;
     return 0;
+}
+
+static int xdp_open(tw_dev **out, const char *ifname, uint32_t frame_max, uint32_t frames)
+{
+    return xdp_open_queue(out, ifname, 0, 1, NULL, frame_max, frames);
 }
 
 static int xdp_rx(tw_dev *d, tw_dev_frame *frames, uint32_t max)
@@ -324,4 +381,5 @@ static int xdp_flush(tw_dev *d)
 
 static int xdp_fd(const tw_dev *d) { return xsk_socket__fd(d->xsk); }
 
-const tw_dev_ops tw_dev_xdp_ops = {"xdp", xdp_open, xdp_rx, xdp_tx, xdp_fd, xdp_close, xdp_flush};
+const tw_dev_ops tw_dev_xdp_ops = {"xdp",     xdp_open,  xdp_rx,        xdp_tx,
+                                   xdp_fd,    xdp_close, xdp_flush,     xdp_open_queue};

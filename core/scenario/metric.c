@@ -2,7 +2,8 @@
  * report uses, and their units. A path is
  *
  *   app.<app>.<leaf>                      per app type (table below)
- *   host.<host>.<leaf>                    balance, drops, drops.<reason>, tcp.*, icmp.*
+ *   host.<host>.<leaf>                    balance, drops, drops.<reason>, tcp.*, icmp.*,
+ *                                         handoffs, resteers (live), ...
  *   host.<host>.core.<n>.<leaf>           busy, events, inbox_drops
  *   host.<host>.iface.<iface>.<leaf>      rx_frames, tx_frames, rx_bytes, ...
  *   link.<link>.<forward|reverse>.<leaf>  the link model's counters
@@ -68,6 +69,8 @@ static const leaf host_leaves[] = {
     {"tcp.timeouts", TW_SCENARIO_UNIT_COUNT, 0}, {"tcp.connections", TW_SCENARIO_UNIT_COUNT, 0},
     {"crashes", TW_SCENARIO_UNIT_COUNT, 0},
     {"handoffs", TW_SCENARIO_UNIT_COUNT, 0},
+    /* Live only: frames a receive queue's core handed to their flow's core. */
+    {"resteers", TW_SCENARIO_UNIT_COUNT, 0},
     /* ICMP echo: what a ping from a kernel host shows (docs/live.md). */
     {"icmp.echo_requests_in", TW_SCENARIO_UNIT_COUNT, 0},
     {"icmp.echo_replies_out", TW_SCENARIO_UNIT_COUNT, 0},

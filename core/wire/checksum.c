@@ -207,28 +207,6 @@ uint16_t tw_csum(const void *data, size_t len)
     return (uint16_t)~fold64(native_to_be(sum_native(data, len)));
 }
 
-uint16_t tw_csum_fold(uint32_t sum)
-{
-    return fold64(sum);
-}
-
-uint32_t tw_csum_block_add(uint32_t sum, uint32_t block_sum, size_t offset)
-{
-    uint16_t b = fold64(block_sum);
-    if (offset & 1) {
-        /* RFC 1071 §2(B): a block shifted by one byte contributes its words
-         * with the bytes swapped. */
-        b = swap16(b);
-    }
-    return fold64((uint64_t)sum + b);
-}
-
-uint32_t tw_csum_pseudo_ipv4(uint32_t source, uint32_t target, uint8_t protocol, uint16_t length)
-{
-    return (source >> 16) + (source & 0xffffu) + (target >> 16) + (target & 0xffffu) + protocol +
-           length;
-}
-
 uint16_t tw_csum_update16(uint16_t check, uint16_t old_value, uint16_t new_value)
 {
     /* RFC 1624 eqn. 3, not RFC 1141's HC + m + ~m': the older form can give

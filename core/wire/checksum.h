@@ -35,8 +35,15 @@ uint32_t tw_csum_add(uint32_t sum, const void *data, size_t len);
  * to sum exactly as tw_csum_add(sum, src, len) would: one pass over the
  * bytes instead of a copy and then a sum. */
 uint32_t tw_csum_copy(uint32_t sum, void *dst, const void *src, size_t len);
-/* Folds the carries of sum back in (end-around carry); no complement. */
-uint16_t tw_csum_fold(uint32_t sum);
+/* Folds the carries of sum back in (end-around carry); no complement.
+ * Twice: a 32-bit sum folds to at most 0x1fffe, and that once more to
+ * 16 bits. Inline: every segment folds several times. */
+static inline uint16_t tw_csum_fold(uint32_t sum)
+{
+    sum = (sum & 0xffffu) + (sum >> 16);
+    sum = (sum & 0xffffu) + (sum >> 16);
+    return (uint16_t)sum;
+}
 
 /* The checksum field value for a finished sum. */
 static inline uint16_t tw_csum_finish(uint32_t sum)
@@ -56,12 +63,26 @@ static inline bool tw_csum_ok(uint32_t sum)
 
 /* Adds block_sum, the sum of a block as if it began at offset 0, to sum for
  * the block placed at byte offset `offset` of the message. */
-uint32_t tw_csum_block_add(uint32_t sum, uint32_t block_sum, size_t offset);
+static inline uint32_t tw_csum_block_add(uint32_t sum, uint32_t block_sum, size_t offset)
+{
+    uint16_t b = tw_csum_fold(block_sum);
+    if (offset & 1) {
+        /* RFC 1071 §2(B): a block shifted by one byte contributes its words
+         * with the bytes swapped. */
+        b = (uint16_t)(b << 8 | b >> 8);
+    }
+    return tw_csum_fold(sum + b);
+}
 
 /* The sum of the IPv4 pseudo-header (RFC 768; RFC 9293 §3.1): source and
  * destination address (host order), zero, protocol, and the length of the
  * UDP or TCP message (header and data). */
-uint32_t tw_csum_pseudo_ipv4(uint32_t source, uint32_t target, uint8_t protocol, uint16_t length);
+static inline uint32_t tw_csum_pseudo_ipv4(uint32_t source, uint32_t target, uint8_t protocol,
+                                           uint16_t length)
+{
+    return (source >> 16) + (source & 0xffffu) + (target >> 16) + (target & 0xffffu) + protocol +
+           length;
+}
 
 /* RFC 1624 eqn. 3: the checksum after one 16-bit field of the covered data
  * changes from old_value to new_value, HC' = ~(~HC + ~m + m'), without

@@ -189,9 +189,10 @@ size_t tw_tcp_options_encode(const tw_tcp_options *opts, uint8_t *buf)
         }
         p += 4 + 8 * (size_t)opts->sack_count;
     }
+    /* fuzz_wire checks n against tw_tcp_options_encoded_len; emit asserts
+     * the header length the data offset field says. */
     size_t n = (size_t)(p - buf);
-    TW_ASSERT(n == tw_tcp_options_encoded_len(opts));
-    TW_ASSERT(n % 4 == 0);
+    TW_ASSERT(n % 4 == 0 && n <= TW_TCP_HEADER_LEN_MAX - TW_TCP_HEADER_LEN);
     return n;
 }
 
@@ -247,7 +248,10 @@ int tw_tcp_parse_summed(const uint8_t *buf, size_t len, tw_tcp_repr *out)
     return 0;
 }
 
-void tw_tcp_emit(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8_t *buf)
+/* Writes the header in front of the payload (moved to buf + header length
+ * first where it is elsewhere) and returns the segment's length; the
+ * checksum field is left zero. */
+static size_t emit_header(const tw_tcp_repr *r, uint8_t *buf)
 {
     TW_ASSERT(r->src_port != 0);
     TW_ASSERT(r->dst_port != 0);
@@ -270,9 +274,29 @@ void tw_tcp_emit(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8
     tw_bytes_store_be16(buf + 14, r->window);
     tw_bytes_store_be16(buf + 16, 0);
     tw_bytes_store_be16(buf + 18, r->urgent);
-    tw_tcp_options_encode(&r->opts, buf + TW_TCP_HEADER_LEN);
+    size_t opts_len = tw_tcp_options_encode(&r->opts, buf + TW_TCP_HEADER_LEN);
+    TW_ASSERT(TW_TCP_HEADER_LEN + opts_len == header_len);
+    return len;
+}
+
+size_t tw_tcp_emit(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8_t *buf)
+{
+    size_t len = emit_header(r, buf);
     uint32_t sum = tw_csum_pseudo_ipv4(src, dst, TW_IP_PROTO_TCP, (uint16_t)len);
     tw_bytes_store_be16(buf + 16, tw_csum_finish(tw_csum_add(sum, buf, len)));
+    return len;
+}
+
+size_t tw_tcp_emit_summed(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8_t *buf,
+                          uint32_t payload_sum)
+{
+    size_t len = emit_header(r, buf);
+    size_t header_len = len - r->payload_len;
+    /* The header is a multiple of 4 bytes: the payload's sum adds as is. */
+    uint32_t sum = tw_csum_pseudo_ipv4(src, dst, TW_IP_PROTO_TCP, (uint16_t)len);
+    sum = tw_csum_add(sum, buf, header_len) + tw_csum_fold(payload_sum);
+    tw_bytes_store_be16(buf + 16, tw_csum_finish(sum));
+    return len;
 }
 
 void tw_tcp_flags_format(uint8_t flags, char out[TW_TCP_FLAGS_STRLEN])

@@ -196,8 +196,15 @@ static inline uint32_t tw_tcp_seg_len(const tw_tcp_repr *r)
  * fit in 40 bytes (a SYN with everything takes 20; with timestamps at most
  * 3 SACK blocks fit). r->payload may already sit at
  * buf + tw_tcp_repr_header_len(r) (then it is not copied): a sender can
- * build the payload in place and emit the header around it. */
-void tw_tcp_emit(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8_t *buf);
+ * build the payload in place and emit the header around it. Returns the
+ * segment's length (header and payload). */
+size_t tw_tcp_emit(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8_t *buf);
+
+/* tw_tcp_emit with the payload's checksum share already known: payload_sum
+ * is the RFC 1071 sum of the payload bytes as if at an even offset (what
+ * tw_csum_add(0, payload, len) gives), so only the header is summed. */
+size_t tw_tcp_emit_summed(const tw_tcp_repr *r, tw_ipv4_addr src, tw_ipv4_addr dst, uint8_t *buf,
+                          uint32_t payload_sum);
 
 /* Writes the flags as letters in tcpdump's order and case ("S", "S.",
  * "FP.", "R"; "." is ACK; E and W for ECE and CWR, U for URG) and a

@@ -141,6 +141,55 @@ static int check_receive(check_ctx *c, uint32_t i, const tcb *t)
 
 /* One wheel timer at the earliest logical deadline (tcp_timer_sync), and
  * the deadlines each state allows. */
+/* A byte of the send ring as the application wrote it: the header room a
+ * segment built in place borrows reads from where it was saved. */
+static uint8_t send_byte(const tw_tcp *tcp, const tcb *t, uint32_t off)
+{
+    const uint8_t *p = t->sbuf.mem + ring_pos(&t->sbuf, off);
+    if (tcp->lent_len != 0 && p >= tcp->lent_at && p < tcp->lent_at + tcp->lent_len) {
+        return tcp->lent_save[p - tcp->lent_at];
+    }
+    return *p;
+}
+
+/* The send chunks (sums.c): in sequence order inside the send ring, and
+ * each one's sum that of its bytes, recomputed byte by byte (RFC 1071: the
+ * byte at an even offset is the high half of its word). */
+static int check_sums(check_ctx *c, uint32_t i, const tcb *t)
+{
+    const tw_tcp *tcp = c->tcp;
+    if (t->ch_len > tcp->chunks_max || t->ch_head >= tcp->chunks_max) {
+        return fail(c, "tcb %u: %u send chunks from %u of %u", i, t->ch_len, t->ch_head,
+                    tcp->chunks_max);
+    }
+    const tcp_chunk *ring = tcp_chunks(tcp, t);
+    uint32_t end = t->snd_buf_seq + t->sbuf.len;
+    uint32_t prev_end = t->snd_buf_seq;
+    for (uint32_t k = 0; k < t->ch_len; k++) {
+        const tcp_chunk *ch = &ring[(t->ch_head + k) % tcp->chunks_max];
+        if (ch->len == 0 || seq_gt(ch->seq + ch->len, end) ||
+            seq_le(ch->seq + ch->len, t->snd_buf_seq) || (k > 0 && seq_lt(ch->seq, prev_end))) {
+            return fail(c, "tcb %u: send chunk %u [%u, +%u) out of order or outside [%u, %u)", i,
+                        k, ch->seq, ch->len, t->snd_buf_seq, end);
+        }
+        prev_end = ch->seq + ch->len;
+        uint64_t sum = 0;
+        for (uint32_t b = 0; b < ch->len; b++) {
+            uint32_t seq = ch->seq + b;
+            if (seq_lt(seq, t->snd_buf_seq)) {
+                continue; /* acknowledged: no longer in the ring */
+            }
+            uint8_t v = send_byte(tcp, t, seq - t->snd_buf_seq);
+            sum += (b & 1) ? v : (uint32_t)v << 8;
+        }
+        if (seq_ge(ch->seq, t->snd_buf_seq) && sum % 0xffff != ch->sum % 0xffffu) {
+            return fail(c, "tcb %u: send chunk %u [%u, +%u) sums to 0x%04x, holds 0x%04x", i, k,
+                        ch->seq, ch->len, (unsigned)(sum % 0xffff), ch->sum);
+        }
+    }
+    return 0;
+}
+
 static int check_timers(check_ctx *c, uint32_t i, const tcb *t)
 {
     tw_ns d = earliest_deadline(t);
@@ -236,6 +285,9 @@ static int check_tcb(check_ctx *c, uint32_t i, const tcb *t)
                     t->rcv_wscale);
     }
     int err = check_send(c, i, t);
+    if (err == 0 && t->buf != TCP_NONE) {
+        err = check_sums(c, i, t);
+    }
     if (err == 0) {
         err = check_receive(c, i, t);
     }

@@ -601,6 +601,7 @@ static void ack_new_data(tw_tcp *tcp, tcb *t, const seg_ctx *s)
         uint32_t data = u32_min(ack - t->snd_buf_seq, t->sbuf.len);
         tcp_ring_drop(&t->sbuf, data);
         t->snd_buf_seq += data;
+        tcp_sums_drop(tcp, t);
     }
     if (t->snd_una == t->iss) {
         acked--; /* the SYN */

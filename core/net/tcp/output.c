@@ -181,12 +181,20 @@ static void build(tw_tcp *tcp, tcb *t, tw_ns now, uint32_t seq, uint8_t flags, u
     uint32_t adv = 0;
     r.window = window_field(tcp, t, flags, &adv);
     fill_options(tcp, t, now, flags, &r.opts);
-    uint8_t *seg = place_segment(tcp, t, seq, len, &r);
-    tw_tcp_emit(&r, t->laddr, t->raddr, seg);
+    if (len > 0) {
+        /* The payload's share of the checksum, from the sums taken at send
+         * (sums.c), before the header borrows the ring in front of it. */
+        uint32_t payload_sum = tcp_payload_sum(tcp, t, seq, len);
+        uint8_t *seg = place_segment(tcp, t, seq, len, &r);
+        out->len = tw_tcp_emit_summed(&r, t->laddr, t->raddr, seg, payload_sum);
+        out->seg = seg;
+    } else {
+        uint8_t *seg = place_segment(tcp, t, seq, len, &r);
+        out->len = tw_tcp_emit(&r, t->laddr, t->raddr, seg);
+        out->seg = seg;
+    }
     out->src = t->laddr;
     out->dst = t->raddr;
-    out->seg = seg;
-    out->len = tw_tcp_repr_len(&r);
     tcp->stats.segs_out++;
     tcp->stats.bytes_out += len;
     if (flags & TW_TCP_ACK) {

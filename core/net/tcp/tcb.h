@@ -25,7 +25,9 @@
  * the header overwrites (after saving) the bytes in front of the payload,
  * and the output points into the ring. That saves one copy of every
  * payload byte. The saved bytes are put back at the next entry point,
- * which the output's lifetime ("until the next call") allows.
+ * which the output's lifetime ("until the next call") allows. The
+ * payload's share of the checksum was taken when tw_tcp_send copied it in
+ * (sums.c), so emitting sums the header only.
  *
  * Timers. A TCB has one wheel timer armed at the earliest of its logical
  * deadlines (retransmission, persist, delayed ACK, keepalive, TIME-WAIT);
@@ -137,6 +139,7 @@ enum {
     TCB_RTT_TIMING = 1u << 16, /* rtt_seq/rtt_start time a segment */
     TCB_IN_TXQ = 1u << 17,
     TCB_IN_EVQ = 1u << 18,
+    TCB_CHUNK_OPEN = 1u << 19, /* the last send chunk may still grow */
     TCB_OOO_FIN = 1u << 20,    /* a FIN arrived out of order at ooo_fin_seq */
     TCB_HAS_SAMPLE = 1u << 21, /* srtt holds a measurement */
     TCB_IN_HASH = 1u << 22,
@@ -152,6 +155,13 @@ enum {
     EV_PEER_CLOSED = 1u << 4,
     EV_TERMINAL = 1u << 5,
 };
+
+/* A run of the send ring's sequence space and its checksum share (sums.c). */
+typedef struct tcp_chunk {
+    uint32_t seq;
+    uint16_t len;
+    uint16_t sum; /* RFC 1071 sum of the bytes, as if at an even offset */
+} tcp_chunk;
 
 typedef struct tcp_range {
     uint32_t left;  /* first sequence number held */
@@ -249,6 +259,10 @@ typedef struct tcb {
     tcp_ring rbuf;
     tcp_range reasm[TW_TCP_REASM_MAX];
     uint32_t retransmits;
+    /* send chunks (sums.c): a ring beside the buffers */
+    uint32_t ch_head;
+    uint32_t ch_len;
+    uint32_t ch_hint; /* the chunk after the last segment's */
 } tcb;
 
 /* ---- the instance -------------------------------------------------------- */
@@ -283,6 +297,8 @@ struct tw_tcp {
     uint32_t last_hit; /* the TCB the last lookup found: bulk flows repeat */
     tcp_listener *listeners;
     uint8_t *buf_mem;
+    size_t buf_pair;     /* bytes per connection: rings and chunk ring */
+    uint32_t chunks_max; /* send chunks per connection */
     uint32_t *buf_free;
     uint32_t buf_free_n;
     tcp_ctl *ctlq;
@@ -318,6 +334,24 @@ static inline void tcp_out_reclaim(tw_tcp *tcp)
         tcp->lent_len = 0;
     }
 }
+
+/* ---- sums.c: send checksums ---------------------------------------------- */
+
+/* The connection's chunk ring: after its two rings in its buffer pair. */
+static inline tcp_chunk *tcp_chunks(const tw_tcp *tcp, const tcb *t)
+{
+    TW_ASSERT(t->buf != TCP_NONE);
+    return (tcp_chunk *)(void *)(t->rbuf.mem + ((t->rbuf.cap + 63u) & ~63u));
+}
+
+void tcp_sums_reset(tcb *t);
+/* Appends n bytes (n <= free space) to the send ring, summing as it copies. */
+void tcp_send_write(tw_tcp *tcp, tcb *t, const uint8_t *src, uint32_t n);
+/* Forgets the chunks the send ring's head has moved past. */
+void tcp_sums_drop(const tw_tcp *tcp, tcb *t);
+/* The sum of the payload [seq, seq + len) of the send ring, as if at an
+ * even offset; may shrink the chunk a segment ends inside. */
+uint32_t tcp_payload_sum(tw_tcp *tcp, tcb *t, uint32_t seq, uint32_t len);
 
 /* ---- tcp.c: tables, queues, lifetime ------------------------------------ */
 

@@ -98,6 +98,11 @@ static void config_check(const tw_tcp_config *c)
     TW_ASSERT(c->core < c->ncores);
 }
 
+static size_t align64(size_t n)
+{
+    return (n + 63u) & ~(size_t)63u;
+}
+
 static uint32_t pow2_at_least(uint32_t n)
 {
     uint32_t p = 16;
@@ -127,8 +132,13 @@ tw_tcp *tw_tcp_create(const tw_tcp_config *cfg, tw_ns now)
     tcp->bucket_mask = nb - 1;
     tcp->last_hit = TCP_NONE;
     tcp->listeners = tw_mem_calloc(cfg->listeners_max, sizeof(tcp_listener));
-    size_t pair = (size_t)cfg->snd_buf_bytes + cfg->rcv_buf_bytes;
-    tcp->buf_mem = tw_mem_calloc(tcp->cfg.bufs_max, pair);
+    /* A pair: the send ring, the receive ring, the send chunks (sums.c:
+     * one per 512 bytes covers segments of any MSS a peer may set, and a
+     * full chunk ring only costs speed), each 64-byte aligned. */
+    tcp->chunks_max = cfg->snd_buf_bytes / 512u + 4u;
+    tcp->buf_pair = align64(cfg->snd_buf_bytes) + align64(cfg->rcv_buf_bytes) +
+                    align64((size_t)tcp->chunks_max * sizeof(tcp_chunk));
+    tcp->buf_mem = tw_mem_calloc(tcp->cfg.bufs_max, tcp->buf_pair);
     tcp->buf_free = tw_mem_calloc(tcp->cfg.bufs_max, sizeof(uint32_t));
     for (uint32_t i = 0; i < tcp->cfg.bufs_max; i++) {
         tcp->buf_free[i] = tcp->cfg.bufs_max - 1 - i; /* pops 0 first */
@@ -340,11 +350,12 @@ static uint8_t wscale_for(uint32_t space)
 
 static void buffers_attach(tw_tcp *tcp, tcb *t, uint32_t b)
 {
-    size_t pair = (size_t)tcp->cfg.snd_buf_bytes + tcp->cfg.rcv_buf_bytes;
-    uint8_t *base = tcp->buf_mem + (size_t)b * pair;
+    uint8_t *base = tcp->buf_mem + (size_t)b * tcp->buf_pair;
     t->buf = b;
     t->sbuf = (tcp_ring){.mem = base, .cap = tcp->cfg.snd_buf_bytes};
-    t->rbuf = (tcp_ring){.mem = base + tcp->cfg.snd_buf_bytes, .cap = tcp->cfg.rcv_buf_bytes};
+    t->rbuf = (tcp_ring){.mem = base + align64(tcp->cfg.snd_buf_bytes),
+                         .cap = tcp->cfg.rcv_buf_bytes};
+    tcp_sums_reset(t);
 }
 
 static void buffers_release(tw_tcp *tcp, tcb *t)
@@ -862,8 +873,7 @@ int64_t tw_tcp_send(tw_tcp *tcp, tw_ns now, tw_tcp_conn conn, const void *data, 
     TW_ASSERT(data != NULL || len == 0);
     uint32_t room = t->sbuf.cap - t->sbuf.len;
     uint32_t n = len < room ? (uint32_t)len : room;
-    tcp_ring_write(&t->sbuf, t->sbuf.len, data, n);
-    t->sbuf.len += n;
+    tcp_send_write(tcp, t, data, n);
     if (n < len) {
         t->flags |= TCB_SEND_BLOCKED;
     }
@@ -1092,5 +1102,5 @@ size_t tw_tcp_conn_bytes(void)
 
 size_t tw_tcp_conn_buffer_bytes(const tw_tcp *tcp)
 {
-    return (size_t)tcp->cfg.snd_buf_bytes + tcp->cfg.rcv_buf_bytes;
+    return tcp->buf_pair;
 }

@@ -155,6 +155,7 @@ typedef struct tw_tcp_stats {
     uint64_t time_wait_reused;  /* RFC 6191 / RFC 1122 §4.2.2.13 */
     uint64_t ctl_queue_full;    /* RSTs not sent: the queue was full */
     uint64_t ports_exhausted;   /* no ephemeral port landed on this core */
+    uint64_t tx_csum_resummed;  /* payload bytes summed at emit, not at send */
 } tw_tcp_stats;
 
 typedef struct tw_tcp_config {
