@@ -33,6 +33,7 @@ rounds=${ROUNDS:-5}
 twin=${TWIN_BIN:-build/twin}
 file=bench/scenarios/live_kernel_client.yaml
 [[ -x $twin ]] || { echo "live_kernel_client: $twin not built" >&2; exit 2; }
+. bench/live_common.sh
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 
@@ -56,7 +57,6 @@ print("%.0f" % (m["app.client.responses_2xx"] / float(sys.argv[2])))' "$report" 
 
 # wrk in the same world, twin's client cut to one request.
 measure_wrk() {
-    . bench/live_common.sh
     live_start "$file" client --set duration="$((secs + 6))s" \
         --set hosts.client.apps.client.connections=1 --set hosts.client.apps.client.count=1
     sleep 1
@@ -88,12 +88,5 @@ for r in $(seq "$rounds"); do
         "$(awk -v a="$t" -v b="$w" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')"
     results+=("$t $w")
 done
-printf '%s\n' "${results[@]}" | python3 -c '
-import statistics, sys
-rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
-def show(name, xs, fmt):
-    print("  %-18s median %s  (min %s, max %s)" % (name, fmt % statistics.median(xs), fmt % min(xs), fmt % max(xs)))
-show("twin resp/s", [r[0] for r in rows], "%.0f")
-show("wrk req/s", [r[1] for r in rows], "%.0f")
-show("ratio twin/wrk", [r[0] / r[1] for r in rows if r[1] > 0], "%.2f")
-'
+printf '%s\n' "${results[@]}" |
+    medians "twin resp/s|r[0]|%.0f" "wrk req/s|r[1]|%.0f" "ratio twin/wrk|r[0] / r[1]|%.2f"
