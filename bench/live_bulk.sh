@@ -64,12 +64,6 @@ for r in $(seq "$rounds"); do
     results+=("$res")
 done
 rm -f "$report"
-printf '%s\n' "${results[@]}" | python3 -c '
-import statistics, sys
-rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
-def show(name, xs, fmt):
-    print("  %-18s median %s  (min %s, max %s)" % (name, fmt % statistics.median(xs), fmt % min(xs), fmt % max(xs)))
-show("twin Mbit/s", [r[0] / 1e6 for r in rows], "%.1f")
-show("iperf3 Mbit/s", [r[1] / 1e6 for r in rows], "%.1f")
-show("ratio twin/iperf3", [r[0] / r[1] for r in rows], "%.2f")
-'
+printf '%s\n' "${results[@]}" |
+    medians "twin Mbit/s|r[0] / 1e6|%.1f" "iperf3 Mbit/s|r[1] / 1e6|%.1f" \
+        "ratio twin/iperf3|r[0] / r[1]|%.2f"

@@ -29,3 +29,26 @@ print(s)")
     echo "live_start: no namespace tw$run-$host after 10 s" >&2
     exit 1
 }
+
+# Prints, for each figure, its median over the rounds with min and max. The
+# rounds come on stdin, one line of numbers each (r[0], r[1], ...); each
+# argument is "NAME|EXPRESSION|FORMAT", the expression in Python over the
+# row r (a round where it divides by zero is left out of that figure).
+#
+#   printf '%s\n' "${results[@]}" | medians "twin req/s|r[0]|%.0f" "ratio|r[0] / r[1]|%.2f"
+medians() {
+    python3 -c '
+import statistics, sys
+rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
+for spec in sys.argv[1:]:
+    name, expr, fmt = spec.split("|")
+    xs = []
+    for r in rows:
+        try:
+            xs.append(eval(expr, {"r": r}))
+        except ZeroDivisionError:
+            pass
+    if xs:
+        print("  %-22s median %s  (min %s, max %s)" % (name, fmt % statistics.median(xs), fmt % min(xs), fmt % max(xs)))
+' "$@"
+}

@@ -94,15 +94,7 @@ for r in $(seq "$rounds"); do
         "$(awk -v a="$trps" -v b="$nrps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')"
     results+=("$trps $tus $nrps $nus")
 done
-printf '%s\n' "${results[@]}" | python3 -c '
-import statistics, sys
-rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
-def show(name, xs, fmt):
-    print("  %-22s median %s  (min %s, max %s)" % (name, fmt % statistics.median(xs), fmt % min(xs), fmt % max(xs)))
-show("twin req/s", [r[0] for r in rows], "%.0f")
-show("nginx req/s", [r[2] for r in rows], "%.0f")
-show("ratio twin/nginx", [r[0] / r[2] for r in rows if r[2] > 0], "%.2f")
-show("twin CPU us/request", [r[1] for r in rows], "%.2f")
-show("nginx CPU us/request", [r[3] for r in rows], "%.2f")
-show("CPU ratio nginx/twin", [r[3] / r[1] for r in rows if r[1] > 0], "%.2f")
-'
+printf '%s\n' "${results[@]}" |
+    medians "twin req/s|r[0]|%.0f" "nginx req/s|r[2]|%.0f" "ratio twin/nginx|r[0] / r[2]|%.2f" \
+        "twin CPU us/request|r[1]|%.2f" "nginx CPU us/request|r[3]|%.2f" \
+        "CPU ratio nginx/twin|r[3] / r[1]|%.2f"

@@ -259,7 +259,7 @@ static void write_report(const run_opts *o, const run_result *r, const check *ch
     tw_json_key(&j, "status_reports");
     tw_json_u64(&j, r->status_reports);
     tw_json_end_object(&j);
-    tw_json_report_tail(&j, r->trace_hash, r->sim_ns, r->wall_ns, r->events);
+    tw_json_report_tail(&j, &r->trace_hash, r->sim_ns, r->wall_ns, r->events);
 }
 
 static void help(FILE *f)

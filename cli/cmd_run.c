@@ -376,6 +376,12 @@ int tw_cmd_replay(int argc, char **argv)
     fclose(f);
     json[n] = '\0';
     char file[512], seed[32], hash[32], mode[16];
+    /* The mode first: a live report's trace_hash is null (it has none). */
+    if (json_field(json, "mode", mode, sizeof mode) && strcmp(mode, "sim") != 0) {
+        fprintf(stderr, "twin replay: only simulated scenario runs replay, not a %s run (it has "
+                        "no trace hash)\n", mode);
+        return TW_EXIT_USAGE;
+    }
     if (!json_field(json, "scenario", file, sizeof file) || !json_field(json, "seed", seed, sizeof seed) ||
         !json_field(json, "trace_hash", hash, sizeof hash) || !json_field(json, "mode", mode, sizeof mode)) {
         fprintf(stderr, "twin replay: '%s' is not a twin report (scenario, seed, trace_hash)\n",

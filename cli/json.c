@@ -140,11 +140,15 @@ void tw_json_report_head(tw_json *j, const char *scenario, uint64_t seed, const 
     tw_json_begin_array(j);
 }
 
-void tw_json_report_tail(tw_json *j, uint64_t trace_hash, uint64_t sim_time_ns,
+void tw_json_report_tail(tw_json *j, const uint64_t *trace_hash, uint64_t sim_time_ns,
                          uint64_t wall_time_ns, uint64_t events)
 {
     tw_json_key(j, "trace_hash");
-    tw_json_hex64(j, trace_hash);
+    if (trace_hash) {
+        tw_json_hex64(j, *trace_hash);
+    } else {
+        tw_json_null(j);
+    }
     tw_json_key(j, "sim_time_ns");
     tw_json_u64(j, sim_time_ns);
     tw_json_key(j, "wall_time_ns");

@@ -37,8 +37,9 @@ void tw_json_hex64(tw_json *j, uint64_t v);
 void tw_json_report_head(tw_json *j, const char *scenario, uint64_t seed, const char *mode,
                          bool passed);
 /* ... and after them: the caller has closed the array and written
- * "metrics"; these close the object. */
-void tw_json_report_tail(tw_json *j, uint64_t trace_hash, uint64_t sim_time_ns,
+ * "metrics"; these close the object. trace_hash NULL: the run has none (a
+ * live run, not deterministic), written as null. */
+void tw_json_report_tail(tw_json *j, const uint64_t *trace_hash, uint64_t sim_time_ns,
                          uint64_t wall_time_ns, uint64_t events);
 
 #endif

@@ -1,25 +1,25 @@
 /* `twin run FILE --live`: see live_run.h. The runner builds the live world
- * from the scenario (backends/live), starts the kernel hosts' programs,
- * then hands the schedule, the metrics, the judging and the report to
- * cli/scenario_common, exactly as the simulator's runner does. */
+ * from the scenario (backends/live), starts the kernel hosts' programs
+ * (nginx; their other apps are twin's tasks, spawned by the shared runner
+ * as a twin host's are), then hands the schedule, the metrics, the judging
+ * and the report to cli/scenario_common, exactly as the simulator's runner
+ * does; what the live world cannot measure is said (lv_unmeasured). */
 #define _GNU_SOURCE
 #include "cli/live_run.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "app/http.h"
-#include "app/udp.h"
 #include "backends/live/live.h"
+#include "base/assert.h"
 #include "base/error.h"
 #include "cli/cli.h"
 #include "cli/scenario_common.h"
@@ -54,8 +54,6 @@ static int64_t lv_spawn(void *w, uint32_t worker, uint32_t type, const void *arg
 }
 static void lv_kill(void *w, tw_addr task) { tw_live_kill(w, task); }
 static uint32_t lv_crashes(void *w, uint32_t host) { return tw_live_crashes(w, host); }
-/* A live run has no trace: its hash is 0, by definition. */
-static uint64_t lv_trace_hash(void *w) { return 0; }
 static uint64_t lv_events(void *w) { return tw_live_turns(w); }
 
 static void lv_extra_metrics(void *w, tw_scen_metric_fn fn, void *ctx)
@@ -76,6 +74,69 @@ static void lv_extra_metrics(void *w, tw_scen_metric_fn fn, void *ctx)
 
 static void lv_lock(void *w, bool on) { tw_live_lock(w, on); }
 
+static bool is_program(const tw_scenario *sc, uint32_t a);
+
+/* The thing a metric path names (its second segment) through find, and
+ * the rest after it. */
+static uint32_t named(const tw_scenario *sc, const char *path, size_t skip,
+                      uint32_t (*find)(const tw_scenario *, const char *), const char **rest)
+{
+    char name[TW_SCENARIO_NAME_MAX + 1];
+    const char *dot = strchr(path + skip, '.');
+    size_t n = dot ? (size_t)(dot - path - skip) : 0;
+    if (n == 0 || n > TW_SCENARIO_NAME_MAX) {
+        return TW_SCENARIO_NONE;
+    }
+    memcpy(name, path + skip, n);
+    name[n] = '\0';
+    *rest = dot + 1;
+    return find(sc, name);
+}
+
+/* The metrics of docs/scenarios.md ("Metrics availability") the live
+ * world cannot measure: an expectation on one fails saying why, rather
+ * than reading 0. */
+static const char *lv_unmeasured(void *w, const tw_scenario *sc, const char *path)
+{
+    static char why[256];
+    const char *rest;
+    uint32_t i;
+    if (!strncmp(path, "switch.", 7)) {
+        return "a switch is a Linux bridge in live mode, which keeps no forwarded, flooded, "
+               "learned or drop counters (sim-only: docs/scenarios.md, Metrics availability)";
+    }
+    if (!strncmp(path, "host.", 5) &&
+        (i = named(sc, path, 5, tw_scenario_find_host, &rest)) != TW_SCENARIO_NONE &&
+        sc->hosts[i].kind == TW_SCENARIO_HOST_KERNEL && strcmp(rest, "crashes") != 0) {
+        snprintf(why, sizeof why, "host '%s' is a kernel host: its TCP/IP stack is Linux's, "
+                 "whose counters twin does not read", sc->hosts[i].name);
+        return why;
+    }
+    if (!strncmp(path, "app.", 4) &&
+        (i = named(sc, path, 4, tw_scenario_find_app, &rest)) != TW_SCENARIO_NONE &&
+        sc->hosts[sc->apps[i].host].kind == TW_SCENARIO_HOST_KERNEL) {
+        if (is_program(sc, i)) {
+            snprintf(why, sizeof why, "app '%s' is nginx, a real program on a kernel host: twin "
+                     "does not see its counters (`live: {programs: false}` runs it as twin's "
+                     "task)", sc->apps[i].name);
+            return why;
+        }
+        if (!strcmp(rest, "retransmits")) {
+            snprintf(why, sizeof why, "app '%s' runs over Linux's TCP, whose retransmissions "
+                     "twin does not read", sc->apps[i].name);
+            return why;
+        }
+    }
+    if (w != NULL && !strncmp(path, "link.", 5) &&
+        (i = named(sc, path, 5, tw_scenario_find_link, &rest)) != TW_SCENARIO_NONE &&
+        tw_live_link(w, i, 0) == NULL) {
+        snprintf(why, sizeof why, "link '%s' has neither a twin host at an end nor impairments, "
+                 "so no link model runs on it live", sc->links[i].name);
+        return why;
+    }
+    return NULL;
+}
+
 static const tw_scen_world_ops live_ops = {
     .mode = "live",
     .now = lv_now,
@@ -89,7 +150,9 @@ static const tw_scen_world_ops live_ops = {
     .extra_metrics = lv_extra_metrics,
     .spawn = lv_spawn,
     .kill = lv_kill,
-    .trace_hash = lv_trace_hash,
+    /* No trace_hash: a live run is not deterministic and has no trace;
+     * the report says null and the summary "none". */
+    .unmeasured = lv_unmeasured,
     .events = lv_events,
 };
 
@@ -186,27 +249,6 @@ static int start_nginx(tw_live *lw, tw_scen_ctx *c, uint32_t a, const char *dir,
     return 0;
 }
 
-static uint16_t echo_port;
-
-/* A UDP echo on the Linux stack: the kernel host's udp_echo. */
-static void udp_echo_main(void *arg)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(echo_port)};
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
-        _exit(1);
-    }
-    static uint8_t buf[65536];
-    for (;;) {
-        struct sockaddr_in from;
-        socklen_t fl = sizeof from;
-        ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
-        if (n >= 0) {
-            sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
-        }
-    }
-}
-
 /* Whether something in pid's namespace listens on port (TCP LISTEN or a
  * bound UDP socket), from /proc/PID/net. */
 static bool listening(pid_t pid, bool tcp, uint16_t port)
@@ -228,34 +270,28 @@ static bool listening(pid_t pid, bool tcp, uint16_t port)
     return found;
 }
 
-/* Starts every kernel host's apps as real programs and waits until they
- * listen. 0 or an exit status. */
-static int start_programs(tw_live *lw, tw_scen_ctx *c, const char *dir)
+/* Starts the kernel hosts' apps that are real programs (program[a]) and
+ * waits until they listen. 0 or an exit status. */
+static int start_programs(tw_live *lw, tw_scen_ctx *c, const bool *program, const char *dir)
 {
     const tw_scenario *sc = c->sc;
     for (uint32_t a = 0; a < sc->app_count; a++) {
         const tw_scenario_app *ap = &sc->apps[a];
-        if (sc->hosts[ap->host].kind != TW_SCENARIO_HOST_KERNEL) {
+        if (!program[a]) {
             continue;
         }
+        TW_ASSERT(ap->type == TW_SCENARIO_APP_HTTP_SERVER);
         pid_t pid = -1;
-        bool tcp = true;
-        if (ap->type == TW_SCENARIO_APP_HTTP_SERVER) {
-            int rc = start_nginx(lw, c, a, dir, &pid);
-            if (rc) {
-                return rc;
-            }
-        } else {
-            echo_port = ap->port;
-            tcp = false;
-            pid = tw_live_fork(lw, ap->host, udp_echo_main, NULL);
+        int rc = start_nginx(lw, c, a, dir, &pid);
+        if (rc) {
+            return rc;
         }
         c->apps[a].external = true;
         c->apps[a].spawned = true;
         /* /proc/PID/net shows the sockets of the program's namespace. */
         tw_ns waited = 0;
         while (waited < PROGRAM_READY_NS) {
-            if (pid > 0 && listening(pid, tcp, ap->port)) {
+            if (pid > 0 && listening(pid, true, ap->port)) {
                 break;
             }
             usleep(20000);
@@ -271,25 +307,40 @@ static int start_programs(tw_live *lw, tw_scen_ctx *c, const char *dir)
     return 0;
 }
 
-/* Every kernel host app has a program, and kernel hosts run no clients
- * (twin does not drive wrk or curl from a scenario yet). */
-static int check_programs(const tw_scen_ctx *c)
+/* Which kernel hosts' apps are real programs: http_server is nginx, the
+ * real peer users expect, unless the file says `live: {programs: false}`.
+ * Every other app of a kernel host, of every kind, runs as twin's own task
+ * over the host's kernel sockets (backends/live/kernhost.h), its metrics
+ * read as a twin host's. */
+static bool is_program(const tw_scenario *sc, uint32_t a)
 {
-    const tw_scenario *sc = c->sc;
+    const tw_scenario_app *ap = &sc->apps[a];
+    return sc->hosts[ap->host].kind == TW_SCENARIO_HOST_KERNEL &&
+           ap->type == TW_SCENARIO_APP_HTTP_SERVER && !sc->live.programs_off;
+}
+
+static bool *map_programs(const tw_scenario *sc)
+{
+    bool *program = calloc(sc->app_count ? sc->app_count : 1, sizeof(bool));
     for (uint32_t a = 0; a < sc->app_count; a++) {
-        const tw_scenario_app *ap = &sc->apps[a];
-        if (sc->hosts[ap->host].kind != TW_SCENARIO_HOST_KERNEL) {
-            continue;
-        }
-        if (ap->type != TW_SCENARIO_APP_HTTP_SERVER && ap->type != TW_SCENARIO_APP_UDP_ECHO) {
-            fprintf(stderr, "%s: app '%s' (%s) on kernel host '%s': no real program is mapped to "
-                            "this app type in live mode (http_server -> nginx, udp_echo -> a "
-                            "kernel-socket echo)\n", c->o->file, ap->name,
-                    tw_scenario_app_type_name(ap->type), sc->hosts[ap->host].name);
-            return TW_EXIT_USAGE;
+        program[a] = is_program(sc, a);
+    }
+    return program;
+}
+
+/* Says before the run which expectations read what live mode does not
+ * measure: they will fail, and the user need not wait to learn it (links
+ * are known once the world is built). */
+static void warn_unmeasured(const tw_scen_ctx *c)
+{
+    for (uint32_t i = 0; i < c->sc->expect_count; i++) {
+        const tw_scenario_expect *e = &c->sc->expects[i];
+        const char *why = lv_unmeasured(NULL, c->sc, e->metric);
+        if (why) {
+            fprintf(stderr, "%s:%u: expectation '%s' will fail: %s is not measured in live "
+                            "mode: %s\n", c->o->file, e->line, e->name, e->metric, why);
         }
     }
-    return 0;
 }
 
 /* "not in this build": the uring backend where twin was built without
@@ -336,7 +387,7 @@ static void on_signal(int sig) { tw_live_interrupt(); }
 
 /* The live world of the scenario, its twin hosts configured as the
  * simulator's. 0 or an exit status (77: this machine cannot). */
-static int build(tw_scen_ctx *c, tw_dev_kind backend, tw_live **out)
+static int build(tw_scen_ctx *c, tw_dev_kind backend, const bool *program, tw_live **out)
 {
     const tw_scenario *sc = c->sc;
     tw_world_host_config *hcs = calloc(sc->host_count, sizeof(tw_world_host_config));
@@ -349,7 +400,8 @@ static int build(tw_scen_ctx *c, tw_dev_kind backend, tw_live **out)
     }
     tw_live_config lc = {.sc = sc, .hosts = hcs, .backend = backend, .pin = sc->live.pin,
                          .registry = &tw_scen_app_registry, .program = &tw_scen_program,
-                         .program_ctx = c, .outq_max = 4 * sc->app_count + 64};
+                         .program_ctx = c, .outq_max = 4 * sc->app_count + 64,
+                         .app_program = program};
     char why[512] = "";
     int rc = tw_live_create(out, &lc, why, sizeof why);
     free(hcs);
@@ -366,7 +418,8 @@ static int build(tw_scen_ctx *c, tw_dev_kind backend, tw_live **out)
 static int run_and_judge(tw_scen_ctx *c, tw_live *lw, FILE *report, tw_scen_result *r)
 {
     if (tw_live_start(lw) < 0) {
-        fprintf(stderr, "twin run: cannot start the driver threads\n");
+        fprintf(stderr, "twin run: cannot start the driver threads (or a kernel host's task "
+                        "workers)\n");
         return TW_EXIT_SKIP;
     }
     uint64_t t0 = tw_cli_wall_ns();
@@ -403,9 +456,11 @@ int tw_live_scen_run(const tw_scen_opts *o, tw_scen_result *r)
     FILE *report = NULL;
     char dir[64] = "";
     int bad;
+    bool *program = map_programs(sc);
+    warn_unmeasured(&c);
     tw_dev_kind backend = backend_of(o, sc, &bad);
-    if (bad || (rc = check_programs(&c))) {
-        rc = bad ? bad : rc;
+    if (bad) {
+        rc = bad;
         goto out;
     }
     if (o->report_path && !(report = fopen(o->report_path, "w"))) {
@@ -421,7 +476,7 @@ int tw_live_scen_run(const tw_scen_opts *o, tw_scen_result *r)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if ((rc = build(&c, backend, &lw))) {
+    if ((rc = build(&c, backend, program, &lw))) {
         goto out;
     }
     snprintf(dir, sizeof dir, "/tmp/twin-live-XXXXXX");
@@ -435,7 +490,7 @@ int tw_live_scen_run(const tw_scen_opts *o, tw_scen_result *r)
     /* mkdtemp makes it 0700: nginx's workers (not root) must read the
      * sites inside, or every page is a 403. */
     chmod(dir, 0755);
-    if ((rc = start_programs(lw, &c, dir)) == 0) {
+    if ((rc = start_programs(lw, &c, program, dir)) == 0) {
         rc = run_and_judge(&c, lw, report, r);
     }
 out:
@@ -460,5 +515,6 @@ out:
         fclose(c.series);
     }
     tw_scen_ctx_free(&c);
+    free(program);
     return rc;
 }

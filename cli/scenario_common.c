@@ -163,7 +163,8 @@ int tw_scen_host_config(const tw_scen_ctx *c, uint32_t i, tw_world_host_config *
     const tw_scenario_host *sh = &c->sc->hosts[i];
     if (sh->kind == TW_SCENARIO_HOST_KERNEL) {
         fprintf(stderr, "%s: host '%s' is kind: kernel, a real Linux host: it runs only live "
-                        "(twin run --live)\n", c->o->file, sh->name);
+                        "(twin run --live), or simulated as a twin host with --set "
+                        "hosts.%s.kind=twin\n", c->o->file, sh->name, sh->name);
         return TW_EXIT_USAGE;
     }
     if (sh->iface_count > TW_WORLD_IFACES_MAX || sh->cores > TW_WORLD_CORES_MAX) {
@@ -808,6 +809,9 @@ bool tw_scen_metric_get(tw_scen_ctx *c, const char *path, uint64_t *out)
 {
     const char *rest;
     uint32_t i;
+    if (c->ops->unmeasured && c->ops->unmeasured(c->w, c->sc, path)) {
+        return false;
+    }
     if (!strncmp(path, "app.", 4)) {
         i = find_named(path + 4, &rest, tw_scenario_find_app, c->sc);
         return i != TW_SCENARIO_NONE && app_metric(c, i, rest, out);
@@ -969,6 +973,7 @@ static tw_scen_verdict judge(tw_scen_ctx *c, uint32_t i)
 {
     const tw_scenario_expect *e = &c->sc->expects[i];
     tw_scen_verdict v = {0};
+    v.unmeasured = c->ops->unmeasured ? c->ops->unmeasured(c->w, c->sc, e->metric) : NULL;
     if (e->when == TW_SCENARIO_WHEN_EVENTUALLY) {
         v.found = c->ev[i].seen;
         v.observed = c->ev[i].observed;
@@ -1166,6 +1171,10 @@ void tw_scen_write_report(tw_scen_ctx *c, FILE *f, bool passed, uint64_t wall_ns
         tw_json_string(&j, e->metric);
         tw_json_key(&j, "unit");
         tw_json_string(&j, tw_scenario_unit_name(e->unit));
+        if (vs[i].unmeasured) {
+            tw_json_key(&j, "unmeasured");
+            tw_json_string(&j, vs[i].unmeasured);
+        }
         tw_json_end_object(&j);
     }
     tw_json_end_array(&j);
@@ -1173,7 +1182,8 @@ void tw_scen_write_report(tw_scen_ctx *c, FILE *f, bool passed, uint64_t wall_ns
     tw_json_begin_object(&j);
     tw_scen_each_metric(c, report_metric, &j);
     tw_json_end_object(&j);
-    tw_json_report_tail(&j, c->ops->trace_hash(c->w), c->ops->now(c->w), wall_ns,
+    uint64_t hash = c->ops->trace_hash ? c->ops->trace_hash(c->w) : 0;
+    tw_json_report_tail(&j, c->ops->trace_hash ? &hash : NULL, c->ops->now(c->w), wall_ns,
                         c->ops->events(c->w));
 }
 
@@ -1306,13 +1316,23 @@ void tw_scen_print_summary(tw_scen_ctx *c, bool passed, uint32_t failed, uint64_
             snprintf(obs, sizeof obs, "nothing");
         }
         format_expected(e, exp, sizeof exp);
+        if (vs[i].unmeasured) {
+            printf("  ✗ %s: not measured in %s mode: %s\n", e->name, c->ops->mode,
+                   vs[i].unmeasured);
+            continue;
+        }
         printf("  %s %s: observed %s, expected %s\n", vs[i].passed ? "✓" : "✗", e->name, obs, exp);
     }
     if (!c->o->quiet) {
         printf("  %s: %u of %u expectations held\n", passed ? "passed" : "FAILED",
                sc->expect_count - failed, sc->expect_count);
     }
-    printf("  trace hash %016" PRIx64 "\n", c->ops->trace_hash(c->w));
+    if (c->ops->trace_hash) {
+        printf("  trace hash %016" PRIx64 "\n", c->ops->trace_hash(c->w));
+    } else {
+        printf("  trace hash none (a %s run has no trace: it is not deterministic)\n",
+               c->ops->mode);
+    }
 }
 
 bool tw_scen_judge_all(tw_scen_ctx *c, tw_scen_result *r)

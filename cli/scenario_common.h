@@ -50,7 +50,11 @@ typedef struct tw_scen_world_ops {
     void (*extra_metrics)(void *w, tw_scen_metric_fn fn, void *ctx);
     int64_t (*spawn)(void *w, uint32_t worker, uint32_t type, const void *args, uint32_t len);
     void (*kill)(void *w, tw_addr task);
-    uint64_t (*trace_hash)(void *w);
+    uint64_t (*trace_hash)(void *w); /* NULL: none (a live run), reported as null */
+    /* Why this world does not measure metric `path` (a sim-only metric in
+     * a live run), or NULL where it does. Such a metric is not published,
+     * and an expectation on it fails saying why. NULL: all are measured. */
+    const char *(*unmeasured)(void *w, const tw_scenario *sc, const char *path);
     uint64_t (*events)(void *w);
 } tw_scen_world_ops;
 
@@ -83,6 +87,7 @@ typedef struct tw_scen_verdict {
     bool passed;
     bool found;
     uint64_t observed;
+    const char *unmeasured; /* why the world does not measure the metric, or NULL */
 } tw_scen_verdict;
 
 typedef struct tw_scen_ctx {

@@ -275,34 +275,39 @@ def test_live_unknown_backend_is_usage_error(run_twin):
     assert "expected xdp, tap, poll or uring" in err
 
 
-def test_live_uring_without_io_uring_is_exit_77(twin_bin):
-    """Where io_uring is refused (here by a seccomp filter, as the
-    kernel.io_uring_disabled sysctl refuses it) the uring backend exits 77,
-    names the missing feature, and leaves nothing behind."""
+def run_without_io_uring(twin_bin, scenario, backend):
+    """twin run --live with io_uring refused (a seccomp filter, as the
+    kernel.io_uring_disabled sysctl refuses it): the run's stderr, once it
+    has exited 77 and left no namespace behind."""
     import platform
     from test_uring import _deny_io_uring_setup
     if platform.machine() != "x86_64":
         pytest.skip("the seccomp filter here is written for x86_64")
-    p = subprocess.Popen([str(twin_bin), "run", str(LIVE / "udp_echo.yaml"), "--live",
-                          "--backend", "uring"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    p = subprocess.Popen([str(twin_bin), "run", str(scenario), "--live", "--backend", backend],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          stdin=subprocess.DEVNULL, text=True, preexec_fn=_deny_io_uring_setup)
     out, err = p.communicate(timeout=RUN_TIMEOUT_S)
     assert p.returncode != 99, "could not install the seccomp filter"
     if p.returncode == SKIP and "io_uring" not in err:
         pytest.skip(f"live world unavailable: {err.strip()}")
     assert p.returncode == SKIP, out + err
-    assert "backend uring" in err and "io_uring_setup: Operation not permitted" in err, err
     assert netns_of(p.pid) == [], "namespaces outlived the run"
+    return err
 
 
-def test_live_kernel_app_without_program_is_usage_error(run_twin, tmp_path):
-    f = tmp_path / "k.yaml"
-    f.write_text((LIVE / "ping.yaml").read_text().replace(
-        "    address: 10.0.0.1/24\n",
-        "    address: 10.0.0.1/24\n    apps: [{type: bulk_sink, port: 5001}]\n", 1))
-    rc, out, err = run_twin("run", f, "--live")
-    assert rc == 2
-    assert "no real program is mapped" in err
+def test_live_uring_without_io_uring_is_exit_77(twin_bin):
+    """Without io_uring the uring backend exits 77 and names the missing
+    feature."""
+    err = run_without_io_uring(twin_bin, LIVE / "udp_echo.yaml", "uring")
+    assert "backend uring" in err and "io_uring_setup: Operation not permitted" in err, err
+
+
+def test_live_kernel_tasks_without_io_uring_is_exit_77(twin_bin):
+    """A kernel host's tasks need io_uring: without it the run exits 77
+    naming it, over a backend that needs no io_uring itself."""
+    err = run_without_io_uring(twin_bin, LIVE / "kernel_bulk.yaml", "poll")
+    assert "kernel host's apps run as twin's tasks over io_uring" in err, err
+    assert "io_uring_setup failed: Operation not permitted" in err, err
 
 
 def test_live_sigterm_removes_the_world(twin_bin):
@@ -461,3 +466,238 @@ def test_live_crash_restart_and_stall(twin_bin):
                             "--backend", "poll")
     assert rc == 0, out + err
     assert "✓ host.server.crashes == 1" in out
+
+
+# ---- kernel hosts' apps as twin's tasks over the Linux stack -----------------------
+#
+# A kernel host's apps other than nginx run as twin's own tasks over its
+# kernel sockets (backends/live/kernhost.h: the io_uring driver, a worker
+# thread per core inside the host's namespace). The scenarios run in the
+# simulator too, where the kernel host is a twin host (`--set
+# hosts.linux.kind=twin`: the simulator has no Linux), and the same
+# expectations hold in both.
+
+MiB = 1 << 20
+
+
+def established(ns, port):
+    """TCP connections of namespace ns established to or from `port`, as
+    Linux sees them."""
+    out = subprocess.run(["ip", "netns", "exec", ns, "ss", "-tnH", "state", "established",
+                          f"( sport = :{port} or dport = :{port} )"],
+                         capture_output=True, text=True).stdout
+    return len(out.splitlines())
+
+
+def wait_established(ns, port, want, seconds):
+    """established(ns, port) once it reaches `want`, or its last count
+    after `seconds`."""
+    deadline = time.monotonic() + seconds
+    n = established(ns, port)
+    while n < want and time.monotonic() < deadline:
+        time.sleep(0.05)
+        n = established(ns, port)
+    return n
+
+
+def run_kernel_scenario(twin_bin, run_twin, name, mode, tmp_path, during=None,
+                        kernel=("linux",)):
+    """Runs scenarios/live/NAME.yaml in `mode`, the simulator's with its
+    kernel hosts as twin hosts; live over the poll device (so that every
+    io_uring the run holds is a kernel host's task worker), calling
+    during(run, ns of the first kernel host) while the world is up. Returns
+    the report."""
+    import json
+    import re
+    path = LIVE / f"{name}.yaml"
+    report = tmp_path / "r.json"
+    if mode == "sim":
+        as_twin = [a for h in kernel for a in ("--set", f"hosts.{h}.kind=twin")]
+        rc, out, err = run_twin("run", path, *as_twin, "--report", report)
+    else:
+        run = LiveRun(twin_bin, path, "--backend", "poll", report=report)
+        ns = run.wait_netns(kernel[0])
+        assert ring_fds(run.pid) >= 1, "no io_uring behind the kernel host's tasks"
+        if during:
+            during(run, ns)
+        rc, out, err = run.finish()
+    assert rc == 0, out + err
+    r = json.loads(report.read_text())
+    assert r["mode"] == mode and r["passed"] is True
+    assert all(e["passed"] for e in r["expectations"]), r["expectations"]
+    if mode == "live":
+        # Not deterministic, so no trace: null, not a hash of nothing.
+        assert r["trace_hash"] is None
+        assert "trace hash none" in out
+        # Linux's stack ran the kernel host: twin publishes no stack
+        # counters of its own for it.
+        assert not any(k.startswith(f"host.{h}.tcp.") for k in r["metrics"] for h in kernel)
+    else:
+        assert re.fullmatch(r"[0-9a-f]{16}", r["trace_hash"])
+        assert all(f"host.{h}.tcp.connections" in r["metrics"] for h in kernel)
+    return r
+
+
+@pytest.mark.parametrize("mode", ["sim", "live"])
+def test_live_kernel_bulk_both_ways(twin_bin, run_twin, mode, tmp_path):
+    """A kernel host's bulk_send into twin's bulk_sink and twin's bulk_send
+    into a kernel host's bulk_sink: every byte arrives, verified byte by
+    byte by the sink on either side."""
+    m = run_kernel_scenario(twin_bin, run_twin, "kernel_bulk", mode, tmp_path)["metrics"]
+    for app in ("k_send", "t_sink", "t_send", "k_sink"):
+        assert m[f"app.{app}.bytes"] == 4 * MiB, app
+    for sink in ("t_sink", "k_sink"):
+        assert m[f"app.{sink}.mismatches"] == 0
+        assert m[f"app.{sink}.streams"] == 1
+        assert m[f"app.{sink}.corrupt"] == 0
+    assert m["app.k_send.intact"] == 1 and m["app.t_send.intact"] == 1
+
+
+@pytest.mark.parametrize("mode", ["sim", "live"])
+def test_live_kernel_echo_apps_both_ways(twin_bin, run_twin, mode, tmp_path):
+    """UDP and TCP echo servers and clients on a kernel host, each against
+    twin's: every datagram answered, the TCP clients' counts matching the
+    servers' on the other side."""
+    m = run_kernel_scenario(twin_bin, run_twin, "kernel_echo", mode, tmp_path)["metrics"]
+    for client, server in (("t_uclient", "k_uecho"), ("k_uclient", "t_uecho")):
+        assert m[f"app.{client}.replies"] == 500
+        assert m[f"app.{client}.timeouts"] == 0
+        assert m[f"app.{server}.bytes"] == 500 * 1200
+    for client, server in (("t_tclient", "k_techo"), ("k_tclient", "t_techo")):
+        # The echo answered every request the client counted, and at most
+        # the 4 in flight at the end besides.
+        assert 0 <= m[f"app.{server}.bytes"] // 256 - m[f"app.{client}.replies"] <= 4
+        assert m[f"app.{client}.connections"] == 4
+
+
+@pytest.mark.parametrize("mode", ["sim", "live"])
+def test_live_kernel_http_client_against_twin_server(twin_bin, run_twin, mode, tmp_path):
+    """twin's HTTP client on a kernel host, its 8 connections Linux's,
+    fetches twin's pages with 2xx answers only."""
+    seen = {}
+
+    def during(run, ns):
+        seen["conns"] = wait_established(ns, 8080, 8, 3)
+
+    r = run_kernel_scenario(twin_bin, run_twin, "kernel_http_client", mode, tmp_path, during)
+    m = r["metrics"]
+    if mode == "live":
+        assert seen["conns"] == 8, "the client's connections are not Linux's"
+    assert m["app.client.responses_2xx"] >= 300
+    assert m["app.client.responses_4xx"] == 0 and m["app.client.errors"] == 0
+    # The server answered what the client counted, but for what was in
+    # flight on the 8 connections at the end.
+    assert 0 <= m["app.web.responses_2xx"] - m["app.client.responses_2xx"] <= 8
+
+
+@pytest.mark.parametrize("mode", ["sim", "live"])
+def test_live_kernel_host_crash_respawns_its_tasks(twin_bin, run_twin, mode, tmp_path):
+    """The kernel host's TCP echo dies with its workers at the crash (Linux
+    closes its sockets) and is respawned at the restart: twin's client is
+    served again within the file's bound."""
+    seen = {}
+
+    def during(run, ns):
+        # Before the crash (1.5 s) Linux holds the 4 connections; after it,
+        # until the client reconnects, fewer.
+        seen["before"] = wait_established(ns, 7, 4, 1.2)
+
+    r = run_kernel_scenario(twin_bin, run_twin, "kernel_crash", mode, tmp_path, during)
+    observed = {e["metric"]: e["observed"] for e in r["expectations"]}
+    assert observed["host.linux.crashes"] == 1
+    assert observed["app.client.replies"] >= 500
+    if mode == "live":
+        assert seen["before"] == 4
+
+
+@pytest.mark.parametrize("mode", ["sim", "live"])
+def test_live_partition_between_kernel_hosts(twin_bin, run_twin, mode, tmp_path):
+    """Two kernel hosts' tasks, no twin host on the path: the link's
+    forwarding element cuts the partition's frames (counted), and the
+    client is answered again after the heal."""
+    r = run_kernel_scenario(twin_bin, run_twin, "kernel_partition", mode, tmp_path,
+                            kernel=("k1", "k2"))
+    m = r["metrics"]
+    assert m["app.client.timeouts"] >= 150
+    assert m["app.client.replies"] + m["app.client.timeouts"] <= m["app.client.sent"]
+    if mode == "live":
+        assert m["world.drops.partition"] >= 150
+
+
+SWITCHED = """\
+name: switched
+seed: 1
+duration: 2s
+hosts:
+  - {name: a, address: 10.0.0.1/24, apps: [{type: udp_echo, port: 7}]}
+  - {name: b, address: 10.0.0.2/24, apps: [{type: udp_client, server: a, port: 7, rate: 100/s}]}
+switches:
+  - {name: tor}
+links:
+  - {endpoints: [a, tor]}
+  - {endpoints: [b, tor]}
+expect:
+  - {metric: app.b.replies, ">=": 50}
+  - {metric: switch.tor.forwarded, ">=": 1}
+"""
+
+
+def test_live_sim_only_metric_fails_saying_why(twin_bin, run_twin, tmp_path):
+    """switch.* is the simulator's (a Linux bridge keeps no such counters):
+    live, an expectation on it fails, saying so before the run and in the
+    verdict, while the others are judged as usual."""
+    import json
+    f = tmp_path / "switched.yaml"
+    f.write_text(SWITCHED)
+    rc, out, err = run_twin("run", f)
+    assert rc == 0, out + err
+    report = tmp_path / "r.json"
+    rc, out, err = run_live(twin_bin, f, "--backend", "poll", report=report)
+    assert rc == 1, out + err
+    assert "switch.tor.forwarded is not measured in live mode" in err
+    assert "✗ switch.tor.forwarded >= 1: not measured in live mode: a switch is a Linux bridge" \
+        in out
+    assert "✓ app.b.replies >= 50" in out
+    r = json.loads(report.read_text())
+    verdict = {e["metric"]: e for e in r["expectations"]}
+    assert verdict["switch.tor.forwarded"]["observed"] is None
+    assert "Linux bridge" in verdict["switch.tor.forwarded"]["unmeasured"]
+    assert verdict["app.b.replies"]["passed"] is True
+    assert not any(k.startswith("switch.") for k in r["metrics"])
+
+
+KERNEL_SERVER = """\
+name: kernel_server
+seed: 1
+duration: 2s
+hosts:
+  - name: linux
+    kind: kernel
+    address: 10.0.0.1/24
+    apps: [{name: server, type: http_server, port: 80, pages: 10, page_size: 4KiB}]
+  - name: client
+    address: 10.0.0.2/24
+    apps: [{type: http_client, server: linux, connections: 4}]
+links:
+  - {name: l1, endpoints: [client, linux]}
+expect:
+  - {metric: app.client.responses_2xx, ">=": 100}
+  - {metric: app.server.responses_2xx, ">=": 100}
+"""
+
+
+@pytest.mark.parametrize("programs", ["default", "false"])
+def test_live_kernel_http_server_is_nginx_unless_the_file_says(twin_bin, tmp_path, programs):
+    """A kernel host's http_server is nginx, whose counters twin cannot
+    read (an expectation on them fails saying so); with `live: {programs:
+    false}` it is twin's task over Linux's sockets, and they are read."""
+    f = tmp_path / "k.yaml"
+    f.write_text(KERNEL_SERVER + ("live: {programs: false}\n" if programs == "false" else ""))
+    rc, out, err = run_live(twin_bin, f, "--backend", "poll")
+    assert "✓ app.client.responses_2xx >= 100" in out, out + err
+    if programs == "default":
+        assert rc == 1
+        assert "app 'server' is nginx, a real program on a kernel host" in out
+    else:
+        assert rc == 0, out + err
+        assert "✓ app.server.responses_2xx >= 100" in out

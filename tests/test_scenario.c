@@ -408,6 +408,38 @@ static void test_scenario_model_inline_errors(void **state)
                       "inline.yaml:2:8: expected a host (a mapping of keys), got a list");
 }
 
+/* ---- live: -------------------------------------------------------------------- */
+
+static const char kernel_hosts[] =
+    "duration: 2s\n"
+    "hosts:\n"
+    "  - {name: linux, kind: kernel, address: 10.0.0.1/24, apps: [{type: http_server}]}\n"
+    "  - {name: c, address: 10.0.0.2/24, apps: [{type: http_client, server: linux}]}\n"
+    "links: [{endpoints: [linux, c]}]\n";
+
+/* live.programs: false makes every app of a kernel host twin's task; by
+ * default http_server is nginx. --set turns a kernel host into a twin host
+ * (how the simulator runs such a file). */
+static void test_scenario_live_programs_and_kind_override(void **state)
+{
+    tw_scenario *s = load_text(kernel_hosts);
+    assert_false(s->live.programs_off);
+    assert_int_equal(s->hosts[0].kind, TW_SCENARIO_HOST_KERNEL);
+    char err[ERR_LEN];
+    assert_int_equal(tw_scenario_set(s, "hosts.linux.kind", "twin", err, sizeof(err)), 0);
+    assert_int_equal(s->hosts[0].kind, TW_SCENARIO_HOST_TWIN);
+    assert_int_equal(tw_scenario_set(s, "live.programs", "false", err, sizeof(err)), 0);
+    assert_true(s->live.programs_off);
+    tw_scenario_free(s);
+    char text[sizeof(kernel_hosts) + 64];
+    snprintf(text, sizeof text, "%slive: {programs: false}\n", kernel_hosts);
+    s = load_text(text);
+    assert_true(s->live.programs_off);
+    tw_scenario_free(s);
+    snprintf(text, sizeof text, "%slive: {programs: nginx}\n", kernel_hosts);
+    expect_load_error(text, "inline.yaml:6:18: expected true or false, got 'nginx'");
+}
+
 /* ---- hosts' tcp: ------------------------------------------------------------ */
 
 static const char tcp_hosts[] =
@@ -681,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_scenario_load_error_truncates_message),
         cmocka_unit_test(test_scenario_model_units_defaults_and_directions),
         cmocka_unit_test(test_scenario_model_inline_errors),
+        cmocka_unit_test(test_scenario_live_programs_and_kind_override),
         cmocka_unit_test(test_scenario_host_tcp_settings_in_base_units),
         cmocka_unit_test(test_scenario_host_tcp_errors),
         cmocka_unit_test(test_scenario_set_overrides_apply),

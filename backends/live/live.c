@@ -62,6 +62,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/live/kernhost.h"
 #include "backends/live/netns.h"
 #include "base/assert.h"
 #include "base/error.h"
@@ -146,6 +147,9 @@ typedef struct lhost {
     uint32_t ncores;
     port *ports;
     uint32_t nports;
+    tw_kernhost *kh; /* a kernel host's task workers; NULL: it runs none */
+    uint32_t kbase;  /* their first worker id */
+    uint32_t kcores;
 } lhost;
 
 /* The forwarding element of an impaired link with no twin end (kernel to
@@ -176,7 +180,10 @@ struct tw_live {
     char (*switch_ns)[TW_NETNS_NAME_MAX];
     bool *switch_made;
     uint32_t nworkers;
-    lcore **workers; /* by worker id */
+    lcore **workers; /* by worker id, 0..nworkers-1 */
+    uint32_t nendpoints; /* workers, then the kernel hosts' task workers */
+    uint32_t *kernel_host; /* by worker id - nworkers: the kernel host */
+    _Atomic uint64_t kernel_post_drops; /* messages a kernel host's worker refused */
     tw_controller ctl;
     bool ctl_made;
     mailbox ctl_box;
@@ -279,7 +286,7 @@ static bool mailbox_pop(mailbox *mb, tw_msg *m)
 static void route_msg(tw_live *l, const tw_msg *m, uint32_t self)
 {
     uint32_t first;
-    uint32_t n = tw_bus_fanout(m, l->nworkers, &first);
+    uint32_t n = tw_bus_fanout(m, l->nendpoints, &first);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t ep = first + i;
         if (ep == TW_ENDPOINT_CONTROLLER) {
@@ -288,11 +295,25 @@ static void route_msg(tw_live *l, const tw_msg *m, uint32_t self)
             }
             continue;
         }
+        if (ep >= l->nworkers) {
+            lhost *kh = &l->hosts[l->kernel_host[ep - l->nworkers]];
+            if (!tw_kernhost_post(kh->kh, ep - kh->kbase, m)) {
+                atomic_fetch_add(&l->kernel_post_drops, 1); /* down, or its queue full */
+            }
+            continue;
+        }
         lcore *c = l->workers[ep];
         if (mailbox_push(&c->box, m) && ep != self) {
             wake_core(c);
         }
     }
+}
+
+/* A message a kernel host's task worker sends (on its thread). */
+static void kernel_route(void *ctx, const tw_msg *m)
+{
+    tw_live *l = ctx;
+    route_msg(l, m, UINT32_MAX);
 }
 
 /* ---- partitions -------------------------------------------------------------- */
@@ -560,6 +581,26 @@ static bool steer_push(lcore *c, uint32_t iface, const uint8_t *frame, size_t le
     return false;
 }
 
+/* The earliest deadline of host h's link models, read after the turn's
+ * outputs went into them: a reply to a frame an ingress model released
+ * goes into the egress model after that model's deadline was last read,
+ * and core 0 (which wakes no one for its own frames) would sleep past it
+ * until an unrelated timer (a kernel peer's echo waited 40 ms a round). */
+static tw_ns ports_deadline(lhost *h)
+{
+    tw_ns next = TW_NS_NEVER;
+    for (uint32_t i = 0; i < h->nports; i++) {
+        port *p = &h->ports[i];
+        pthread_mutex_lock(&p->mu);
+        tw_ns d = tw_link_next_deadline(p->out);
+        next = d < next ? d : next;
+        d = p->in ? tw_link_next_deadline(p->in) : TW_NS_NEVER;
+        next = d < next ? d : next;
+        pthread_mutex_unlock(&p->mu);
+    }
+    return next;
+}
+
 /* Whether core c reads queue j of port p. */
 static bool reads_queue(const lcore *c, const port *p, uint32_t j)
 {
@@ -670,13 +711,12 @@ static tw_ns release_ingress(lcore *c, tw_ns now, uint32_t i)
     }
 }
 
-/* Core c: its receive queues of every port; core 0 also the ingress
- * models and the egress models' deadlines. Returns the earliest deadline
- * of the models (core 0), TW_NS_NEVER for the others. */
-static tw_ns service_ports(lcore *c, tw_ns now)
+/* Core c: its receive queues of every port; core 0 also what the ingress
+ * and egress models have due (their next deadline is read at the end of
+ * the turn: ports_deadline). */
+static void service_ports(lcore *c, tw_ns now)
 {
     lhost *h = c->h;
-    tw_ns next = TW_NS_NEVER;
     for (uint32_t i = 0; i < h->nports; i++) {
         read_queues(c, now, i);
         if (c->core != 0) {
@@ -685,15 +725,11 @@ static tw_ns service_ports(lcore *c, tw_ns now)
         port *p = &h->ports[i];
         pthread_mutex_lock(&p->mu);
         port_flush(p, now, c->core);
-        tw_ns d = tw_link_next_deadline(p->out);
-        next = d < next ? d : next;
         pthread_mutex_unlock(&p->mu);
         if (p->in) {
-            d = release_ingress(c, now, i);
-            next = d < next ? d : next;
+            release_ingress(c, now, i);
         }
     }
-    return next;
 }
 
 /* ---- a core's loop ---------------------------------------------------------- */
@@ -756,7 +792,7 @@ static tw_ns turn(lcore *c)
         memcpy(hdr, slot, sizeof hdr);
         feed_frame(c, now, hdr[0], slot + sizeof hdr, hdr[1]);
     }
-    tw_ns ports = service_ports(c, now);
+    service_ports(c, now);
     if (tw_worker_next_deadline(&c->worker) <= now) {
         uint64_t t0 = mono_ns();
         tw_worker_on_tick(&c->worker, now);
@@ -764,6 +800,7 @@ static tw_ns turn(lcore *c)
         busy_add(c, t0);
     }
     ports_flush(c->h);
+    tw_ns ports = c->core == 0 ? ports_deadline(c->h) : TW_NS_NEVER;
     tw_ns next = tw_worker_next_deadline(&c->worker);
     return ports < next ? ports : next;
 }
@@ -892,7 +929,11 @@ static void note_controller(tw_live *l, uint32_t h, tw_world_note_kind kind)
 {
     lhost *lh = &l->hosts[h];
     tw_msg m;
-    tw_world_note_msg(&m, kind, h, lh->cores[0].id, lh->ncores);
+    if (lh->kh) {
+        tw_world_note_msg(&m, kind, h, lh->kbase, lh->kcores);
+    } else {
+        tw_world_note_msg(&m, kind, h, lh->cores[0].id, lh->ncores);
+    }
     route_msg(l, &m, UINT32_MAX);
 }
 
@@ -915,6 +956,16 @@ static void host_crash(tw_live *l, uint32_t h)
     if (!lh->up) {
         return;
     }
+    if (lh->kh) {
+        /* A kernel host: its tasks die with their workers; the kernel
+         * closes their sockets (its stack itself stays up). */
+        tw_kernhost_stop(lh->kh);
+        lh->up = false;
+        lh->incarnation++;
+        lh->crashes++;
+        note_controller(l, h, TW_WORLD_NOTE_CRASHED);
+        return;
+    }
     host_turns(lh, true);
     lh->up = false;
     lh->incarnation++;
@@ -935,6 +986,18 @@ static void host_restart(tw_live *l, uint32_t h, tw_ns now)
 {
     lhost *lh = &l->hosts[h];
     if (lh->up) {
+        return;
+    }
+    if (lh->kh) {
+        char why[256];
+        if (tw_kernhost_start(lh->kh, why, sizeof why) < 0) {
+            /* It stays down, as a host that does not boot. */
+            fprintf(stderr, "twin: kernel host '%s' cannot restart its apps: %s\n",
+                    l->sc->hosts[h].name, why);
+            return;
+        }
+        lh->up = true;
+        note_controller(l, h, TW_WORLD_NOTE_RESTARTED);
         return;
     }
     host_turns(lh, true);
@@ -1081,6 +1144,11 @@ static bool needs_fwd(const tw_scenario *sc, uint32_t i)
              sc->faults[f].kind == TW_SCENARIO_FAULT_LINK_UP) && sc->faults[f].link == i) {
             return true;
         }
+        /* No twin port on this link to cut a partition's frames: the
+         * element cuts them (kernel hosts' tasks talk to each other). */
+        if (sc->faults[f].kind == TW_SCENARIO_FAULT_PARTITION) {
+            return true;
+        }
     }
     /* Compared with a plain link, leaving out what the driver sets. */
     tw_link_config plain = tw_link_config_default();
@@ -1093,6 +1161,19 @@ static bool needs_fwd(const tw_scenario *sc, uint32_t i)
         x.queue_packets_limit = plain.queue_packets_limit;
         x.queue_bytes_limit = plain.queue_bytes_limit;
         if (memcmp(&x, &plain, sizeof x) != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether kernel host h has apps run as real programs (programs) or as
+ * twin's tasks (!programs). */
+static bool kernel_apps(const tw_live *l, uint32_t h, bool programs)
+{
+    for (uint32_t a = 0; a < l->sc->app_count; a++) {
+        bool program = l->cfg.app_program != NULL && l->cfg.app_program[a];
+        if (l->sc->apps[a].host == h && program == programs) {
             return true;
         }
     }
@@ -1128,11 +1209,16 @@ static int check_scenario(const tw_live *l, char *why, size_t why_len)
         const tw_scenario_fault *f = &sc->faults[i];
         bool kernel = (f->kind == TW_SCENARIO_FAULT_CRASH || f->kind == TW_SCENARIO_FAULT_STALL) &&
                       sc->hosts[f->host].kind == TW_SCENARIO_HOST_KERNEL;
-        if (kernel) {
+        /* A kernel host's crash is its tasks' (kernhost.h): one that runs
+         * a real program, or nothing of twin's, has none to crash. */
+        if (kernel && (f->kind == TW_SCENARIO_FAULT_STALL || kernel_apps(l, f->host, true) ||
+                       !kernel_apps(l, f->host, false))) {
             static const char *const names[] = {"partition", "link_down", "link_up", "clog",
                                                 "crash", "stall"};
-            return WHY("fault '%s' (line %u) on kernel host '%s': twin crashes and stalls only "
-                       "its own hosts", names[f->kind], f->line, sc->hosts[f->host].name);
+            return WHY("fault '%s' (line %u) on kernel host '%s': twin stalls only its own hosts, "
+                       "and crashes a kernel host only where all its apps are twin's tasks (not "
+                       "real programs such as nginx)",
+                       names[f->kind], f->line, sc->hosts[f->host].name);
         }
     }
     return 0;
@@ -1211,6 +1297,19 @@ static int make_namespaces(tw_live *l, char *why, size_t why_len)
 
 /* ---- the forwarding element ---------------------------------------------------- */
 
+/* A unicast frame between hosts an active partition separates, by the
+ * scenario's MACs (a twin host's port cuts what it sends by destination
+ * and what it receives by source; here both ends may be kernel hosts). */
+static bool fwd_cut(tw_live *l, const uint8_t *frame, size_t len)
+{
+    if (!l->partitions || len < TW_ETH_HEADER_LEN || (frame[0] & 1) ||
+        !cut(l, host_of_mac(l, frame + 6), host_of_mac(l, frame))) {
+        return false;
+    }
+    __atomic_fetch_add(&l->partition_drops, 1, __ATOMIC_RELAXED);
+    return true;
+}
+
 static void *fwd_main(void *arg)
 {
     fwd *f = arg;
@@ -1232,7 +1331,9 @@ static void *fwd_main(void *arg)
                     break;
                 }
                 for (int k = 0; k < n; k++) {
-                    tw_link_enqueue(m, now, fr[k].data, fr[k].len, 0);
+                    if (!fwd_cut(l, fr[k].data, fr[k].len)) {
+                        tw_link_enqueue(m, now, fr[k].data, fr[k].len, 0);
+                    }
                 }
                 taken += (uint32_t)n;
             }
@@ -1580,6 +1681,62 @@ static int make_cores(tw_live *l, uint32_t h, uint32_t *next_id)
     return 0;
 }
 
+/* The TCP connections one of kernel host h's workers may hold: every
+ * connection of the scenario's apps could be its (a client's instances
+ * may share one core, RSS may give one core most of a server's). */
+static uint32_t kernel_conns(const tw_scenario *sc)
+{
+    uint64_t n = 64;
+    for (uint32_t a = 0; a < sc->app_count; a++) {
+        n += sc->apps[a].connections ? sc->apps[a].connections : 1;
+    }
+    return (uint32_t)(n > 65536 ? 65536 : n);
+}
+
+/* Task workers for each kernel host with apps that are not programs,
+ * numbered from *next_id on. */
+static int make_kernel_hosts(tw_live *l, uint32_t *next_id, char *why, size_t why_len)
+{
+    const tw_scenario *sc = l->sc;
+    uint32_t first = *next_id;
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        const tw_scenario_host *sh = &sc->hosts[h];
+        lhost *lh = &l->hosts[h];
+        if (sh->kind != TW_SCENARIO_HOST_KERNEL || !kernel_apps(l, h, false)) {
+            continue;
+        }
+        tw_kernhost_config kc = {.netns = lh->ns, .cores = sh->cores, .id_base = *next_id,
+                                 .registry = l->cfg.registry, .max_tasks = sh->app_count + 4,
+                                 .tcp_conns_max = kernel_conns(sc), .seed = sc->seed,
+                                 .route = kernel_route, .ctx = l};
+        /* Its echo answers any host's datagrams, its client sends its own
+         * (a UDP payload is at most 65507 bytes; the loader checks). */
+        for (uint32_t a = 0; a < sc->app_count; a++) {
+            const tw_scenario_app *ap = &sc->apps[a];
+            uint32_t size = ap->type == TW_SCENARIO_APP_UDP_CLIENT ? ap->size_bytes : 0;
+            kc.udp_size_max = size > kc.udp_size_max ? size : kc.udp_size_max;
+        }
+        for (uint32_t k = 0; k < TW_KERNHOST_CORES_MAX; k++) {
+            kc.cpus[k] = l->cfg.pin && sh->live_cpus && k < sh->cores ? (int)sh->live_cpus[k] : -1;
+        }
+        int rc = tw_kernhost_create(&lh->kh, &kc, why, why_len);
+        if (rc < 0) {
+            return rc;
+        }
+        lh->kbase = *next_id;
+        lh->kcores = sh->cores;
+        lh->up = true;
+        *next_id += sh->cores;
+    }
+    l->kernel_host = calloc(*next_id - first + 1, sizeof(uint32_t));
+    for (uint32_t h = 0; h < sc->host_count; h++) {
+        for (uint32_t k = 0; l->hosts[h].kh && k < l->hosts[h].kcores; k++) {
+            l->kernel_host[l->hosts[h].kbase + k - first] = h;
+        }
+    }
+    return 0;
+}
+
 int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t why_len)
 {
     tw_live *l = calloc(1, sizeof(*l));
@@ -1630,18 +1787,24 @@ int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t w
         }
         make_cores(l, h, &next_id);
     }
+    /* Set together: destroy walks the workers of a half-built world. */
     l->nworkers = next_id;
-    if (l->nworkers == 0) {
-        snprintf(why, why_len, "the scenario has no twin host: nothing for twin to run");
-        return -TW_EINVAL;
-    }
-    l->workers = calloc(l->nworkers, sizeof(lcore *));
+    l->workers = calloc(l->nworkers ? l->nworkers : 1, sizeof(lcore *));
     for (uint32_t h = 0; h < sc->host_count; h++) {
         for (uint32_t k = 0; k < l->hosts[h].ncores; k++) {
             l->workers[l->hosts[h].cores[k].id] = &l->hosts[h].cores[k];
         }
     }
-    tw_controller_config cc = {.workers = l->nworkers, .outq_max = cfg->outq_max,
+    if ((rc = make_kernel_hosts(l, &next_id, why, why_len))) {
+        return rc;
+    }
+    l->nendpoints = next_id;
+    if (l->nendpoints == 0) {
+        snprintf(why, why_len, "the scenario has no twin host and no app on a kernel host that "
+                               "runs as twin's task: nothing for twin to run");
+        return -TW_EINVAL;
+    }
+    tw_controller_config cc = {.workers = l->nendpoints, .outq_max = cfg->outq_max,
                                .registry = cfg->registry, .program = cfg->program,
                                .program_ctx = cfg->program_ctx};
     tw_controller_init(&l->ctl, &cc);
@@ -1665,6 +1828,13 @@ int tw_live_start(tw_live *l)
         fwd *f = l->fwds[i];
         if (f && pthread_create(&f->th, NULL, fwd_main, f) == 0) {
             f->started = true;
+        }
+    }
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        char why[256];
+        if (l->hosts[h].kh && tw_kernhost_start(l->hosts[h].kh, why, sizeof why) < 0) {
+            fprintf(stderr, "twin: kernel host '%s': %s\n", l->sc->hosts[h].name, why);
+            return -TW_ENOTSUP;
         }
     }
     return 0;
@@ -1713,15 +1883,6 @@ pid_t tw_live_exec(tw_live *l, uint32_t host, char *const argv[], const char *lo
     return pid;
 }
 
-pid_t tw_live_fork(tw_live *l, uint32_t host, void (*fn)(void *arg), void *arg)
-{
-    pid_t pid = fork_in(l, host, NULL);
-    if (pid == 0) {
-        fn(arg);
-        _exit(0);
-    }
-    return pid;
-}
 
 /* ---- teardown ------------------------------------------------------------------ */
 
@@ -1797,6 +1958,10 @@ void tw_live_destroy(tw_live *l)
             pthread_join(l->workers[w]->th, NULL);
         }
     }
+    for (uint32_t h = 0; l->hosts && h < l->sc->host_count; h++) {
+        tw_kernhost_destroy(l->hosts[h].kh); /* before its namespace goes */
+        l->hosts[h].kh = NULL;
+    }
     for (uint32_t i = 0; l->fwds && i < l->sc->link_count; i++) {
         if (l->fwds[i]) {
             fwd_free(l->fwds[i]);
@@ -1821,6 +1986,7 @@ void tw_live_destroy(tw_live *l)
         close(l->ctl_efd);
     }
     free(l->workers);
+    free(l->kernel_host);
     free(l->hosts);
     free(l->switch_ns);
     free(l->switch_made);
@@ -1836,11 +2002,18 @@ int tw_live_cleanup_stale(void) { return tw_netns_cleanup_stale(); }
 uint32_t tw_live_host_core(const tw_live *l, uint32_t host, uint32_t core)
 {
     const lhost *lh = &l->hosts[host];
+    if (lh->kh) {
+        return lh->kbase + core % lh->kcores;
+    }
     return lh->ncores ? lh->cores[core % lh->ncores].id : 0;
 }
 
 tw_worker *tw_live_worker(tw_live *l, uint32_t worker)
 {
+    if (worker >= l->nworkers && worker < l->nendpoints) {
+        lhost *lh = &l->hosts[l->kernel_host[worker - l->nworkers]];
+        return tw_kernhost_worker(lh->kh, worker - lh->kbase);
+    }
     return worker < l->nworkers && l->workers[worker]->h->up ? &l->workers[worker]->worker : NULL;
 }
 
@@ -1898,6 +2071,11 @@ void tw_live_kill(tw_live *l, tw_addr task) { tw_controller_kill(&l->ctl, task);
 
 void tw_live_lock(tw_live *l, bool on)
 {
+    for (uint32_t h = 0; h < l->sc->host_count; h++) {
+        if (l->hosts[h].kh) {
+            tw_kernhost_hold(l->hosts[h].kh, on);
+        }
+    }
     for (uint32_t i = 0; i < l->sc->link_count; i++) {
         if (l->fwds[i] && on) {
             pthread_mutex_lock(&l->fwds[i]->mu);
@@ -1949,6 +2127,7 @@ uint64_t tw_live_drops(const tw_live *l, const char **name, uint32_t which)
         *name = "host_down";
         return down;
     }
+    case 4: *name = "kernel_bus"; return atomic_load(&l->kernel_post_drops);
     default: *name = NULL; return 0;
     }
 }

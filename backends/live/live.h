@@ -27,11 +27,18 @@
  * tw_live_run_until; bus messages cross threads through bounded mailboxes
  * with an eventfd wake-up.
  *
+ * Kernel hosts' apps that are not real programs run as twin's tasks over
+ * the host's kernel sockets: one io_uring worker per core of the host,
+ * its thread in the host's namespace (kernhost.h), a bus endpoint like
+ * any twin core.
+ *
  * Faults: partitions (filtered at the twin hosts' ports by the scenario's
  * MACs); link down/up and clog (on the link's models, wherever they run);
  * crash and restart of a twin host (its stacks and workers dropped, then
  * built again for the next incarnation, the controller told, as the
- * simulator does); stall (the core's thread takes no turn until its end).
+ * simulator does) or of a kernel host without programs (its task workers
+ * stopped, their sockets closed, then started afresh); stall (the core's
+ * thread takes no turn until its end; twin hosts only).
  *
  * Errors: tw_live_create returns -TW_ENOTSUP with `why` naming what this
  * machine or this scenario lacks for a live run (the runner exits 77), or
@@ -66,6 +73,11 @@ typedef struct tw_live_config {
     const tw_controller_program *program;
     void *program_ctx;
     uint32_t outq_max;
+    /* Per scenario app: true where a kernel host's app is a real program
+     * the runner starts (nginx), not a task; NULL: none is. A kernel
+     * host's other apps run as twin's tasks over its kernel sockets
+     * (kernhost.h), on workers numbered after the twin hosts' cores. */
+    const bool *app_program;
 } tw_live_config;
 
 int tw_live_create(tw_live **out, const tw_live_config *cfg, char *why, size_t why_len);
@@ -106,9 +118,6 @@ const char *tw_live_netns(const tw_live *l, uint32_t host);
 /* Runs argv in host h's namespace, output appended to log (NULL: discarded);
  * the process is killed at tw_live_destroy. Returns its pid or -errno. */
 pid_t tw_live_exec(tw_live *l, uint32_t host, char *const argv[], const char *log);
-/* Forks fn(arg) into host h's namespace (a real program on the Linux stack
- * written here: the UDP echo of a kernel host); killed at destroy. */
-pid_t tw_live_fork(tw_live *l, uint32_t host, void (*fn)(void *arg), void *arg);
 
 /* Removes namespaces left by twin runs whose process is gone; returns how
  * many. */

@@ -401,6 +401,116 @@ static void test_uring_bus_pingpong_on_one_worker(void **state)
     run_pingpong(1, 0);
 }
 
+/* ---- embedded: the live world's kernel hosts ------------------------------ */
+
+/* What the embedding world's router saw, from the workers' threads. */
+static pthread_mutex_t routed_mu = PTHREAD_MUTEX_INITIALIZER;
+static tw_msg routed[16];
+static uint32_t nrouted;
+static _Atomic uint32_t inits;
+
+static void record_route(void *ctx, const tw_msg *m)
+{
+    pthread_mutex_lock(&routed_mu);
+    if (nrouted < 16) {
+        routed[nrouted++] = *m;
+    }
+    pthread_mutex_unlock(&routed_mu);
+}
+
+static int count_init(void *ctx, uint32_t w, char *err, size_t err_len)
+{
+    atomic_fetch_add(&inits, 1);
+    return 0;
+}
+
+static tw_msg spawn_msg(uint32_t endpoint, uint64_t tag)
+{
+    tw_msg m;
+    memset(&m, 0, sizeof(m));
+    tw_spawn_req req = {.type = 0};
+    m.mode = TW_MSG_DIRECT;
+    m.type = TW_MSG_SPAWN;
+    m.source = TW_ADDR_CONTROLLER;
+    m.target = tw_addr_make(endpoint, 0, TW_SLOT_ENDPOINT);
+    m.tag = tag;
+    m.len = sizeof(req);
+    memcpy(m.data, &req, sizeof(req));
+    return m;
+}
+
+/* Embedded, worker w is endpoint id_base + w: a spawn posted from outside
+ * reaches it (waking it), its answer goes to the world's router with the
+ * task's address on that endpoint, the task is readable under hold and
+ * runs once released; a full posted queue refuses rather than waits. */
+static void test_uring_embedded_post_spawns_and_routes_the_answer(void **state)
+{
+    skip_without_uring();
+    static const tw_task_ops *const tick_types[1] = {&ticker_ops};
+    static const tw_task_registry tick_registry = {tick_types, 1};
+    tw_uring_config cfg = {.workers = 2, .registry = &tick_registry};
+    tw_uring_config_defaults(&cfg);
+    cfg.cpus[0] = cfg.cpus[1] = -1;
+    cfg.tcp_conns_max = 4;
+    cfg.id_base = 5;
+    cfg.route = record_route;
+    cfg.thread_init = count_init;
+    cfg.post_max = 2;
+    nrouted = 0;
+    atomic_store(&inits, 0);
+    atomic_store(&ticks_done, 0);
+    tw_uring *u;
+    char err[256];
+    assert_int_equal(tw_uring_create(&u, &cfg, err, sizeof(err)), 0);
+    if (tw_uring_start(u, err, sizeof(err)) < 0) {
+        fprintf(stderr, "skip: %s\n", err);
+        tw_uring_destroy(u);
+        skip();
+    }
+    assert_int_equal(atomic_load(&inits), 2);
+    tw_msg m = spawn_msg(6, 77);
+    assert_int_equal(tw_uring_post(u, 1, &m), 0);
+    uint32_t n = 0;
+    for (int i = 0; i < 500 && n == 0; i++) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&routed_mu);
+        n = nrouted;
+        pthread_mutex_unlock(&routed_mu);
+    }
+    assert_int_equal(n, 1);
+    assert_int_equal(routed[0].type, TW_MSG_SPAWNED);
+    assert_int_equal(routed[0].tag, 77);
+    assert_true(routed[0].target == TW_ADDR_CONTROLLER);
+    tw_spawn_ack ack;
+    memcpy(&ack, routed[0].data, sizeof(ack));
+    assert_int_equal(ack.status, 0);
+    assert_int_equal(tw_addr_endpoint(ack.addr), 6);
+    /* Held, the workers take no turn: posts queue up to the bound. */
+    tw_uring_hold(u, true);
+    assert_non_null(tw_worker_task(tw_uring_worker(u, 1), ack.addr));
+    assert_null(tw_worker_task(tw_uring_worker(u, 0), ack.addr));
+    tw_msg extra = spawn_msg(5, 78);
+    assert_int_equal(tw_uring_post(u, 0, &extra), 0);
+    assert_int_equal(tw_uring_post(u, 0, &extra), 0);
+    assert_int_equal(tw_uring_post(u, 0, &extra), -1);
+    tw_uring_hold(u, false);
+    for (int i = 0; i < 500 && atomic_load(&ticks_done) < TICKS; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    tw_uring_stop(u);
+    assert_true(atomic_load(&ticks_done) >= TICKS);
+    pthread_mutex_lock(&routed_mu);
+    assert_int_equal(nrouted, 3); /* the two queued spawns were answered */
+    pthread_mutex_unlock(&routed_mu);
+    tw_uring_stats st;
+    tw_uring_stats_get(u, 0, &st);
+    assert_int_equal(st.bus_sent, 2);
+    assert_int_equal(st.bus_received, 2);
+    tw_uring_destroy(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_uring_bus_pingpong_on_one_worker),
         cmocka_unit_test(test_uring_tcp_bulk_send_to_a_kernel_socket),
         cmocka_unit_test(test_uring_timers_fire_on_time_without_spinning),
+        cmocka_unit_test(test_uring_embedded_post_spawns_and_routes_the_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

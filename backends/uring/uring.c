@@ -199,6 +199,11 @@ typedef struct uworker {
     uint32_t nspawns;
     tw_uring_stats st;
     char err[200];
+    /* Embedded (cfg.route): held during a turn, so that tw_uring_hold
+     * stops the worker between turns; messages from outside the driver. */
+    pthread_mutex_t hold;
+    pthread_mutex_t post_mu;
+    tw_ring posted; /* tw_msg */
 } uworker;
 
 struct tw_uring {
@@ -209,6 +214,7 @@ struct tw_uring {
     pthread_barrier_t ready;
     struct io_uring ctl; /* the stopper's: it sends the workers' last wake-up */
     bool ctl_ok;
+    pthread_mutex_t ctl_mu; /* embedded: tw_uring_post wakes workers through ctl */
     bool started;
     bool stopped;
 };
@@ -1118,6 +1124,13 @@ static void perform(uworker *x, const tw_net_req *r)
 
 static void route_msg(uworker *x, const tw_msg *m)
 {
+    if (x->u->cfg.route) {
+        /* Embedded: the world around the driver knows every endpoint,
+         * this driver's own workers included (they come back by post). */
+        x->u->cfg.route(x->u->cfg.ctx, m);
+        x->st.bus_sent++;
+        return;
+    }
     uint32_t workers = x->u->cfg.workers;
     uint32_t first = 0;
     uint32_t n = tw_bus_fanout(m, workers, &first);
@@ -1155,6 +1168,25 @@ static void drain_inboxes(uworker *x)
             drain_answers(x);
             x->st.bus_received++;
         }
+    }
+}
+
+/* Messages tw_uring_post queued from outside the driver. */
+static void drain_posted(uworker *x)
+{
+    for (;;) {
+        tw_msg m;
+        pthread_mutex_lock(&x->post_mu);
+        bool got = tw_ring_pop(&x->posted, &m);
+        pthread_mutex_unlock(&x->post_mu);
+        if (!got) {
+            return;
+        }
+        tw_input in = {.kind = TW_IN_MSG, .msg = &m};
+        tw_worker_on_input(&x->w, x->now, &in);
+        drain(x);
+        drain_answers(x);
+        x->st.bus_received++;
     }
 }
 
@@ -1282,6 +1314,9 @@ static void turn(uworker *x)
     x->turn_cqes = seen;
     deliver_cpls(x);
     drain_inboxes(x);
+    if (x->u->cfg.route) {
+        drain_posted(x);
+    }
     if (tw_worker_next_deadline(&x->w) <= x->now) {
         tw_worker_on_tick(&x->w, x->now);
         drain(x);
@@ -1399,6 +1434,10 @@ static void *worker_main(void *arg)
             atomic_store(&u->failed, 1);
         }
     }
+    if (!atomic_load(&u->failed) && u->cfg.thread_init &&
+        u->cfg.thread_init(u->cfg.ctx, x->index, x->err, sizeof(x->err)) != 0) {
+        atomic_store(&u->failed, 1);
+    }
     if (!atomic_load(&u->failed) && ring_setup(x) < 0) {
         atomic_store(&u->failed, 1);
     }
@@ -1417,8 +1456,15 @@ static void *worker_main(void *arg)
         drain_answers(x);
     }
     pthread_barrier_wait(&u->ready);
+    bool embedded = u->cfg.route != NULL;
     while (!atomic_load_explicit(&u->stop, memory_order_relaxed) && !atomic_load(&u->failed)) {
+        if (embedded) {
+            pthread_mutex_lock(&x->hold);
+        }
         turn(x);
+        if (embedded) {
+            pthread_mutex_unlock(&x->hold);
+        }
         wait_turn(x);
     }
     reap_sends(x);
@@ -1466,7 +1512,7 @@ static void worker_alloc(tw_uring *u, uworker *x, uint32_t index)
     const tw_uring_config *cfg = &u->cfg;
     x->u = u;
     x->index = index;
-    tw_worker_config wc = {.id = index,
+    tw_worker_config wc = {.id = cfg->id_base + index,
                            .max_tasks = cfg->max_tasks,
                            .task_state_max = cfg->task_state_max,
                            .outq_max = 64,
@@ -1510,6 +1556,10 @@ static void worker_alloc(tw_uring *u, uworker *x, uint32_t index)
         x->in[s].slots = calloc(cap, sizeof(tw_msg));
         TW_ASSERT(x->in[s].slots != NULL);
     }
+    pthread_mutex_init(&x->hold, NULL);
+    pthread_mutex_init(&x->post_mu, NULL);
+    tw_ring_init(&x->posted, cfg->route ? (cfg->post_max ? cfg->post_max : cfg->bus_queue) : 1,
+                 sizeof(tw_msg));
 }
 
 int tw_uring_create(tw_uring **out, const tw_uring_config *cfg_in, char *err, size_t err_len)
@@ -1529,9 +1579,15 @@ int tw_uring_create(tw_uring **out, const tw_uring_config *cfg_in, char *err, si
     if (cfg.task_state_max == 0) {
         cfg.task_state_max = state_max(cfg.registry);
     }
+    if (cfg.route && (uint64_t)cfg.id_base + cfg.workers > TW_ENDPOINTS_MAX) {
+        snprintf(err, err_len, "worker endpoints %u..%u are past the bus's %u", cfg.id_base,
+                 cfg.id_base + cfg.workers - 1, TW_ENDPOINTS_MAX - 1);
+        return -1;
+    }
     tw_uring *u = calloc(1, sizeof(*u));
     TW_ASSERT(u != NULL);
     u->cfg = cfg;
+    pthread_mutex_init(&u->ctl_mu, NULL);
     u->ws = calloc(cfg.workers, sizeof(uworker));
     TW_ASSERT(u->ws != NULL);
     for (uint32_t i = 0; i < cfg.workers; i++) {
@@ -1598,6 +1654,7 @@ void tw_uring_stop(tw_uring *u)
     if (!u->started || u->stopped) {
         return;
     }
+    pthread_mutex_lock(&u->ctl_mu); /* a post may be using the ring */
     u->stopped = true;
     atomic_store(&u->stop, 1);
     /* Wake every worker from its wait with a MSG_RING from a ring of our
@@ -1616,6 +1673,7 @@ void tw_uring_stop(tw_uring *u)
         io_uring_sqe_set_flags(s, IOSQE_CQE_SKIP_SUCCESS);
     }
     io_uring_submit(&u->ctl);
+    pthread_mutex_unlock(&u->ctl_mu);
     for (uint32_t i = 0; i < u->cfg.workers; i++) {
         if (u->ws[i].thread_ok) {
             pthread_join(u->ws[i].thread, NULL);
@@ -1698,6 +1756,9 @@ void tw_uring_destroy(tw_uring *u)
         free(x->tx_mem);
         free(x->slots);
         free(x->slot_mem);
+        tw_ring_free(&x->posted);
+        pthread_mutex_destroy(&x->hold);
+        pthread_mutex_destroy(&x->post_mu);
     }
     if (u->started) {
         pthread_barrier_destroy(&u->ready);
@@ -1705,6 +1766,57 @@ void tw_uring_destroy(tw_uring *u)
     if (u->ctl_ok) {
         io_uring_queue_exit(&u->ctl);
     }
+    pthread_mutex_destroy(&u->ctl_mu);
     free(u->ws);
     free(u);
+}
+
+/* ---- embedded use ---------------------------------------------------------- */
+
+int tw_uring_post(tw_uring *u, uint32_t w, const tw_msg *m)
+{
+    TW_ASSERT(u->cfg.route != NULL);
+    TW_ASSERT(w < u->cfg.workers);
+    TW_ASSERT(u->started);
+    uworker *x = &u->ws[w];
+    pthread_mutex_lock(&x->post_mu);
+    int rc = tw_ring_push(&x->posted, m);
+    pthread_mutex_unlock(&x->post_mu);
+    if (rc < 0) {
+        return -1;
+    }
+    /* The worker may be asleep in its wait: a CQE on its ring ends it.
+     * After stop no worker reads its queue; the message is only queued. */
+    pthread_mutex_lock(&u->ctl_mu);
+    if (!u->stopped) {
+        struct io_uring_sqe *s = io_uring_get_sqe(&u->ctl);
+        if (s == NULL) {
+            io_uring_submit(&u->ctl);
+            s = io_uring_get_sqe(&u->ctl);
+            TW_ASSERT(s != NULL);
+        }
+        io_uring_prep_msg_ring(s, x->ring_fd, 0, ud_make(UD_WAKE, 0, 0), 0);
+        io_uring_sqe_set_flags(s, IOSQE_CQE_SKIP_SUCCESS);
+        io_uring_submit(&u->ctl);
+    }
+    pthread_mutex_unlock(&u->ctl_mu);
+    return 0;
+}
+
+void tw_uring_hold(tw_uring *u, bool on)
+{
+    TW_ASSERT(u->cfg.route != NULL);
+    for (uint32_t i = 0; i < u->cfg.workers; i++) {
+        if (on) {
+            pthread_mutex_lock(&u->ws[i].hold);
+        } else {
+            pthread_mutex_unlock(&u->ws[i].hold);
+        }
+    }
+}
+
+tw_worker *tw_uring_worker(tw_uring *u, uint32_t w)
+{
+    TW_ASSERT(w < u->cfg.workers);
+    return &u->ws[w].w;
 }

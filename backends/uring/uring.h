@@ -23,10 +23,12 @@
 #ifndef TW_BACKENDS_URING_H
 #define TW_BACKENDS_URING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "rt/task.h"
+#include "rt/worker.h"
 
 #define TW_URING_WORKERS_MAX 64
 #define TW_URING_SPAWNS_MAX 8 /* tasks spawned per worker at start */
@@ -49,6 +51,19 @@ typedef struct tw_uring_config {
     uint32_t tcp_send_buf; /* bytes queued per connection */
     uint32_t bus_queue;    /* messages per ordered pair of workers */
     uint64_t seed;
+    /* Embedding the driver in a larger world (the live world's kernel
+     * hosts); all zero for `twin serve`. With `route` set, worker w is bus
+     * endpoint id_base + w, every message a worker sends goes to route
+     * (called on the worker's thread), messages come in through
+     * tw_uring_post, and tw_uring_hold can stop the workers between
+     * turns. thread_init runs on each worker's thread before its ring and
+     * sockets exist (entering a network namespace: setns is per thread);
+     * non-zero fails the start with the reason it wrote. */
+    uint32_t id_base;
+    void (*route)(void *ctx, const tw_msg *m);
+    int (*thread_init)(void *ctx, uint32_t w, char *err, size_t err_len);
+    void *ctx;
+    uint32_t post_max; /* messages waiting per worker from tw_uring_post; 0: bus_queue */
 } tw_uring_config;
 
 /* Defaults for every field but workers, cpus and registry. */
@@ -108,5 +123,18 @@ void tw_uring_report(tw_uring *u, uint32_t w, tw_metric_sink *sink);
 /* The worker's own status (drops and counts), after tw_uring_stop. */
 const struct tw_worker_status *tw_uring_worker_status(const tw_uring *u, uint32_t w);
 void tw_uring_destroy(tw_uring *u);
+
+/* Embedded use (config.route set). */
+
+/* Gives bus message m to worker w, from any thread but w's own, after
+ * tw_uring_start and before tw_uring_stop; wakes it with a MSG_RING from
+ * the stopper's ring. 0, or -1 when w's queue is full (the caller counts
+ * the drop: a full queue is an explicit error, never a wait). */
+int tw_uring_post(tw_uring *u, uint32_t w, const tw_msg *m);
+/* Holds (on) or releases every worker between turns, so that the caller
+ * may read their workers and tasks. */
+void tw_uring_hold(tw_uring *u, bool on);
+/* Worker w's runtime worker: read it under tw_uring_hold or after stop. */
+tw_worker *tw_uring_worker(tw_uring *u, uint32_t w);
 
 #endif

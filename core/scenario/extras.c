@@ -77,7 +77,7 @@ int sc_load_capture(sc_ctx *c, const yaml_node_t *root)
 
 /* ---- live ----------------------------------------------------------------- */
 
-static const char *const live_keys[] = {"backend", "pin", "cpus", NULL};
+static const char *const live_keys[] = {"backend", "pin", "cpus", "programs", NULL};
 static const char *const backend_names[] = {"default", "xdp", "uring", "tap", "poll"};
 
 const char *tw_scenario_backend_name(tw_scenario_backend b)
@@ -146,6 +146,11 @@ int sc_load_live(sc_ctx *c, const yaml_node_t *root)
         (rc = sc_bool(c, sc_get(c, n, "pin"), "pin", &live->pin)) < 0) {
         return rc;
     }
+    bool programs = true;
+    if ((rc = sc_bool(c, sc_get(c, n, "programs"), "programs", &programs)) < 0) {
+        return rc;
+    }
+    live->programs_off = !programs;
     live->backend = (tw_scenario_backend)backend;
     const yaml_node_t *cpus = sc_get(c, n, "cpus");
     if (cpus) {

@@ -348,6 +348,9 @@ typedef enum tw_scenario_backend {
 typedef struct tw_scenario_live {
     tw_scenario_backend backend;
     bool pin; /* pin driver threads (to live_cpus where given) */
+    /* live.programs: false: kernel hosts run every app as twin's tasks over
+     * their sockets, http_server included (by default it is nginx). */
+    bool programs_off;
 } tw_scenario_live;
 
 /* A knob the swarm mode draws per run, uniformly in [lo, hi]. */
