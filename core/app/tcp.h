@@ -82,4 +82,9 @@ void tw_app_bulk_fill(uint64_t s, uint64_t off, uint8_t *buf, uint64_t n);
 /* How many of data[0..n) differ from the stream's bytes at off..off+n. */
 uint64_t tw_app_bulk_mismatches(uint64_t s, uint64_t off, const uint8_t *data, uint64_t n);
 
+/* The same without the vector kernels (AVX2, where the CPU has it): the
+ * portable definition the fast path is tested against. */
+void tw_app_bulk_fill_scalar(uint64_t s, uint64_t off, uint8_t *buf, uint64_t n);
+uint64_t tw_app_bulk_mismatches_scalar(uint64_t s, uint64_t off, const uint8_t *data, uint64_t n);
+
 #endif
