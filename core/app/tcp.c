@@ -443,7 +443,15 @@ const tw_task_ops tw_app_tcp_echo = {
 
 /* ---- bulk sender ------------------------------------------------------------ */
 
+/* A send offers up to SEND_CHUNK bytes; TCP takes what its buffer has
+ * room for. What it left stays in the sender's buffer and is offered again
+ * from where it lies, so each byte of the stream is generated once (the
+ * whole chunk was regenerated after each short send: 4.5% of the bytes
+ * generated in a 10 Gbps run). The buffer holds two chunks so that the
+ * left-over tail is moved to the front only when the next offer would run
+ * past the end. */
 #define SEND_CHUNK 16384
+#define SEND_BUF (2 * SEND_CHUNK)
 
 typedef struct sender {
     tw_bulk_send_args a;
@@ -463,7 +471,9 @@ typedef struct sender {
     tw_ns started;
     tw_ns connected;
     tw_ns finished; /* the terminal event: all data acknowledged and closed */
-    uint8_t buf[SEND_CHUNK];
+    uint32_t head;  /* buf[head..tail): the stream from offset sent, generated, not accepted */
+    uint32_t tail;
+    uint8_t buf[SEND_BUF];
 } sender;
 
 static void send_on_input(tw_task *t, tw_ns now, const tw_task_input *in)
@@ -492,8 +502,13 @@ static void send_on_input(tw_task *t, tw_ns now, const tw_task_input *in)
     case TW_TNET_SENT:
         s->in_send = false;
         if (n->result >= 0) {
+            TW_ASSERT((uint64_t)n->result <= s->offered);
             s->sent += (uint64_t)n->result;
             s->blocked = (uint64_t)n->result < s->offered;
+            s->head += (uint32_t)n->result;
+            if (s->head == s->tail) {
+                s->head = s->tail = 0;
+            }
         } else {
             s->error = n->result;
             s->done = true;
@@ -556,13 +571,22 @@ static bool send_pop(tw_task *t, tw_ns now, tw_task_output *out)
         return false;
     }
     if (s->sent < s->a.bytes) {
-        uint64_t n = s->a.bytes - s->sent < SEND_CHUNK ? s->a.bytes - s->sent : SEND_CHUNK;
-        tw_app_bulk_fill(s->a.stream, s->sent, s->buf, n);
+        uint32_t n =
+            (uint32_t)(s->a.bytes - s->sent < SEND_CHUNK ? s->a.bytes - s->sent : SEND_CHUNK);
+        uint32_t have = s->tail - s->head;
+        TW_ASSERT(have <= n);
+        if (s->head + n > SEND_BUF) {
+            memmove(s->buf, s->buf + s->head, have);
+            s->head = 0;
+            s->tail = have;
+        }
+        tw_app_bulk_fill(s->a.stream, s->sent + have, s->buf + s->tail, n - have);
+        s->tail = s->head + n;
         s->offered = n;
         s->in_send = true;
         out->kind = TW_TOUT_TCP_SEND;
         out->u.tcp.conn = s->conn;
-        out->u.tcp.data = s->buf;
+        out->u.tcp.data = s->buf + s->head;
         out->u.tcp.len = n;
         return true;
     }
