@@ -864,6 +864,44 @@ static void test_link_other_seed_or_stream_differs(void **state)
     assert_int_not_equal(a, run_workload(SEED, 8));
 }
 
+/* A link with no random impairment skips the departure's draws (link.c,
+ * `plain`): it must give the very frames, at the very times, of a link that
+ * draws for a loss too small to strike with this seed, and leave its rng
+ * where it started. Back-to-back frames through a queue and CoDel. */
+static uint64_t run_plain_workload(tw_ratio loss, tw_rng *rng_after)
+{
+    cfg = base_config();
+    cfg.bandwidth_bps = 1000000000; /* 1 Gbps */
+    cfg.delay_ns = TW_US(50);
+    cfg.aqm = TW_LINK_AQM_CODEL;
+    cfg.loss = loss;
+    start(SEED);
+    tw_rng load;
+    tw_rng_init(&load, SEED, 98);
+    tw_ns now = 0;
+    for (uint64_t i = 0; i < 20000; i++) {
+        now += tw_rng_below(&load, TW_US(15));
+        assert_int_equal(send_len(now, i, (uint32_t)tw_rng_range(&load, 60, 1514)), 0);
+    }
+    run_all();
+    assert_int_equal(nouts, 20000);
+    *rng_after = lk.rng;
+    uint64_t h = out_hash;
+    finish();
+    return h;
+}
+
+static void test_link_plain_matches_drawing_link(void **state)
+{
+    tw_rng plain_rng, drawing_rng, fresh;
+    uint64_t plain = run_plain_workload(TW_RATIO_ZERO, &plain_rng);
+    uint64_t drawing = run_plain_workload(TW_RATIO(1, UINT32_MAX), &drawing_rng);
+    assert_int_equal(plain, drawing);
+    tw_rng_init(&fresh, SEED, 0);
+    assert_memory_equal(&plain_rng, &fresh, sizeof(fresh));
+    assert_memory_not_equal(&drawing_rng, &fresh, sizeof(fresh)); /* it did draw */
+}
+
 /* ---- configuration --------------------------------------------------------- */
 
 static void expect_invalid(tw_link_config c, const char *field)
@@ -946,6 +984,7 @@ int main(void)
         cmocka_unit_test(test_link_down_keeps_in_flight_when_configured),
         cmocka_unit_test(test_link_clog_holds_then_releases_in_order),
         cmocka_unit_test(test_link_same_seed_same_output),
+        cmocka_unit_test(test_link_plain_matches_drawing_link),
         cmocka_unit_test(test_link_other_seed_or_stream_differs),
         cmocka_unit_test(test_link_config_check_names_field),
         cmocka_unit_test(test_link_drop_names),

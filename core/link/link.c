@@ -158,6 +158,13 @@ int tw_link_init(tw_link *l, const tw_link_config *cfg, uint64_t seed)
     l->held = NONE;
     l->up = true;
     l->flight_fifo = tw_ratio_is_zero(cfg->reorder) && (cfg->jitter_ns == 0 || !cfg->jitter_reorders);
+    /* Each of these at zero makes its tw_rng_chance answer no without a
+     * draw, and the Gilbert-Elliott chain never leaves good: a departure
+     * then draws nothing whether or not it asks. */
+    l->plain = tw_ratio_is_zero(cfg->loss) && tw_ratio_is_zero(cfg->gilbert.good_to_bad) &&
+               tw_ratio_is_zero(cfg->gilbert.loss_good) && tw_ratio_is_zero(cfg->duplicate) &&
+               tw_ratio_is_zero(cfg->reorder) && tw_ratio_is_zero(cfg->corrupt) &&
+               cfg->jitter_ns == 0;
     return 0;
 }
 
@@ -486,14 +493,18 @@ static void launch(tw_link *l, uint32_t i, tw_ns departed)
 {
     const tw_link_config *c = &l->cfg;
     frame_meta *m = meta_at(l, i);
-    if (tw_rng_chance(&l->rng, c->corrupt)) {
-        uint64_t bit = tw_rng_below(&l->rng, (uint64_t)m->len * 8u);
-        data_at(l, i)[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-        m->flags |= TW_LINK_FRAME_CORRUPTED;
-        l->stats.corrupted++;
+    bool held_back = false;
+    tw_ns jitter = 0;
+    if (!l->plain) {
+        if (tw_rng_chance(&l->rng, c->corrupt)) {
+            uint64_t bit = tw_rng_below(&l->rng, (uint64_t)m->len * 8u);
+            data_at(l, i)[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            m->flags |= TW_LINK_FRAME_CORRUPTED;
+            l->stats.corrupted++;
+        }
+        held_back = tw_rng_chance(&l->rng, c->reorder);
+        jitter = c->jitter_ns ? tw_rng_below(&l->rng, c->jitter_ns + 1) : 0;
     }
-    bool held_back = tw_rng_chance(&l->rng, c->reorder);
-    tw_ns jitter = c->jitter_ns ? tw_rng_below(&l->rng, c->jitter_ns + 1) : 0;
     tw_ns due = add_ns(add_ns(departed, c->delay_ns), jitter);
     if (held_back) {
         /* Exempt from last_due: the point is that later frames overtake. */
@@ -509,6 +520,10 @@ static void launch(tw_link *l, uint32_t i, tw_ns departed)
 
 static void depart(tw_link *l, uint32_t i, tw_ns departed)
 {
+    if (l->plain) {
+        launch(l, i, departed);
+        return;
+    }
     if (lost_on_wire(l)) {
         drop(l, i, TW_LINK_DROP_LOSS);
         return;

@@ -169,6 +169,9 @@ typedef struct tw_link {
      * (see link.c), so the heap would only ever pop in push order: then
      * `flight` is a FIFO ring from flight_head instead. */
     bool flight_fifo;
+    /* No random impairment configured: departures draw nothing (see
+     * link.c) and skip the draws' calls. */
+    bool plain;
     uint32_t flight_head;
     uint32_t held; /* the frame last popped, released at the next pop */
 
