@@ -266,23 +266,20 @@ static tw_ns run_tick(tw_sim *s, uint32_t ci, tw_ns t, tw_sim_record *rec)
     return (w->status.timers_fired - before) * cost_of(s->cfg.cost.timer, 0);
 }
 
-/* One unit of work on an idle core at time t: a due tick first (timers are
+/* One unit of work on an idle core at time t, its node next due at
+ * `deadline`: a due tick first (timers are
  * older than anything that could arrive now), else the oldest input:
  * `arrived` when the caller found nothing waiting and the core idle (it is
  * taken straight from the event, saving two copies), else the older of the
  * inbox head and the driver's oldest frame. Before all that, when the
  * driver asked, only the outputs. Fills rec with what was done. */
-static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived,
-                     const tw_sim_frame *direct, tw_sim_record *rec)
+static void run_idle_core(tw_sim *s, uint32_t ci, tw_ns t, tw_ns deadline, const tw_msg *arrived,
+                          const tw_sim_frame *direct, tw_sim_record *rec)
 {
     tw_sim_core *c = &s->cores[ci];
     TW_ASSERT(!c->down);
-    if (c->busy_until > t) {
-        schedule_wake(s, ci, c->busy_until);
-        return;
-    }
+    TW_ASSERT(c->busy_until <= t);
     tw_ns cost = 0;
-    tw_ns deadline = node_deadline(s, ci);
     /* The caller hands a message or frame over only when no tick is due. */
     TW_ASSERT((arrived == NULL && direct == NULL) || deadline > t);
     TW_ASSERT(arrived == NULL || direct == NULL);
@@ -345,6 +342,22 @@ static void run_core(tw_sim *s, uint32_t ci, tw_ns t, const tw_msg *arrived,
     schedule_wake(s, ci, next);
 }
 
+/* run_idle_core once the core is free, with the node's deadline; a busy
+ * core is woken when it is done instead. Callers that have just asked for
+ * the deadline (tw_sim_frame_direct, on_arrive) call run_idle_core with it:
+ * the node cannot have changed in between, and asking is three timer wheels'
+ * worth of calls. */
+static void run_core(tw_sim *s, uint32_t ci, tw_ns t, tw_sim_record *rec)
+{
+    tw_sim_core *c = &s->cores[ci];
+    TW_ASSERT(!c->down);
+    if (c->busy_until > t) {
+        schedule_wake(s, ci, c->busy_until);
+        return;
+    }
+    run_idle_core(s, ci, t, node_deadline(s, ci), NULL, NULL, rec);
+}
+
 static void fold(tw_sim *s, tw_sim_record *rec)
 {
     /* The record's words are mixed into one before it meets the running
@@ -382,13 +395,14 @@ static void on_arrive(tw_sim *s, const tw_event *ev, tw_sim_record *rec)
     tw_msg *m = tw_pool_at(&s->flight, ev->arg);
     rec->msg_type = m->type;
     tw_sim_frame f;
+    tw_ns deadline = TW_NS_NEVER;
     if (c->down) {
         tw_sim_note_drop(s, TW_SIM_DROP_HOST_DOWN, ci, 0);
     } else if (c->busy_until <= ev->time && tw_mailbox_len(&c->inbox) == 0 && !c->flush &&
-               node_deadline(s, ci) > ev->time && !frame_waiting(s, ci, &f)) {
+               (deadline = node_deadline(s, ci)) > ev->time && !frame_waiting(s, ci, &f)) {
         /* Idle with nothing waiting: the same as queueing it and taking
          * the head, without the copies. */
-        run_core(s, ci, ev->time, m, NULL, rec);
+        run_idle_core(s, ci, ev->time, deadline, m, NULL, rec);
     } else if (tw_mailbox_push(&c->inbox, m) < 0) {
         rec->work = TW_SIM_WORK_DROP;
         s->inbox_drops++;
@@ -399,7 +413,7 @@ static void on_arrive(tw_sim *s, const tw_event *ev, tw_sim_record *rec)
             int rc = tw_ring_push(&c->stamps, &stamp);
             TW_ASSERT(rc == 0); /* as large as the inbox */
         }
-        run_core(s, ci, ev->time, NULL, NULL, rec);
+        run_core(s, ci, ev->time, rec);
     }
     tw_pool_put(&s->flight, m);
 }
@@ -423,7 +437,7 @@ bool tw_sim_step(tw_sim *s, tw_ns until)
             TW_ASSERT(ev.arg == c->wake_gen);
             c->wake_pending = false;
             c->wake_at = TW_NS_NEVER;
-            run_core(s, ev.target, ev.time, NULL, NULL, &rec);
+            run_core(s, ev.target, ev.time, &rec);
         } else if (ev.kind == TW_SIM_EV_ARRIVE) {
             on_arrive(s, &ev, &rec);
         } else {
@@ -464,15 +478,16 @@ bool tw_sim_frame_direct(tw_sim *s, uint32_t core, uint32_t iface, const uint8_t
     TW_ASSERT(core < s->cfg.cores);
     tw_sim_core *c = &s->cores[core];
     tw_sim_frame f;
+    tw_ns deadline;
     if (c->down || c->busy_until > s->now || c->flush || tw_mailbox_len(&c->inbox) > 0 ||
-        node_deadline(s, core) <= s->now || frame_waiting(s, core, &f)) {
+        (deadline = node_deadline(s, core)) <= s->now || frame_waiting(s, core, &f)) {
         return false;
     }
     /* The record of the wake this saves, at the same instant. */
     tw_sim_record rec = {
         .index = s->events, .time = s->now, .kind = TW_SIM_EV_WAKE, .core = core};
     tw_sim_frame direct = {.iface = iface, .len = len, .data = frame};
-    run_core(s, core, s->now, NULL, &direct, &rec);
+    run_idle_core(s, core, s->now, deadline, NULL, &direct, &rec);
     s->events++;
     emit(s, &rec);
     return true;
