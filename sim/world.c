@@ -101,6 +101,10 @@ typedef struct core_map {
     uint32_t host; /* NONE for a plain worker */
     uint32_t local;
     tw_ring tx; /* host cores: buffer indices waiting to leave */
+    /* Frames in this core's RX rings, all interfaces together: the
+     * simulator asks whether one waits twice per frame, and most of the
+     * time none does. */
+    uint32_t rx_queued;
 } core_map;
 
 typedef struct partition {
@@ -644,6 +648,7 @@ static bool rx_enqueue(tw_world *w, host_node *h, uint32_t iface, uint32_t local
         (buf_meta){.stamp = tw_sim_stamp(&w->sim), .len = (uint32_t)len, .iface = iface};
     int rc = tw_ring_push(r, &b);
     TW_ASSERT(rc == 0);
+    w->cores[core].rx_queued++;
     h->stats.rx_copies++;
     return true;
 }
@@ -912,6 +917,7 @@ static void host_stop(tw_world *w, host_node *h)
         for (uint32_t i = 0; i < h->cfg.ifaces; i++) {
             drain_ring(w, h, &h->rx[i * h->cfg.cores + c], core);
         }
+        w->cores[core].rx_queued = 0;
         drain_ring(w, h, &w->cores[core].tx, core);
         tw_worker_free(tw_sim_worker(&w->sim, core));
         tw_stack_destroy(h->stacks[c]);
@@ -1044,9 +1050,10 @@ static bool ext_frame_peek(void *ctx, uint32_t core, tw_sim_frame *f)
 {
     tw_world *w = ctx;
     const core_map *cm = &w->cores[core];
-    if (cm->host == NONE) {
-        return false;
+    if (cm->rx_queued == 0) {
+        return false; /* a plain worker's is always 0 */
     }
+    TW_ASSERT(cm->host != NONE);
     const host_node *h = &w->hosts[cm->host];
     uint32_t best = NONE;
     for (uint32_t i = 0; i < h->cfg.ifaces; i++) {
@@ -1067,11 +1074,13 @@ static bool ext_frame_peek(void *ctx, uint32_t core, tw_sim_frame *f)
 static void ext_frame_taken(void *ctx, uint32_t core, uint32_t iface)
 {
     tw_world *w = ctx;
-    const core_map *cm = &w->cores[core];
+    core_map *cm = &w->cores[core];
     host_node *h = &w->hosts[cm->host];
     uint32_t b;
     bool popped = tw_ring_pop(&h->rx[iface * h->cfg.cores + cm->local], &b);
     TW_ASSERT(popped);
+    TW_ASSERT(cm->rx_queued > 0);
+    cm->rx_queued--;
     buf_put(w, b);
 }
 
