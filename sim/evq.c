@@ -26,6 +26,7 @@ void tw_evq_init(tw_evq *q, uint32_t capacity)
     q->free = 0;
     for (uint32_t b = 0; b < TW_EVQ_BUCKETS; b++) {
         q->bucket[b].head = q->bucket[b].tail = NIL;
+        q->bucket_min[b] = TW_NS_NEVER;
     }
 }
 
@@ -57,6 +58,20 @@ static inline void append(tw_evq *q, uint32_t b, uint32_t node)
         q->next[l->tail] = node;
     }
     l->tail = node;
+    if (q->ev[node].time < q->bucket_min[b]) {
+        q->bucket_min[b] = q->ev[node].time;
+    }
+}
+
+static tw_ns earliest_of_list(const tw_evq *q, uint32_t head)
+{
+    tw_ns min = TW_NS_NEVER;
+    for (uint32_t n = head; n != NIL; n = q->next[n]) {
+        if (q->ev[n].time < min) {
+            min = q->ev[n].time;
+        }
+    }
+    return min;
 }
 
 /* Unlinks node from its bucket's list. */
@@ -78,6 +93,10 @@ static inline void unlink_node(tw_evq *q, uint32_t node)
     }
     if (l->head == NIL) {
         q->occupied[b >> 6] &= ~(1ull << (b & 63));
+        q->bucket_min[b] = TW_NS_NEVER;
+    } else if (q->ev[node].time == q->bucket_min[b] && b > 0) {
+        /* Only a cancel takes from a bucket above 0, and rarely. */
+        q->bucket_min[b] = earliest_of_list(q, l->head);
     }
     q->bucket_of[node] = FREE;
 }
@@ -92,13 +111,8 @@ static inline void release(tw_evq *q, uint32_t node)
 void tw_evq_cancel(tw_evq *q, uint32_t node)
 {
     TW_ASSERT(node < q->capacity);
-    tw_ns t = q->ev[node].time;
     unlink_node(q, node);
     release(q, node);
-    /* The remembered earliest time may have been this event's. */
-    if (q->peek_valid && t == q->peeked) {
-        q->peek_valid = false;
-    }
 }
 
 int tw_evq_push(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint32_t arg)
@@ -122,9 +136,6 @@ int tw_evq_push_node(tw_evq *q, tw_ns time, uint16_t kind, uint16_t target, uint
     append(q, bucket_of(q->last, time), node);
     q->len++;
     *out = node;
-    if (q->peek_valid && time < q->peeked) {
-        q->peeked = time;
-    }
     return 0;
 }
 
@@ -139,24 +150,6 @@ static uint32_t lowest_bucket(const tw_evq *q)
     return b;
 }
 
-static tw_ns earliest_of_list(const tw_evq *q, uint32_t head)
-{
-    tw_ns min = TW_NS_NEVER;
-    for (uint32_t n = head; n != NIL; n = q->next[n]) {
-        if (q->ev[n].time < min) {
-            min = q->ev[n].time;
-        }
-    }
-    return min;
-}
-
-/* Every event of a lower bucket is earlier than every event of a higher
- * one, so the earliest of all is the earliest of the lowest bucket. */
-static tw_ns earliest_of(const tw_evq *q, uint32_t b)
-{
-    return earliest_of_list(q, q->bucket[b].head);
-}
-
 static bool settle(tw_evq *q)
 {
     if (q->bucket[0].head != NIL) {
@@ -167,14 +160,12 @@ static bool settle(tw_evq *q)
     }
     uint32_t b = lowest_bucket(q);
     TW_ASSERT(b > 0);
-    tw_ns min = q->peek_valid ? q->peeked : earliest_of(q, b);
-    q->peek_valid = false;
+    tw_ns min = q->bucket_min[b];
+    TW_ASSERT(min != TW_NS_NEVER);
     tw_evq_list l = q->bucket[b];
     q->bucket[b].head = q->bucket[b].tail = NIL;
     q->occupied[b >> 6] &= ~(1ull << (b & 63));
-    if (min == TW_NS_NEVER) {
-        min = earliest_of_list(q, l.head);
-    }
+    q->bucket_min[b] = TW_NS_NEVER;
     q->last = min;
     for (uint32_t n = l.head; n != NIL;) {
         uint32_t nx = q->next[n];
@@ -197,16 +188,12 @@ bool tw_evq_pop(tw_evq *q, tw_event *out)
     *out = q->ev[node];
     unlink_node(q, node);
     release(q, node);
-    /* A remembered earliest time may have been this event's (pushed at the
-     * queue's time after the peek): refilling from it would file nothing
-     * lower. */
-    if (q->peek_valid && out->time == q->peeked) {
-        q->peek_valid = false;
-    }
     return true;
 }
 
-tw_ns tw_evq_peek_time(tw_evq *q)
+/* Every event of a lower bucket is earlier than every event of a higher
+ * one, so the earliest of all is the earliest of the lowest bucket. */
+tw_ns tw_evq_peek_time(const tw_evq *q)
 {
     if (q->bucket[0].head != NIL) {
         return q->last;
@@ -214,9 +201,5 @@ tw_ns tw_evq_peek_time(tw_evq *q)
     if (q->len == 0) {
         return TW_NS_NEVER;
     }
-    if (!q->peek_valid) {
-        q->peeked = earliest_of(q, lowest_bucket(q));
-        q->peek_valid = true;
-    }
-    return q->peeked;
+    return q->bucket_min[lowest_bucket(q)];
 }
