@@ -7,6 +7,7 @@
 #ifndef TW_APP_TCP_H
 #define TW_APP_TCP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/time.h"
@@ -82,9 +83,20 @@ void tw_app_bulk_fill(uint64_t s, uint64_t off, uint8_t *buf, uint64_t n);
 /* How many of data[0..n) differ from the stream's bytes at off..off+n. */
 uint64_t tw_app_bulk_mismatches(uint64_t s, uint64_t off, const uint8_t *data, uint64_t n);
 
-/* The same without the vector kernels (AVX2, where the CPU has it): the
- * portable definition the fast path is tested against. */
-void tw_app_bulk_fill_scalar(uint64_t s, uint64_t off, uint8_t *buf, uint64_t n);
-uint64_t tw_app_bulk_mismatches_scalar(uint64_t s, uint64_t off, const uint8_t *data, uint64_t n);
+/* The word kernels behind those two: the portable one, and vector ones
+ * where the CPU has them. tw_app_bulk_fill and tw_app_bulk_mismatches take
+ * the fastest this CPU supports; the _with forms take the one named (it
+ * must be supported), so that tests hold each to the scalar definition. */
+typedef enum tw_bulk_kernel {
+    TW_BULK_KERNEL_SCALAR = 0,
+    TW_BULK_KERNEL_AVX2,
+    TW_BULK_KERNEL_AVX512, /* AVX-512 F, DQ and VL, on 256-bit vectors */
+    TW_BULK_KERNEL_COUNT
+} tw_bulk_kernel;
+
+bool tw_app_bulk_kernel_supported(tw_bulk_kernel k);
+void tw_app_bulk_fill_with(tw_bulk_kernel k, uint64_t s, uint64_t off, uint8_t *buf, uint64_t n);
+uint64_t tw_app_bulk_mismatches_with(tw_bulk_kernel k, uint64_t s, uint64_t off,
+                                     const uint8_t *data, uint64_t n);
 
 #endif
