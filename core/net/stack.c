@@ -526,9 +526,7 @@ bool tw_stack_pop_event(tw_stack *s, tw_ns now, tw_net_event *ev)
 
 tw_ns tw_stack_next_deadline(const tw_stack *s)
 {
-    /* Asked after every input the core takes; the stack's own wheel (ARP,
-     * reassembly) is empty most of the time, and its count is inline. */
-    tw_ns d = tw_wheel_count(&s->wheel) ? tw_wheel_next_deadline(&s->wheel) : TW_NS_NEVER;
+    tw_ns d = tw_wheel_next_deadline(&s->wheel);
     return s->tcp ? tw_ns_min(d, tw_tcp_next_deadline(s->tcp)) : d;
 }
 
