@@ -542,8 +542,10 @@ static void depart(tw_link *l, uint32_t i, tw_ns departed)
  * instant (see the notes). */
 static void advance(tw_link *l, tw_ns now)
 {
+    /* Called on every entry, mostly with nothing queued (a link faster than
+     * its sender): the emptiness test is inline, the peek is not. */
     const uint32_t *head;
-    while ((head = tw_ring_peek(&l->queue)) != NULL) {
+    while (!tw_ring_empty(&l->queue) && (head = tw_ring_peek(&l->queue)) != NULL) {
         tw_ns start = tw_ns_max(l->tx_free_at, meta_at(l, *head)->enqueued);
         if (start > now) {
             break;

@@ -486,7 +486,8 @@ bool tw_stack_pop_frame(tw_stack *s, tw_ns now, tw_frame_out *out)
         tcp_flush(s, now);
     }
     uint32_t buf;
-    if (!tw_ring_pop(&s->tx, &buf)) {
+    /* The last call of every turn finds nothing: the test is inline. */
+    if (tw_ring_empty(&s->tx) || !tw_ring_pop(&s->tx, &buf)) {
         return false;
     }
     const tw_fbuf_meta *m = tw_fbuf_meta_of(&s->fbufs, buf);
@@ -511,7 +512,7 @@ bool tw_stack_pop_event(tw_stack *s, tw_ns now, tw_net_event *ev)
     (void)now;
     tw_net_ref_release(s, s->hold_ref);
     s->hold_ref = TW_NET_REF_NONE;
-    if (tw_ring_pop(&s->events, ev)) {
+    if (!tw_ring_empty(&s->events) && tw_ring_pop(&s->events, ev)) {
         s->events_out++;
         return true;
     }
