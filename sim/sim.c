@@ -139,11 +139,23 @@ static tw_ns cost_of(tw_cost c, uint32_t bytes)
     return (tw_ns)c.base_ns + ((tw_ns)bytes * c.ps_per_byte) / 1000u;
 }
 
-/* The node behind a core: the four verbs, for a worker or the controller. */
+/* The node behind a core: the four verbs, for a worker or the controller.
+ * The deadline is asked once after each run and remembered (see
+ * tw_sim_core.deadline). */
 static tw_ns node_deadline(tw_sim *s, uint32_t ci)
 {
-    return s->cores[ci].is_controller ? tw_controller_next_deadline(&s->controller)
-                                      : tw_worker_next_deadline(&s->workers[ci]);
+    tw_sim_core *c = &s->cores[ci];
+    if (!c->deadline_known) {
+        c->deadline = c->is_controller ? tw_controller_next_deadline(&s->controller)
+                                       : tw_worker_next_deadline(&s->workers[ci]);
+        c->deadline_known = true;
+    }
+    return c->deadline;
+}
+
+static void node_changed(tw_sim_core *c)
+{
+    c->deadline_known = false;
 }
 
 static bool node_pop(tw_sim *s, uint32_t ci, tw_ns now, tw_output *out)
@@ -279,6 +291,7 @@ static void run_idle_core(tw_sim *s, uint32_t ci, tw_ns t, tw_ns deadline, const
     tw_sim_core *c = &s->cores[ci];
     TW_ASSERT(!c->down);
     TW_ASSERT(c->busy_until <= t);
+    node_changed(c); /* whatever it does below */
     tw_ns cost = 0;
     /* The caller hands a message or frame over only when no tick is due. */
     TW_ASSERT((arrived == NULL && direct == NULL) || deadline > t);
@@ -526,6 +539,7 @@ void tw_sim_core_flush(tw_sim *s, uint32_t core)
 {
     TW_ASSERT(core <= s->cfg.cores); /* the controller too */
     tw_sim_core *c = &s->cores[core];
+    node_changed(c);
     if (c->down) {
         return;
     }
@@ -544,6 +558,7 @@ void tw_sim_core_down(tw_sim *s, uint32_t core)
     }
     c->down = true;
     c->flush = false;
+    node_changed(c);
     if (c->wake_pending) {
         tw_evq_cancel(&s->q, c->wake_node);
     }

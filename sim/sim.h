@@ -192,6 +192,12 @@ typedef struct tw_sim_core {
     uint32_t wake_node; /* the queued wake, while wake_pending */   /* of the one wake event that counts */
     uint32_t gen_next;   /* the last generation handed out */
     bool wake_pending;
+    /* The node's next deadline, while deadline_known: worked out after the
+     * node last ran and kept until it runs again or is flushed, since only
+     * that changes it; asking is three timer wheels' worth of calls, twice
+     * per frame. */
+    bool deadline_known;
+    tw_ns deadline;
     uint64_t busy_ns;
     uint64_t inputs;
     uint64_t ticks;
@@ -258,7 +264,9 @@ void tw_sim_fold(tw_sim *s, uint64_t word);
  * full (counted in msgs_lost). */
 int tw_sim_inject(tw_sim *s, uint32_t core, tw_ns at, const tw_msg *m);
 /* The node behind core changed outside an input (a task spawned, a stack
- * brought up): pop its outputs when the core is next free. */
+ * brought up): pop its outputs when the core is next free. A driver that
+ * changes a node any other way than through the simulator must call this,
+ * or the simulator keeps the deadline it knew. */
 void tw_sim_core_flush(tw_sim *s, uint32_t core);
 /* Its host crashed: everything waiting at the core is dropped (host_down)
  * and the core runs nothing until tw_sim_core_up. The driver frees the
