@@ -31,7 +31,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/pool.h"
 #include "base/ratio.h"
 #include "base/ring.h"
 #include "base/rng.h"
@@ -159,8 +158,10 @@ typedef struct tw_link_flight {
 typedef struct tw_link {
     tw_link_config cfg;
     tw_rng rng;
-    uint32_t frame_max;     /* mtu + header_bytes: one buffer */
-    tw_pool meta;           /* per-frame metadata, indexed like buffers */
+    uint32_t frame_max;         /* mtu + header_bytes: one buffer */
+    struct tw_link_meta *metas; /* per-frame metadata, pool_frames, indexed like buffers */
+    uint32_t *free_ids;         /* a stack of the free indices */
+    uint32_t free_len;
     uint8_t *buffers;       /* pool_frames * frame_max bytes */
     tw_ring queue;          /* pool indices, FIFO, before serialisation */
     tw_link_flight *flight; /* binary min-heap, pool_frames entries */
