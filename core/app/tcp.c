@@ -162,6 +162,14 @@ TARGET_AVX512 static inline __m256i mix_avx512(__m256i x)
     return _mm256_xor_si256(x, _mm256_srli_epi64(x, 29));
 }
 
+/* The seeds of four consecutive words from the first's (AVX2 is a part of
+ * both kernels' targets). */
+TARGET_AVX2 static inline __m256i seeds4(uint64_t seed)
+{
+    return _mm256_set_epi64x((long long)(seed + 3 * BULK_STEP), (long long)(seed + 2 * BULK_STEP),
+                             (long long)(seed + BULK_STEP), (long long)seed);
+}
+
 /* The two kernels of one instruction set, around its mix. Checking takes
  * eight words a step: a step with a difference is recounted by the scalar
  * kernel, so the count is exact and the common path only tests. */
@@ -169,9 +177,7 @@ TARGET_AVX512 static inline __m256i mix_avx512(__m256i x)
     target static void fill_words_##isa(uint64_t seed, uint8_t *buf, uint64_t words)               \
     {                                                                                              \
         const __m256i step = _mm256_set1_epi64x((long long)(4 * BULK_STEP));                       \
-        __m256i v = _mm256_set_epi64x((long long)(seed + 3 * BULK_STEP),                           \
-                                      (long long)(seed + 2 * BULK_STEP),                           \
-                                      (long long)(seed + BULK_STEP), (long long)seed);             \
+        __m256i v = seeds4(seed);                                                                  \
         uint64_t k = 0;                                                                            \
         for (; words - k >= 4; k += 4) {                                                           \
             _mm256_storeu_si256((__m256i *)(void *)(buf + 8 * k), mix_##isa(v));                   \
@@ -184,9 +190,7 @@ TARGET_AVX512 static inline __m256i mix_avx512(__m256i x)
                                                 uint64_t words)                                    \
     {                                                                                              \
         const __m256i step = _mm256_set1_epi64x((long long)(4 * BULK_STEP));                       \
-        __m256i v = _mm256_set_epi64x((long long)(seed + 3 * BULK_STEP),                           \
-                                      (long long)(seed + 2 * BULK_STEP),                           \
-                                      (long long)(seed + BULK_STEP), (long long)seed);             \
+        __m256i v = seeds4(seed);                                                                  \
         uint64_t bad = 0;                                                                          \
         uint64_t k = 0;                                                                            \
         for (; words - k >= 8; k += 8) {                                                           \
