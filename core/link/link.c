@@ -159,7 +159,7 @@ int tw_link_init(tw_link *l, const tw_link_config *cfg, uint64_t seed)
     }
     l->free_len = cfg->pool_frames;
     l->buffers = tw_mem_calloc(cfg->pool_frames, l->frame_max);
-    tw_ring_init(&l->queue, cfg->queue_packets_limit, sizeof(uint32_t));
+    l->queue = tw_mem_calloc(cfg->queue_packets_limit, sizeof(uint32_t));
     l->flight = tw_mem_calloc(cfg->pool_frames, sizeof(tw_link_flight));
     l->held = NONE;
     l->up = true;
@@ -178,7 +178,7 @@ void tw_link_free(tw_link *l)
 {
     tw_mem_free(l->metas);
     tw_mem_free(l->free_ids);
-    tw_ring_free(&l->queue);
+    tw_mem_free(l->queue);
     tw_mem_free(l->buffers);
     tw_mem_free(l->flight);
     memset(l, 0, sizeof(*l));
@@ -319,16 +319,40 @@ static tw_ns release_time(const tw_link *l, tw_ns due)
     return (due >= l->clog_from && due < l->clog_until) ? l->clog_until : due;
 }
 
-/* ---- the transmit queue ---- */
+/* ---- the transmit queue ----
+ *
+ * A ring of its own rather than a tw_ring: the transmitter looks at its
+ * head on every entry point, and these are inline. Its length is
+ * stats.queue_packets, which the packet limit keeps within the ring. */
+
+static bool queue_empty(const tw_link *l)
+{
+    return l->stats.queue_packets == 0;
+}
+
+/* The oldest frame queued; the queue is not empty. */
+static uint32_t queue_head(const tw_link *l)
+{
+    TW_ASSERT(!queue_empty(l));
+    return l->queue[l->queue_head];
+}
+
+static void queue_push(tw_link *l, uint32_t i)
+{
+    uint32_t n = l->stats.queue_packets;
+    TW_ASSERT(n < l->cfg.queue_packets_limit);
+    uint32_t slot = l->queue_head + n;
+    l->queue[slot >= l->cfg.queue_packets_limit ? slot - l->cfg.queue_packets_limit : slot] = i;
+}
 
 static uint32_t queue_take(tw_link *l)
 {
-    uint32_t i;
-    if (!tw_ring_pop(&l->queue, &i)) {
+    if (queue_empty(l)) {
         return NONE;
     }
+    uint32_t i = queue_head(l);
+    l->queue_head = l->queue_head + 1 == l->cfg.queue_packets_limit ? 0 : l->queue_head + 1;
     const frame_meta *m = meta_at(l, i);
-    TW_ASSERT(l->stats.queue_packets > 0);
     TW_ASSERT(l->stats.queue_bytes >= m->len);
     l->stats.queue_packets--;
     l->stats.queue_bytes -= m->len;
@@ -563,11 +587,8 @@ static void depart(tw_link *l, uint32_t i, tw_ns departed)
  * instant (see the notes). */
 static void advance(tw_link *l, tw_ns now)
 {
-    /* Called on every entry, mostly with nothing queued (a link faster than
-     * its sender): the emptiness test is inline, the peek is not. */
-    const uint32_t *head;
-    while (!tw_ring_empty(&l->queue) && (head = tw_ring_peek(&l->queue)) != NULL) {
-        tw_ns start = tw_ns_max(l->tx_free_at, meta_at(l, *head)->enqueued);
+    while (!queue_empty(l)) {
+        tw_ns start = tw_ns_max(l->tx_free_at, meta_at(l, queue_head(l))->enqueued);
         if (start > now) {
             break;
         }
@@ -583,7 +604,7 @@ static void advance(tw_link *l, tw_ns now)
     }
     /* RFC 8289 §5.5: a dequeue that finds the queue empty leaves the
      * dropping state; the transmitter did that when it went idle. */
-    if (tw_ring_empty(&l->queue) && l->tx_free_at <= now) {
+    if (queue_empty(l) && l->tx_free_at <= now) {
         codel_idle(&l->codel);
     }
 }
@@ -627,10 +648,8 @@ int tw_link_enqueue(tw_link *l, tw_ns now, const uint8_t *frame, size_t len, uin
     m->tag = tag;
     m->len = (uint32_t)len;
     memcpy(data_at(l, i), frame, len);
-    /* The packet limit is checked above and the ring holds at least that
-     * many, so the push cannot fail. */
-    int rc = tw_ring_push(&l->queue, &i);
-    TW_ASSERT(rc == 0);
+    /* The packet limit is checked above: the ring has room. */
+    queue_push(l, i);
     st->queue_packets++;
     st->queue_bytes += (uint32_t)len;
     if (st->queue_packets > st->queue_packets_high) {
@@ -677,11 +696,10 @@ tw_ns tw_link_next_deadline(const tw_link *l)
     if (l->flight_len > 0) {
         next = release_time(l, flight_top(l)->due);
     }
-    const uint32_t *head = tw_ring_peek(&l->queue);
-    if (head != NULL) {
+    if (!queue_empty(l)) {
         /* A lower bound: the head (or, if it is dropped, a later frame)
          * cannot arrive before it is serialised and has propagated. */
-        const frame_meta *m = meta_at(l, *head);
+        const frame_meta *m = meta_at(l, queue_head(l));
         tw_ns start = tw_ns_max(l->tx_free_at, m->enqueued);
         uint64_t rem;
         tw_ns ser = serialise_ns(l, m->len, start, &rem);

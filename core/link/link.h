@@ -32,7 +32,6 @@
 #include <stdint.h>
 
 #include "base/ratio.h"
-#include "base/ring.h"
 #include "base/rng.h"
 #include "base/time.h"
 
@@ -163,7 +162,9 @@ typedef struct tw_link {
     uint32_t *free_ids;         /* a stack of the free indices */
     uint32_t free_len;
     uint8_t *buffers;       /* pool_frames * frame_max bytes */
-    tw_ring queue;          /* pool indices, FIFO, before serialisation */
+    uint32_t *queue;        /* pool indices before serialisation: a FIFO ring of
+                             * queue_packets_limit, stats.queue_packets long */
+    uint32_t queue_head;    /* the ring's oldest slot */
     tw_link_flight *flight; /* binary min-heap, pool_frames entries */
     uint32_t flight_len;
     /* Without reordering every frame is due no earlier than the one before
