@@ -102,7 +102,8 @@ void tcp_send_write(tw_tcp *tcp, tcb *t, const uint8_t *src, uint32_t n)
         uint32_t seq = t->snd_buf_seq + off;
         tcp_chunk *last = t->ch_len ? chunk_at(ring, tcp, t, t->ch_len - 1) : NULL;
         uint32_t k;
-        if ((t->flags & TCB_CHUNK_OPEN) && last->seq + last->len == seq && last->len < mss) {
+        if ((t->flags & TCB_CHUNK_OPEN) && last != NULL && last->seq + last->len == seq &&
+            last->len < mss) {
             /* The last chunk grows to a full segment. */
             k = u32_min(n, mss - last->len);
             uint32_t s = ring_copy_sum(&t->sbuf, off, src, k);
