@@ -112,11 +112,6 @@ static inline uint16_t fold64(uint64_t s)
     return (uint16_t)(r16 >> 16);
 }
 
-static inline uint16_t swap16(uint16_t v)
-{
-    return (uint16_t)(v << 8 | v >> 8);
-}
-
 /* The native-order 64-bit sum turned into the network-order one. Reversing
  * all eight bytes swaps the bytes inside every 16-bit word (RFC 1071
  * §2(B)) and also reverses the order of the words, which a sum does not
