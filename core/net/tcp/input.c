@@ -1103,15 +1103,10 @@ static int parse_placing(tw_tcp *tcp, const uint8_t *seg, size_t len, seg_ctx *s
     size_t header = tw_tcp_header_len(seg);
     uint32_t n = (uint32_t)(len - header);
     uint32_t pos = ring_pos(&t->rbuf, t->rbuf.len);
-    uint32_t first = u32_min(n, t->rbuf.cap - pos);
     uint32_t sum = tw_csum_pseudo_ipv4(s->src, s->dst, TW_IP_PROTO_TCP, (uint16_t)len);
     sum = tw_csum_add(sum, seg, header);
-    /* The header is a multiple of 4 bytes: the payload starts even. */
-    sum = tw_csum_copy(sum, t->rbuf.mem + pos, seg + header, first);
-    if (n > first) {
-        uint32_t rest = tw_csum_copy(0, t->rbuf.mem, seg + header + first, n - first);
-        sum = tw_csum_block_add(sum, rest, header + first);
-    }
+    /* The header is a multiple of 4 bytes: the payload's sum adds as is. */
+    sum += tcp_ring_copy_sum(&t->rbuf, t->rbuf.len, seg + header, n);
     if (!tw_csum_ok(sum)) {
         return -TW_EBADCSUM;
     }

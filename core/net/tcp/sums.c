@@ -60,31 +60,6 @@ static uint32_t sum_at(uint32_t block, uint32_t offset)
     return tw_csum_block_add(0, block, offset);
 }
 
-/* The sum of n ring bytes from off (bytes past the ring's head), as if
- * they began at an even offset. */
-static uint32_t ring_sum(const tcp_ring *r, uint32_t off, uint32_t n)
-{
-    uint32_t p = ring_pos(r, off);
-    uint32_t first = u32_min(n, r->cap - p);
-    uint32_t sum = tw_csum_add(0, r->mem + p, first);
-    if (n > first) {
-        sum = tw_csum_block_add(sum, tw_csum_add(0, r->mem, n - first), first);
-    }
-    return sum;
-}
-
-/* Copies n bytes to the ring at off and returns their sum. */
-static uint32_t ring_copy_sum(tcp_ring *r, uint32_t off, const uint8_t *src, uint32_t n)
-{
-    uint32_t p = ring_pos(r, off);
-    uint32_t first = u32_min(n, r->cap - p);
-    uint32_t sum = tw_csum_copy(0, r->mem + p, src, first);
-    if (n > first) {
-        sum = tw_csum_block_add(sum, tw_csum_copy(0, r->mem, src + first, n - first), first);
-    }
-    return sum;
-}
-
 void tcp_sums_reset(tcb *t)
 {
     t->ch_head = 0;
@@ -106,7 +81,7 @@ void tcp_send_write(tw_tcp *tcp, tcb *t, const uint8_t *src, uint32_t n)
             last->len < mss) {
             /* The last chunk grows to a full segment. */
             k = u32_min(n, mss - last->len);
-            uint32_t s = ring_copy_sum(&t->sbuf, off, src, k);
+            uint32_t s = tcp_ring_copy_sum(&t->sbuf, off, src, k);
             last->sum = (uint16_t)tw_csum_block_add(last->sum, s, last->len);
             last->len = (uint16_t)(last->len + k);
         } else if (t->ch_len < tcp->chunks_max) {
@@ -115,7 +90,7 @@ void tcp_send_write(tw_tcp *tcp, tcb *t, const uint8_t *src, uint32_t n)
             tcp_chunk *c = chunk_at(ring, tcp, t, t->ch_len - 1);
             c->seq = seq;
             c->len = (uint16_t)k;
-            c->sum = (uint16_t)ring_copy_sum(&t->sbuf, off, src, k);
+            c->sum = (uint16_t)tcp_ring_copy_sum(&t->sbuf, off, src, k);
             t->flags |= TCB_CHUNK_OPEN;
         } else {
             /* No room for sums: these bytes are summed at emit. */
@@ -185,7 +160,8 @@ uint32_t tcp_payload_sum(tw_tcp *tcp, tcb *t, uint32_t seq, uint32_t len)
             /* The rest has no chunk: from the ring. */
             uint32_t rest = len - done;
             tcp->stats.tx_csum_resummed += rest;
-            sum = tw_csum_block_add(sum, ring_sum(&t->sbuf, at - t->snd_buf_seq, rest), done);
+            uint32_t from = at - t->snd_buf_seq;
+            sum = tw_csum_block_add(sum, tcp_ring_sum(&t->sbuf, from, rest), done);
             break;
         }
         uint32_t want = len - done;
@@ -205,11 +181,11 @@ uint32_t tcp_payload_sum(tw_tcp *tcp, tcb *t, uint32_t seq, uint32_t len)
         uint32_t off = at - t->snd_buf_seq;
         uint32_t head, tail;
         if (want <= c->len - want) {
-            head = ring_sum(&t->sbuf, off, want);
+            head = tcp_ring_sum(&t->sbuf, off, want);
             tail = sum_at(sum_sub(c->sum, head), want);
             tcp->stats.tx_csum_resummed += want;
         } else {
-            tail = ring_sum(&t->sbuf, off + want, c->len - want);
+            tail = tcp_ring_sum(&t->sbuf, off + want, c->len - want);
             head = sum_sub(c->sum, sum_at(tail, want));
             tcp->stats.tx_csum_resummed += c->len - want;
         }

@@ -51,6 +51,7 @@
 #include "base/timer.h"
 #include "net/tcp/cc/cc.h"
 #include "net/tcp/tcp.h"
+#include "wire/checksum.h"
 #include "wire/tcp.h"
 
 #define TCP_NONE UINT32_MAX
@@ -107,6 +108,35 @@ static inline void tcp_ring_read(const tcp_ring *r, uint32_t off, uint8_t *dst, 
     if (n > first) {
         memcpy(dst + first, r->mem, n - first);
     }
+}
+
+/* The RFC 1071 sum of n ring bytes from off, as if they began at an even
+ * offset (wire/checksum.h). */
+static inline uint32_t tcp_ring_sum(const tcp_ring *r, uint32_t off, uint32_t n)
+{
+    uint32_t p = ring_pos(r, off);
+    uint32_t first = u32_min(n, r->cap - p);
+    uint32_t sum = tw_csum_add(0, r->mem + p, first);
+    if (n > first) {
+        sum = tw_csum_block_add(sum, tw_csum_add(0, r->mem, n - first), first);
+    }
+    return sum;
+}
+
+/* tcp_ring_write that also returns the bytes' sum, in one pass over them
+ * (tw_csum_copy). */
+static inline uint32_t tcp_ring_copy_sum(tcp_ring *r, uint32_t off, const uint8_t *src,
+                                         uint32_t n)
+{
+    TW_ASSERT(off <= r->cap);
+    TW_ASSERT(n <= r->cap - off);
+    uint32_t p = ring_pos(r, off);
+    uint32_t first = u32_min(n, r->cap - p);
+    uint32_t sum = tw_csum_copy(0, r->mem + p, src, first);
+    if (n > first) {
+        sum = tw_csum_block_add(sum, tw_csum_copy(0, r->mem, src + first, n - first), first);
+    }
+    return sum;
 }
 
 /* Frees n bytes at the head. */
